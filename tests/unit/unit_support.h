@@ -1,0 +1,36 @@
+/*
+ * unit_support.h — small helpers shared by the Check unit tests.
+ */
+#ifndef WALSIM_UNIT_SUPPORT_H
+#define WALSIM_UNIT_SUPPORT_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * Path of a file under tests/data.  The tests run from the top of the
+ * checkout (make sets WALSIM_SRCDIR); both are honoured.
+ */
+static inline void
+unit_data_path(char *buf, size_t len, const char *name)
+{
+	const char *top = getenv("WALSIM_SRCDIR");
+
+	snprintf(buf, len, "%s/tests/data/%s", top ? top : ".", name);
+}
+
+/* Run a suite with Check's normal output; the exit status for main(). */
+static inline int
+unit_run_suite(Suite *s)
+{
+	SRunner    *sr = srunner_create(s);
+	int			failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+#endif							/* WALSIM_UNIT_SUPPORT_H */

@@ -1,0 +1,54 @@
+"""The ``walsim-cli`` command line.
+
+Subcommands live in :mod:`walsim.commands`, one module each; a module defines
+``NAME`` (the subcommand), ``HELP`` (one line) and ``register(parser)`` which
+adds its arguments and sets ``func`` (called with the parsed namespace, returns
+the exit status).  Exit status convention: 0 success, 1 a check or verdict
+failed, 2 invalid input or harness error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+import walsim
+import walsim.commands
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="walsim-cli",
+        description="walsim: build PostgreSQL replication clusters, inject faults, "
+        "run scenarios and check senders and receivers against the protocol.",
+    )
+    parser.add_argument("--version", action="version", version=f"walsim {walsim.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(walsim.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"walsim.commands.{info.name}")
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.register(cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"walsim-cli: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("walsim-cli: interrupted", file=sys.stderr)
+        return 130

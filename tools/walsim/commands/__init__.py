@@ -1,0 +1,1 @@
+"""Subcommands of walsim-cli, one module each (see walsim.cli)."""
