@@ -1,0 +1,2 @@
+/* walpage.c — WAL page headers (see walsim/walpage.h).  Implementation follows. */
+#include "walsim/walpage.h"
