@@ -121,6 +121,7 @@ typedef struct WireDecoder
 	uint32_t	hdr_have;
 	uint32_t	hdr_need;
 	char		cur_type;
+	int			cur_kind;		/* WireKind of the message being collected */
 	uint32_t	cur_len;		/* body length of the current message */
 	uint64_t	cur_offset;
 	uint32_t	body_have;		/* body bytes consumed so far */
