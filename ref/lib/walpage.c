@@ -1,2 +1,221 @@
-/* walpage.c — WAL page headers (see walsim/walpage.h).  Implementation follows. */
+/*
+ * walpage.c — WAL page headers (see walsim/walpage.h).
+ *
+ * The checks mirror XLogReaderValidatePageHeader() of PostgreSQL 15's
+ * xlogreader.c, in the same order, so a page rejected here is rejected by
+ * PostgreSQL for the same reason.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "walsim/lsn.h"
 #include "walsim/walpage.h"
+
+/*
+ * The one table of per-major facts.  Adding a major means adding a row
+ * (XLOG_PAGE_MAGIC from xlog_internal.h, XLP_* from the same file,
+ * RM_MAX_BUILTIN_ID from rmgrlist.h/rmgr.h).
+ */
+static const WalVersionInfo wal_versions[] = {
+	{
+		.major = 15,
+		.page_magic = 0xD110,
+		.all_flags = 0x000F,
+		.overwrite_contrecord = 0x0008,
+		.max_builtin_rmid = 21,
+		.min_custom_rmid = 128,
+	},
+};
+
+#define N_WAL_VERSIONS (sizeof(wal_versions) / sizeof(wal_versions[0]))
+
+const WalVersionInfo *
+wal_version_by_major(int major)
+{
+	for (size_t i = 0; i < N_WAL_VERSIONS; i++)
+		if (wal_versions[i].major == major)
+			return &wal_versions[i];
+	return NULL;
+}
+
+const WalVersionInfo *
+wal_version_by_magic(uint16_t magic)
+{
+	for (size_t i = 0; i < N_WAL_VERSIONS; i++)
+		if (wal_versions[i].page_magic == magic)
+			return &wal_versions[i];
+	return NULL;
+}
+
+static uint16_t
+get_u16(const uint8_t *p)
+{
+	return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
+		(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+	return (uint64_t) get_u32(p) | (uint64_t) get_u32(p + 4) << 32;
+}
+
+size_t
+wal_page_header_size(uint16_t info)
+{
+	return (info & WAL_XLP_LONG_HEADER) ? WAL_LONG_PHD_SIZE : WAL_SHORT_PHD_SIZE;
+}
+
+bool
+wal_page_header_decode(const uint8_t *buf, size_t len, WalPageHeader *hdr,
+					   WalsimError *err)
+{
+	size_t		need;
+
+	if (len < WAL_SHORT_PHD_SIZE)
+		return walsim_error_set(err, "WAL page header: %zu bytes, need %d",
+								len, WAL_SHORT_PHD_SIZE);
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = get_u16(buf);
+	hdr->info = get_u16(buf + 2);
+	hdr->tli = get_u32(buf + 4);
+	hdr->pageaddr = get_u64(buf + 8);
+	hdr->rem_len = get_u32(buf + 16);
+	hdr->is_long = (hdr->info & WAL_XLP_LONG_HEADER) != 0;
+	need = wal_page_header_size(hdr->info);
+	if (len < need)
+		return walsim_error_set(err, "WAL page header: %zu bytes, need %zu for a long header",
+								len, need);
+	if (hdr->is_long)
+	{
+		hdr->sysid = get_u64(buf + 24);
+		hdr->seg_size = get_u32(buf + 32);
+		hdr->blcksz = get_u32(buf + 36);
+	}
+	return true;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/* Record the verdict and the message; always false, for "return fail(...)". */
+static bool
+fail(WalPageCheck *why, WalPageCheck what)
+{
+	*why = what;
+	return false;
+}
+
+bool
+wal_page_header_check(const WalPageHeader *hdr, const uint8_t *raw,
+					  const WalPageExpect *expect,
+					  WalPageCheck *why, WalsimError *err)
+{
+	const WalVersionInfo *v = expect->version;
+	char		at[LSN_TEXT_MAX];
+	uint32_t	offset = (uint32_t) (expect->pageaddr & ((uint64_t) expect->seg_size - 1));
+
+	lsn_format(expect->pageaddr, at);
+	*why = WAL_PAGE_OK;
+
+	if (raw != NULL && all_zero(raw, WAL_SHORT_PHD_SIZE))
+	{
+		walsim_error_set(err, "zeroed page header at %s", at);
+		return fail(why, WAL_PAGE_ZEROED);
+	}
+	if (hdr->magic != v->page_magic)
+	{
+		walsim_error_set(err, "invalid magic number %04X in page at %s (expected %04X, PostgreSQL %d)",
+						 hdr->magic, at, v->page_magic, v->major);
+		return fail(why, WAL_PAGE_BAD_MAGIC);
+	}
+	if ((hdr->info & ~v->all_flags) != 0)
+	{
+		walsim_error_set(err, "invalid info bits %04X in page at %s", hdr->info, at);
+		return fail(why, WAL_PAGE_BAD_INFO);
+	}
+	if (hdr->is_long)
+	{
+		if (expect->sysid != 0 && hdr->sysid != expect->sysid)
+		{
+			walsim_error_set(err, "page at %s is from another database system: system identifier %" PRIu64 ", expected %" PRIu64,
+							 at, hdr->sysid, expect->sysid);
+			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
+		}
+		if (hdr->seg_size != expect->seg_size)
+		{
+			walsim_error_set(err, "page at %s: segment size %u in long header, expected %u",
+							 at, hdr->seg_size, expect->seg_size);
+			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
+		}
+		if (hdr->blcksz != WAL_BLCKSZ)
+		{
+			walsim_error_set(err, "page at %s: block size %u in long header, expected %d",
+							 at, hdr->blcksz, WAL_BLCKSZ);
+			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
+		}
+	}
+	else if (offset == 0)
+	{
+		walsim_error_set(err, "invalid info bits %04X in page at %s: a segment's first page needs a long header",
+						 hdr->info, at);
+		return fail(why, WAL_PAGE_BAD_INFO);
+	}
+	if (hdr->pageaddr != expect->pageaddr)
+	{
+		char		got[LSN_TEXT_MAX];
+
+		lsn_format(hdr->pageaddr, got);
+		walsim_error_set(err, "unexpected pageaddr %s in page at %s", got, at);
+		return fail(why, WAL_PAGE_BAD_ADDR);
+	}
+	if (expect->min_tli != 0 && hdr->tli < expect->min_tli)
+	{
+		walsim_error_set(err, "out-of-sequence timeline ID %u (after %u) in page at %s",
+						 hdr->tli, expect->min_tli, at);
+		return fail(why, WAL_PAGE_BAD_TLI);
+	}
+	if ((hdr->info & WAL_XLP_FIRST_IS_CONTRECORD) && hdr->rem_len == 0)
+	{
+		walsim_error_set(err, "page at %s has XLP_FIRST_IS_CONTRECORD but xlp_rem_len 0", at);
+		return fail(why, WAL_PAGE_BAD_REM_LEN);
+	}
+	return true;
+}
+
+const char *
+wal_page_check_name(WalPageCheck check)
+{
+	switch (check)
+	{
+		case WAL_PAGE_OK:
+			return "ok";
+		case WAL_PAGE_ZEROED:
+			return "zeroed page";
+		case WAL_PAGE_BAD_MAGIC:
+			return "bad page magic";
+		case WAL_PAGE_BAD_INFO:
+			return "bad page info flags";
+		case WAL_PAGE_BAD_LONG_HEADER:
+			return "bad long page header";
+		case WAL_PAGE_BAD_ADDR:
+			return "bad page address";
+		case WAL_PAGE_BAD_TLI:
+			return "bad page timeline";
+		case WAL_PAGE_BAD_REM_LEN:
+			return "bad continuation length";
+	}
+	return "unknown page check";
+}
