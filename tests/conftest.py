@@ -14,6 +14,8 @@ import pytest
 
 TOP = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["walsim.testing"]
+
 
 @pytest.fixture(scope="session")
 def walsim_build() -> Path:

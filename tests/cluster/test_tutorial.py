@@ -1,0 +1,46 @@
+"""The classic streaming-replication tutorial, end to end, on PostgreSQL 15."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from walsim.cluster import Cluster
+
+pytestmark = pytest.mark.pg
+
+
+def test_tutorial_primary_and_streaming_standby(cluster: Cluster) -> None:
+    pg1 = cluster.create_primary("pg1")
+    # The primary is configured as the documentation says.
+    settings = dict(pg1.query("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                              [["wal_level", "hot_standby", "wal_log_hints", "data_checksums",
+                                "listen_addresses", "max_wal_senders"]]))
+    assert settings["wal_level"] == "replica"
+    assert settings["hot_standby"] == "on"
+    assert settings["wal_log_hints"] == "on"
+    assert settings["data_checksums"] == "on"
+    assert settings["listen_addresses"] == "127.0.0.1"
+    assert int(settings["max_wal_senders"]) >= 2
+    hba = pg1.query("SELECT type, database, user_name, address, auth_method FROM pg_hba_file_rules "
+                    "WHERE 'replication' = ANY(database)")
+    assert hba == [("host", ["replication"], [cluster.replication_user], "127.0.0.1", "scram-sha-256")]
+    role = pg1.query("SELECT rolreplication, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s",
+                     [cluster.replication_user])
+    assert role == [(True, True, False)]
+
+    pg2 = cluster.create_standby("pg2", upstream=pg1)
+    assert (pg2.data_dir / "standby.signal").exists()
+    assert oct(cluster.passfile.stat().st_mode & 0o777) == "0o600"
+    rows = pg1.replication_status()
+    assert [(r["application_name"], r["state"]) for r in rows] == [("pg2", "streaming")]
+
+    pg1.execute("CREATE TABLE tutorial (id int PRIMARY KEY, note text)")
+    pg1.execute("INSERT INTO tutorial VALUES (%s, %s)", [1, "written on the primary"])
+    pg1.wait_for_catchup(pg2, "replay")
+    assert pg2.query("SELECT note FROM tutorial WHERE id = 1") == [("written on the primary",)]
+    assert pg2.in_recovery() and not pg1.in_recovery()
+
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as info:
+        pg2.execute("INSERT INTO tutorial VALUES (2, 'refused')")
+    assert info.value.sqlstate == "25006"
