@@ -1,0 +1,64 @@
+/*
+ * conn.h — state of one client connection, shared by conn.c (startup,
+ * authentication, commands) and stream.c (START_REPLICATION).
+ */
+#ifndef WALSIM_SENDER_CONN_H
+#define WALSIM_SENDER_CONN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "walsim/wire.h"
+#include "command.h"
+#include "sender.h"
+#include "slots.h"
+
+#define CONN_IN_SIZE		(64 * 1024)
+#define CONN_MAX_MESSAGE	(1024 * 1024)
+
+enum
+{
+	IO_OK,
+	IO_TIMEOUT,
+	IO_STOP,
+	IO_GONE
+};
+
+typedef struct Conn
+{
+	const SenderConfig *cfg;
+	WalSource  *src;
+	int			fd;
+	uint64_t	number;			/* 1 for the first connection the listener took */
+	volatile sig_atomic_t *stop;
+	int			over_limit;		/* > 0: refuse after the startup packet */
+	char		peer[64];
+	char		user[128];
+	char		appname[128];
+	bool		gone;			/* peer closed, I/O failed, or FATAL sent */
+	int64_t		last_recv_ms;	/* monotonic time of the last client message */
+
+	WireDecoder dec;
+	uint8_t		in[CONN_IN_SIZE];
+	size_t		in_start;
+	size_t		in_end;
+	WireBuf		out;
+	uint8_t		startup_body[WIRE_MAX_STARTUP_LENGTH];
+} Conn;
+
+int64_t		conn_now_ms(void);
+bool		conn_try_write(Conn *c);
+bool		conn_flush(Conn *c, int timeout_ms);
+int			conn_next(Conn *c, WireMessage *m, int timeout_ms);
+void		conn_error(Conn *c, const char *sqlstate, const char *message, const char *detail);
+void		conn_fatal(Conn *c, const char *sqlstate, const char *message, const char *hint);
+void		conn_slot_error(Conn *c, SlotResult r, const char *name, pid_t active,
+							const WalsimError *err);
+uint64_t	conn_visible_end(Conn *c);
+bool		conn_refresh(Conn *c);
+
+/* START_REPLICATION: checks, COPY both, streaming, end of timeline. */
+void		stream_start(Conn *c, const ReplCommand *cmd);
+
+#endif							/* WALSIM_SENDER_CONN_H */

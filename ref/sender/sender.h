@@ -1,0 +1,63 @@
+/*
+ * sender.h — configuration shared by walsim-sender's listener and its
+ * connection processes, and the misbehaviour switches.
+ */
+#ifndef WALSIM_SENDER_SENDER_H
+#define WALSIM_SENDER_SENDER_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "events.h"
+#include "walsource.h"
+
+/* Deliberate protocol faults (--misbehave KIND[,KIND]); see docs/sender.md. */
+typedef enum Misbehave
+{
+	MIS_WRONG_SYSID = 1 << 0,	/* IDENTIFY_SYSTEM reports another system id */
+	MIS_LOWER_TIMELINE = 1 << 1,	/* IDENTIFY_SYSTEM timeline one lower */
+	MIS_WRONG_HISTORY_NAME = 1 << 2,	/* TIMELINE_HISTORY names the next TLI's file */
+	MIS_NO_KEEPALIVE = 1 << 3,	/* never send 'k', not even answers to pings */
+	MIS_NO_COPYDONE = 1 << 4,	/* end of timeline without CopyDone */
+	MIS_SINGLE_COMMANDCOMPLETE = 1 << 5,	/* end of timeline with one C, not two */
+	MIS_GAP = 1 << 6,			/* skip one page after the first XLogData */
+	MIS_UNFLUSHED = 1 << 7,		/* serve file bytes past the end of valid WAL */
+	MIS_SHORT_KEEPALIVE = 1 << 8,	/* 'k' of 17 bytes instead of 18 */
+	MIS_BITFLIP = 1 << 9,		/* flip one bit in the first XLogData */
+	MIS_TAKE_BACK = 1 << 10		/* from the 2nd connection on, xlogpos goes back */
+} Misbehave;
+
+bool		misbehave_parse(const char *text, unsigned *mask, WalsimError *err);
+/* "wrong-sysid,gap" for a mask (into buf of buflen). */
+void		misbehave_format(unsigned mask, char *buf, size_t buflen);
+
+typedef struct SenderConfig
+{
+	const char *waldir;
+	char		slots_file[PATH_MAX];
+	AuthConfig	auth;
+	int			wal_sender_timeout_ms;	/* 0: off */
+	bool		follow;
+	int			poll_interval_ms;	/* follow mode: how often to look for WAL */
+	bool		sysid_override_set;
+	uint64_t	sysid_override;
+	unsigned	misbehave;
+	int			max_connections;
+	Events		events;
+} SenderConfig;
+
+/*
+ * Serve one client on fd (in its own process): startup, authentication,
+ * replication commands, streaming.  Returns when the client is gone or a
+ * stop was requested (*stop set by SIGTERM); closes fd.  over_limit > 0
+ * (the connection limit) makes it refuse the client after its startup
+ * packet, as PostgreSQL does beyond max_wal_senders.
+ */
+void		conn_serve(const SenderConfig *cfg, WalSource *src, int fd,
+					   const char *peer, uint64_t conn_number, int over_limit,
+					   volatile sig_atomic_t *stop);
+
+#endif							/* WALSIM_SENDER_SENDER_H */
