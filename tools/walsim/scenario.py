@@ -72,7 +72,7 @@ class Step:
 
     def describe(self) -> str:
         parts = [f"{self.category} {self.kind}"]
-        for key in ("node", "link", "name", "upstream", "source"):
+        for key in ("node", "link", "name", "workload", "upstream", "source", "target"):
             if self.values.get(key):
                 parts.append(f"{key}={self.values[key]}")
         return " ".join(parts)

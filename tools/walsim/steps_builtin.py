@@ -10,7 +10,7 @@ ERROR.
 
 from __future__ import annotations
 
-import re
+import signal
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -22,7 +22,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario import Step
 
 PROCESSES = ("postmaster", "walsender", "walreceiver", "startup", "checkpointer", "backend")
-SIGNALS = ("KILL", "TERM", "QUIT", "INT", "HUP", "STOP", "CONT")
+SIGNAL_NUMBERS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "QUIT": signal.SIGQUIT,
+                  "INT": signal.SIGINT, "HUP": signal.SIGHUP, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT}
+SIGNALS = tuple(SIGNAL_NUMBERS)
 PROMOTE_METHODS = ("pg_ctl", "function", "trigger_file")
 CATCHUP_MODES = ("sent", "write", "flush", "replay")
 
@@ -115,7 +117,7 @@ register("do", "start", {"node": _node()}, "start a stopped node", run=_run_star
 
 def _run_kill(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     v = step.values
-    ctx.node(v["node"]).kill(v["signal"], process=v["process"])
+    ctx.node(v["node"]).kill(SIGNAL_NUMBERS[v["signal"]], process=v["process"])
     return {"signal": v["signal"], "process": v["process"]}
 
 
@@ -127,17 +129,25 @@ register("do", "kill", {
 
 
 def _run_pause(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.node(step.values["node"]).pause(process=step.values["process"])
+    node, process = ctx.node(step.values["node"]), step.values["process"]
+    if process == "postmaster":
+        node.pause()  # the whole node: postmaster and every child
+    else:
+        node.kill(signal.SIGSTOP, process=process, wait=False)
     return {}
 
 
 def _run_resume(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.node(step.values["node"]).resume(process=step.values["process"])
+    node, process = ctx.node(step.values["node"]), step.values["process"]
+    if process == "postmaster":
+        node.resume()
+    else:
+        node.kill(signal.SIGCONT, process=process, wait=False)
     return {}
 
 
 register("do", "pause", {"node": _node(), "process": s.choice(PROCESSES, default="postmaster")},
-         "SIGSTOP the node's process(es)", run=_run_pause)
+         "SIGSTOP the whole node (process = postmaster) or its processes of one kind", run=_run_pause)
 register("do", "resume", {"node": _node(), "process": s.choice(PROCESSES, default="postmaster")},
          "SIGCONT the node's process(es)", run=_run_resume)
 
@@ -161,7 +171,7 @@ def _run_sql(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     v = step.values
     node = ctx.node(v["node"])
     try:
-        rows = node.query(v["query"], tuple(v.get("params") or ()))
+        rows = node.query(v["query"], list(v["params"]) if v.get("params") else None)
     except Exception as exc:  # psycopg errors carry sqlstate
         state = getattr(exc, "sqlstate", None)
         if v.get("expect_error"):
@@ -311,11 +321,11 @@ def _run_wl_retarget(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     return {}
 
 
-register("workload", "start", {"name": s.workload_ref(required=True)}, "start a workload",
+register("load", "start", {"name": s.workload_ref(required=True)}, "start a workload",
          run=_run_wl_start)
-register("workload", "stop", {"name": s.workload_ref(required=True)}, "stop a workload",
+register("load", "stop", {"name": s.workload_ref(required=True)}, "stop a workload",
          run=_run_wl_stop)
-register("workload", "retarget", {"name": s.workload_ref(required=True), "node": _node()},
+register("load", "retarget", {"name": s.workload_ref(required=True), "node": _node()},
          "point a workload at another node", run=_run_wl_retarget)
 
 
@@ -330,5 +340,3 @@ register("heal", "heal", {
     "target": s.string(required=True),
 }, "remove a fault (heal = \"<fault id>\") or every active fault (heal = \"all\")", requires="cluster",
     run=_run_heal)
-
-_ = re  # regex patterns are compiled by the engine

@@ -2,7 +2,7 @@
 
 A step is a TOML table with exactly one *category key* whose value names the
 kind: ``do = "promote"``, ``fault = "delay"``, ``heal = "f1"``,
-``wait = "catchup"``, ``workload = "start"``.  Each kind registers its fields
+``wait = "catchup"``, ``load = "start"``.  Each kind registers its fields
 (:mod:`walsim.schema`), an optional cross-field check, the facility it needs
 at run time (``cluster``, ``netd``, ``disk``) and the function that executes
 it.  Fault layers plug in by registering more kinds: the loader and the engine
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from walsim.engine import RunContext
     from walsim.scenario import Step
 
-CATEGORIES = ("do", "fault", "heal", "wait", "workload")
+CATEGORIES = ("do", "fault", "heal", "wait", "load")
 
 #: keys every step may carry besides its category key and its kind's fields
 COMMON_FIELDS: dict[str, s.Field] = {

@@ -1,0 +1,67 @@
+"""``walsim-cli demo``: what ``make demo`` runs: the headline scenarios, a
+verdict table and the paths of the reports."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from walsim.engine import run_scenario
+from walsim.runner import Progress, default_scenario_dir, load_all, verdict_table, worst
+
+NAME = "demo"
+HELP = "run the headline scenarios (tutorial, failovers; lag, partition, corruption with walsim-netd)"
+
+#: the headline scenarios, in the order they tell the story
+CLUSTER_ONLY = ["tutorial.toml", "failover-async.toml", "failover-sync.toml"]
+WITH_NETD = ["lag-bandwidth.toml", "partition-heal.toml", "corruption-in-flight.toml"]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="runs", metavar="DIR",
+                        help="parent directory of the run directories (default: ./runs)")
+    parser.add_argument("--scenarios", default=None, metavar="DIR",
+                        help="where the scenario files are (default: the checkout's scenarios/)")
+    parser.set_defaults(func=run)
+
+
+def _netd_available() -> bool:
+    build = Path(os.environ.get("WALSIM_BUILD", Path(__file__).resolve().parents[3] / "build"))
+    try:
+        import walsim.netd  # noqa: F401
+    except ImportError:
+        return False
+    return (build / "bin" / "walsim-netd").exists()
+
+
+def run(args: argparse.Namespace) -> int:
+    d = Path(args.scenarios) if args.scenarios else default_scenario_dir()
+    names = list(CLUSTER_ONLY)
+    if _netd_available():
+        names += WITH_NETD
+    else:
+        print("walsim-netd is not built: running the scenarios that need only the cluster API")
+    paths = [d / n for n in names if (d / n).exists()]
+    missing = [n for n in names if not (d / n).exists()]
+    if missing:
+        print(f"not found in {d}: {', '.join(missing)}", file=sys.stderr)
+    scenarios = load_all(paths)
+    if scenarios is None or not scenarios:
+        return 2
+    rows, statuses, reports = [], [], []
+    for sc, path in zip(scenarios, paths):
+        with Progress() as progress:
+            result = run_scenario(sc, out=args.out, progress=progress, argv_file=str(path))
+        rows += [(sc.name, v) for v in result.verdicts]
+        reports.append((sc.name, result.rundir / "report.html", result))
+        statuses.append(result.exit_status)
+    print()
+    verdict_table(rows)
+    print()
+    for name, report, result in reports:
+        print(f"{name:<24} {report}")
+        if result.exit_status:
+            print(f"{'':<24} reproduce with: {result.reproduce}")
+    return worst(statuses)

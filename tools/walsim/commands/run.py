@@ -1,0 +1,46 @@
+"""``walsim-cli run SCENARIO... [--seed N] [--out DIR] [--keep]``: run scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from walsim.engine import run_scenario
+from walsim.runner import Progress, expand, load_all, verdict_table, worst
+
+NAME = "run"
+HELP = "run scenario files (or directories of them) and judge their verdicts"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                        help="a scenario file, or a directory of *.toml scenario files")
+    parser.add_argument("--seed", type=lambda s: int(s, 0), default=None,
+                        help="root seed (default: the scenario's own seed)")
+    parser.add_argument("--out", default="runs", metavar="DIR",
+                        help="parent directory of the run directories (default: ./runs)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the cluster's data directories after the run")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = expand(args.scenarios)
+    if not paths:
+        print("walsim-cli: error: no scenario files found", file=sys.stderr)
+        return 2
+    scenarios = load_all(paths)
+    if scenarios is None:
+        return 2
+    statuses = []
+    for sc, path in zip(scenarios, paths):
+        with Progress() as progress:
+            result = run_scenario(sc, seed=args.seed, out=args.out, keep=args.keep,
+                                  progress=progress, argv_file=str(path))
+        print()
+        verdict_table([(sc.name, v) for v in result.verdicts])
+        print(f"report: {result.rundir / 'report.html'}")
+        if result.exit_status != 0:
+            print(f"reproduce with: {result.reproduce}")
+        statuses.append(result.exit_status)
+    return worst(statuses)
