@@ -408,6 +408,7 @@ finish_record(WalReader *r)
 	uint64_t	end;
 
 	crc = crc32c_final(crc32c_update(r->crc, r->rec_hdr, XL_CRC_OFFSET));
+	memset(&info, 0, sizeof(info));	/* no stray padding bytes for callers */
 	if (crc != want)
 	{
 		char		at[LSN_TEXT_MAX];
@@ -456,7 +457,8 @@ feed_record(WalReader *r, const uint8_t *p, size_t len)
 	}
 	if (r->rec_got < WAL_RECORD_HEADER_SIZE)
 	{
-		size_t		n = WAL_RECORD_HEADER_SIZE - r->rec_got;
+		/* stop after xl_tot_len so its check happens at the same byte */
+		size_t		n = (r->rec_got < 4 ? 4 : WAL_RECORD_HEADER_SIZE) - r->rec_got;
 		uint32_t	before = r->rec_got;
 
 		if (n > len)
@@ -472,7 +474,7 @@ feed_record(WalReader *r, const uint8_t *p, size_t len)
 				return used;
 		}
 		if (r->rec_got < WAL_RECORD_HEADER_SIZE)
-			return used;
+			return used;			/* the caller loops for the rest */
 		check_record_header(r);
 		if (r->phase == PHASE_STOPPED)
 			return used;
