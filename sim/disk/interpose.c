@@ -1074,9 +1074,17 @@ faulty_write(int fd, FdEntry *e, const struct iovec *iov, int iovcnt, int64_t po
 
 	if (!rules || !decide(e->rel, fd_rule_mask(e), DISK_OP_WRITE, off, len, &f))
 	{
+		uint64_t	seq = 0;
+
 		if (journaling() && !e->sync_open && off >= 0)
 			journal_capture(fd, e->rel, off, len);
-		return write_iov(fd, iov, iovcnt, pos);
+		/* an O_SYNC/O_DSYNC write is a write plus a sync of the file */
+		if (journaling() && e->sync_open)
+			seq = journal_next_seq();
+		w = write_iov(fd, iov, iovcnt, pos);
+		if (w >= 0 && seq != 0)
+			journal_synced(fd, e, seq);
+		return w;
 	}
 	switch ((DiskEffect) f.rule.effect)
 	{

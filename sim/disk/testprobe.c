@@ -12,7 +12,8 @@
  *   sfr:PATH:FLAGS         (sync_file_range of the whole file; FLAGS w, a = wait after)
  *   ftruncate:PATH:LEN     truncate:PATH:LEN        fallocate:PATH:OFF:LEN
  *   pfallocate:PATH:OFF:LEN (posix_fallocate)       rename:FROM:TO   unlink:PATH
- *   chdir:PATH             children:N  (run the remaining operations in N
+ *   chdir:PATH             pause:PATH  (wait, at most 30 s, until PATH exists)
+ *   children:N             (run the remaining operations in N
  *                          forked children, one after the other)
  *
  * Output: "OP -> ok N", "OP -> err ENAME" or "OP -> data HEX" (reads: the
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "disk.h"
@@ -242,6 +244,15 @@ run(const char *arg)
 	else if (strcmp(f[0], "unlink") == 0)
 	{
 		rc = unlink(f[1]);
+		report(arg, rc, rc == 0);
+	}
+	else if (strcmp(f[0], "pause") == 0)
+	{
+		struct timespec tick = {0, 10 * 1000 * 1000};
+
+		rc = -1;
+		for (int i = 0; i < 3000 && (rc = access(f[1], F_OK)) != 0; i++)
+			nanosleep(&tick, NULL);
 		report(arg, rc, rc == 0);
 	}
 	else if (strcmp(f[0], "chdir") == 0)

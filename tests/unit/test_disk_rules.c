@@ -1,0 +1,303 @@
+/*
+ * test_disk_rules.c — the disk simulator's rule syntax, glob matcher and
+ * shared region (sim/disk/rules.c, region.c), without preloading anything.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../sim/disk/disk.h"
+#include "unit_support.h"
+
+/* Parse a rule from one line of space-separated words. */
+static bool
+parse_line(DiskRule *rule, const char *line, WalsimError *err)
+{
+	char		copy[1024];
+	char	   *words[32];
+	int			n = 0;
+	char	   *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", line);
+	for (char *w = strtok_r(copy, " ", &save); w && n < 32; w = strtok_r(NULL, " ", &save))
+		words[n++] = w;
+	return disk_rule_parse(rule, n, words, err);
+}
+
+START_TEST(test_glob)
+{
+	ck_assert(disk_glob_match("pg_wal/0*", "pg_wal/000000010000000000000001"));
+	ck_assert(!disk_glob_match("pg_wal/0*", "pg_wal/archive_status/x.ready"));
+	ck_assert(!disk_glob_match("pg_wal/0*", "pg_wal/xlogtemp.123"));
+	ck_assert(disk_glob_match("base/*/*", "base/5/16384"));
+	ck_assert(!disk_glob_match("base/*", "base/5/16384"));
+	ck_assert(disk_glob_match("base/**", "base/5/16384"));
+	ck_assert(disk_glob_match("**", "global/pg_control"));
+	ck_assert(disk_glob_match("global/pg_control", "global/pg_control"));
+	ck_assert(!disk_glob_match("global/pg_control", "global/pg_control2"));
+	ck_assert(disk_glob_match("base/?/1638[0-9]", "base/5/16384"));
+	ck_assert(!disk_glob_match("base/?/1638[!0-4]", "base/5/16384"));
+	ck_assert(disk_glob_match("base/?/1638[!0-3]", "base/5/16384"));
+	ck_assert(!disk_glob_match("?", "/"));
+	ck_assert(!disk_glob_match("a[", "a["));	/* unterminated class */
+	ck_assert(disk_glob_match("a\\*", "a*"));
+	ck_assert(!disk_glob_match("a\\*", "ab"));
+	ck_assert(disk_glob_match("*", ""));
+	ck_assert(!disk_glob_match("x", ""));
+}
+END_TEST
+
+START_TEST(test_parse_and_format)
+{
+	static const char *const lines[] = {
+		"id=wal-eio path=pg_wal/0* ops=fsync when=nth:1 do=errno:EIO limit=0",
+		"id=a path=base/*/* ops=write when=after:3 do=torn:512 limit=2",
+		"id=b path=** ops=write when=range:8192-16384 do=short limit=0",
+		"id=c path=pg_wal/* ops=read when=prob:0.25 do=flip:17.3 limit=1",
+		"id=d path=x ops=read,write when=after:0 do=flip limit=0",
+		"id=e path=x ops=fsync,fdatasync,sync_file_range when=after:0 do=lie limit=0",
+		"id=f path=x ops=open,rename,unlink when=after:0 do=delay:1500 limit=0",
+		"id=g path=x ops=write when=after:0 do=errno:ENOSPC limit=0",
+		"id=h path=x ops=write when=after:0 do=flip:9 limit=0",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+	{
+		DiskRule	rule;
+		WalsimError err;
+		char		out[512];
+
+		ck_assert_msg(parse_line(&rule, lines[i], &err), "%s: %s", lines[i], err.message);
+		disk_rule_format(&rule, out, sizeof(out));
+		ck_assert_str_eq(out, lines[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_parse_defaults_and_aliases)
+{
+	DiskRule	rule;
+	WalsimError err;
+
+	ck_assert(parse_line(&rule, "id=x path=p ops=sync do=errno:5", &err));
+	ck_assert_uint_eq(rule.ops, 1u << DISK_OP_FSYNC | 1u << DISK_OP_FDATASYNC |
+					  1u << DISK_OP_SYNC_FILE_RANGE);
+	ck_assert_uint_eq(rule.trigger, DISK_WHEN_AFTER);
+	ck_assert_uint_eq(rule.n, 0);
+	ck_assert_int_eq(rule.err, EIO);
+	ck_assert(parse_line(&rule, "id=x path=p ops=any when=always do=errno:EROFS", &err));
+	ck_assert_uint_eq(rule.ops, (1u << DISK_OP_COUNT) - 1);
+	ck_assert_int_eq(rule.err, EROFS);
+	ck_assert(parse_line(&rule, "id=x path=p ops=write do=short", &err));
+	ck_assert_int_eq(rule.keep, -1);
+}
+END_TEST
+
+/* Every malformed rule is refused with a message naming the bad word. */
+START_TEST(test_parse_errors)
+{
+	static const struct
+	{
+		const char *line;
+		const char *needle;
+	}			cases[] = {
+		{"path=p ops=write do=lie", "missing id="},
+		{"id=x ops=write do=lie", "missing path="},
+		{"id=x path=p do=lie", "missing ops="},
+		{"id=x path=p ops=write", "missing do="},
+		{"id=x path=p ops=write do=lie bogus", "\"bogus\": expected key=value"},
+		{"id=x path=p ops=write do=lie color=red", "\"color=red\": unknown key"},
+		{"id=all path=p ops=write do=lie", "id=all"},
+		{"id=a/b path=p ops=write do=lie", "id=a/b"},
+		{"id=x path=/abs ops=write do=lie", "path=/abs"},
+		{"id=x path= ops=write do=lie", "path="},
+		{"id=x path=p ops=scribble do=lie", "unknown operation \"scribble\""},
+		{"id=x path=p ops=, do=lie", "no operation"},
+		{"id=x path=p ops=write when=nth:0 do=lie", "when=nth:0"},
+		{"id=x path=p ops=write when=nth:x do=lie", "when=nth:x"},
+		{"id=x path=p ops=write when=after:-1 do=lie", "when=after:-1"},
+		{"id=x path=p ops=write when=range:9-3 do=lie", "when=range:9-3"},
+		{"id=x path=p ops=write when=range:9 do=lie", "when=range:9"},
+		{"id=x path=p ops=write when=prob:1.5 do=lie", "when=prob:1.5"},
+		{"id=x path=p ops=write when=prob:nan do=lie", "when=prob:nan"},
+		{"id=x path=p ops=write when=sometimes do=lie", "when=sometimes"},
+		{"id=x path=p ops=write when=often:3 do=lie", "unknown trigger"},
+		{"id=x path=p ops=write do=errno:EWHAT", "do=errno:EWHAT"},
+		{"id=x path=p ops=write do=errno", "do=errno"},
+		{"id=x path=p ops=write do=explode", "unknown effect"},
+		{"id=x path=p ops=write do=delay", "do=delay"},
+		{"id=x path=p ops=write do=delay:9999999999999", "at most one hour"},
+		{"id=x path=p ops=write do=flip:1.8", "BIT must be 0..7"},
+		{"id=x path=p ops=write do=flip:z", "BYTE must be"},
+		{"id=x path=p ops=write do=short:-3", "KEEP must be"},
+		{"id=x path=p ops=fsync do=short", "ops=write only"},
+		{"id=x path=p ops=fsync do=flip", "ops=read and ops=write only"},
+		{"id=x path=p ops=fsync when=range:0-10 do=lie", "when=range"},
+		{"id=x path=p ops=write do=lie limit=many", "limit=many"},
+		{"id=x path=p ops=write do=lie:3", "unknown effect"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		DiskRule	rule;
+		WalsimError err = {{0}};
+
+		ck_assert_msg(!parse_line(&rule, cases[i].line, &err), "accepted: %s", cases[i].line);
+		ck_assert_msg(strstr(err.message, cases[i].needle) != NULL,
+					  "%s: message \"%s\" lacks \"%s\"", cases[i].line, err.message,
+					  cases[i].needle);
+	}
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_int_eq(disk_op_from_name("fdatasync"), DISK_OP_FDATASYNC);
+	ck_assert_int_eq(disk_op_from_name("fsink"), -1);
+	ck_assert_str_eq(disk_op_name(DISK_OP_SYNC_FILE_RANGE), "sync_file_range");
+	ck_assert_str_eq(disk_op_name(DISK_OP_COUNT), "?");
+	ck_assert_int_eq(disk_errno_from_name("EDQUOT"), EDQUOT);
+	ck_assert_int_eq(disk_errno_from_name("28"), ENOSPC);
+	ck_assert_int_eq(disk_errno_from_name("0"), -1);
+	ck_assert_int_eq(disk_errno_from_name("28x"), -1);
+	ck_assert_str_eq(disk_errno_name(ENOSPC), "ENOSPC");
+	ck_assert_ptr_null(disk_errno_name(4000));
+}
+END_TEST
+
+/* A node dir with a data dir inside, removed by the caller's test end. */
+static void
+make_node(char *node, size_t len)
+{
+	char		data[512];
+
+	snprintf(node, len, "/tmp/walsim-disk-unit-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(node));
+	snprintf(data, sizeof(data), "%s/data", node);
+	ck_assert_int_eq(mkdir(data, 0700), 0);
+}
+
+static void
+remove_node(const char *node)
+{
+	char		cmd[600];
+
+	/* test scaffolding only: the directory was made by mkdtemp above */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", node);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_region_rules)
+{
+	char		node[256],
+				data[512],
+				path[512];
+	WalsimError err;
+	DiskRegion *region;
+	DiskRule	rule,
+				got;
+	uint32_t	gen;
+
+	make_node(node, sizeof(node));
+	snprintf(data, sizeof(data), "%s/data", node);
+	ck_assert_msg(disk_region_create(node, data, NULL, 42, true, false, &err), "%s", err.message);
+	snprintf(path, sizeof(path), "%s/%s", node, DISK_REGION_FILE);
+	region = disk_region_map(path, &err);
+	ck_assert_ptr_nonnull(region);
+	ck_assert_uint_eq(region->seed, 42);
+	ck_assert_uint_eq(region->journal, 1);
+	ck_assert_uint_eq(region->nactive, 0);
+
+	ck_assert(parse_line(&rule, "id=r1 path=pg_wal/* ops=fsync do=errno:EIO", &err));
+	gen = region->generation;
+	ck_assert(disk_region_add_rule(region, &rule, &err));
+	ck_assert_uint_gt(region->generation, gen);
+	ck_assert_uint_eq(region->nactive, 1);
+	ck_assert(!disk_region_add_rule(region, &rule, &err));
+	ck_assert(strstr(err.message, "already exists") != NULL);
+	ck_assert(disk_region_read_rule(region, 0, &got));
+	ck_assert_str_eq(got.id, "r1");
+	ck_assert(!disk_region_read_rule(region, 1, &got));
+
+	/* fill every slot, then one more */
+	for (int i = 1; i < DISK_MAX_RULES; i++)
+	{
+		snprintf(rule.id, sizeof(rule.id), "n%d", i);
+		ck_assert(disk_region_add_rule(region, &rule, &err));
+	}
+	snprintf(rule.id, sizeof(rule.id), "overflow");
+	ck_assert(!disk_region_add_rule(region, &rule, &err));
+	ck_assert(strstr(err.message, "no free slot") != NULL);
+
+	ck_assert(!disk_region_del_rule(region, "nope", &err));
+	ck_assert(strstr(err.message, "no such rule") != NULL);
+	ck_assert(disk_region_del_rule(region, "r1", &err));
+	ck_assert_uint_eq(region->nactive, DISK_MAX_RULES - 1);
+	ck_assert(disk_region_del_rule(region, "all", &err));
+	ck_assert_uint_eq(region->nactive, 0);
+	disk_region_unmap(region);
+	remove_node(node);
+}
+END_TEST
+
+START_TEST(test_region_bad_input)
+{
+	char		node[256],
+				data[512],
+				path[512];
+	WalsimError err;
+	FILE	   *f;
+
+	make_node(node, sizeof(node));
+	snprintf(data, sizeof(data), "%s/data", node);
+	/* the node directory inside the data directory is refused */
+	ck_assert(!disk_region_create(data, node, NULL, 0, false, false, &err));
+	ck_assert(strstr(err.message, "inside the data directory") != NULL);
+	ck_assert(!disk_region_create(node, "/nonexistent/data", NULL, 0, false, false, &err));
+	ck_assert(strstr(err.message, "/nonexistent/data") != NULL);
+	/* a missing region, then a file that is not one */
+	snprintf(path, sizeof(path), "%s/%s", node, DISK_REGION_FILE);
+	ck_assert_ptr_null(disk_region_map(path, &err));
+	ck_assert(strstr(err.message, DISK_REGION_FILE) != NULL);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("not a region", f);
+	fclose(f);
+	ck_assert_ptr_null(disk_region_map(path, &err));
+	ck_assert(strstr(err.message, "too small") != NULL);
+	f = fopen(path, "w");
+	for (size_t i = 0; i < sizeof(DiskRegion); i++)
+		fputc('x', f);
+	fclose(f);
+	ck_assert_ptr_null(disk_region_map(path, &err));
+	ck_assert(strstr(err.message, "bad magic") != NULL);
+	remove_node(node);
+}
+END_TEST
+
+static Suite *
+disk_rules_suite(void)
+{
+	Suite	   *s = suite_create("disk_rules");
+	TCase	   *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_glob);
+	tcase_add_test(tc, test_parse_and_format);
+	tcase_add_test(tc, test_parse_defaults_and_aliases);
+	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_region_rules);
+	tcase_add_test(tc, test_region_bad_input);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return unit_run_suite(disk_rules_suite());
+}
