@@ -1,0 +1,413 @@
+/*
+ * test_waldir.c — the end of valid WAL in a directory of real PostgreSQL 15
+ * segment files: the same end as pg_waldump, missing, short and .partial
+ * files, files that grow between scans, and the file of the newer timeline
+ * chosen for a timeline's first segment.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "walsim/waldir.h"
+#include "unit_support.h"
+
+#define SEG_SIZE	(1u << 20)
+#define SEG9		"000000010000000000000009"
+#define SEGA		"00000001000000000000000A"
+#define SEGB		"00000001000000000000000B"
+/* from tests/data/wal/expected.txt (pg_waldump) */
+#define LAST_RECORD	UINT64_C(0xB01130)
+#define END_OF_WAL	UINT64_C(0xB011A8)
+#define RECORDS		1152
+
+static char dir[256];
+
+static void
+write_file(const char *name, const uint8_t *data, size_t len)
+{
+	char		path[512];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static uint8_t *
+read_data(const char *seg)
+{
+	char		path[1024];
+	char		name[64];
+	uint8_t    *buf = malloc(SEG_SIZE);
+	FILE	   *f;
+
+	snprintf(name, sizeof(name), "wal/%s", seg);
+	unit_data_path(path, sizeof(path), name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_uint_eq(fread(buf, 1, SEG_SIZE, f), SEG_SIZE);
+	fclose(f);
+	return buf;
+}
+
+/* Copy a test segment into the scratch directory under another name. */
+static void
+copy_segment(const char *seg, const char *as)
+{
+	uint8_t    *buf = read_data(seg);
+
+	write_file(as, buf, SEG_SIZE);
+	free(buf);
+}
+
+static void
+remove_file(const char *name)
+{
+	char		path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_int_eq(unlink(path), 0);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/walsim-test-waldir.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	copy_segment(SEG9, SEG9);
+	copy_segment(SEGA, SEGA);
+	copy_segment(SEGB, SEGB);
+}
+
+static void
+teardown(void)
+{
+	char		cmd[512];
+
+	/* the scratch directory holds only files this test wrote */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static WalDirConfig
+config(void)
+{
+	WalDirConfig cfg = {
+		.dir = dir,
+		.tli = 1,
+		.magic = 0xD110,
+	};
+
+	return cfg;
+}
+
+/* Oldest segment and segment size found in the directory; pg_waldump's end */
+START_TEST(test_find_end_like_pg_waldump)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+
+	ck_assert_msg(waldir_find_end(&cfg, &res, &err), "%s", err.message);
+	ck_assert_int_eq(res.status, WAL_READ_ZEROED);
+	ck_assert_uint_eq(res.seg_size, SEG_SIZE);
+	ck_assert_uint_eq(res.last_record, LAST_RECORD);
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_uint_eq(res.error_lsn, END_OF_WAL);
+	ck_assert_uint_eq(res.records, RECORDS);
+	ck_assert_str_eq(res.stop_file, SEGB);
+	ck_assert_uint_eq(res.stop_tli, 1);
+	ck_assert_str_eq(res.message, "invalid record length at 0/B011A8: wanted 24, got 0 (end of WAL)");
+
+	/* the same from an explicit start and segment size */
+	cfg.start_lsn = UINT64_C(0xA00000);
+	cfg.seg_size = SEG_SIZE;
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_uint_eq(res.records, 627 + 7);
+}
+END_TEST
+
+/* Records reach the callback */
+static void
+count_records(const WalRecordInfo *rec, void *arg)
+{
+	uint64_t   *n = arg;
+
+	(void) rec;
+	(*n)++;
+}
+
+START_TEST(test_callback)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	uint64_t	n = 0;
+
+	cfg.on_record = count_records;
+	cfg.cb_arg = &n;
+	ck_assert(waldir_find_end(&cfg, &res, NULL));
+	ck_assert_uint_eq(n, RECORDS);
+}
+END_TEST
+
+/* A missing segment after XLOG_SWITCH: valid up to the segment end */
+START_TEST(test_missing_segment)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+
+	remove_file(SEGB);
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_NEED_DATA);
+	ck_assert_uint_eq(res.valid_end, UINT64_C(0xB00000));
+	ck_assert_str_eq(res.stop_file, SEGB);
+	ck_assert_msg(strstr(res.message, "WAL continues at 0/B00000 in segment file " SEGB ", which is not in") != NULL,
+				  "%s", res.message);
+}
+END_TEST
+
+/* .partial is read only when asked for */
+START_TEST(test_partial_file)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	uint8_t    *b = read_data(SEGB);
+
+	remove_file(SEGB);
+	write_file(SEGB ".partial", b, SEG_SIZE);
+	free(b);
+	ck_assert(waldir_find_end(&cfg, &res, NULL));
+	ck_assert_uint_eq(res.valid_end, UINT64_C(0xB00000));
+	cfg.use_partial = true;
+	ck_assert(waldir_find_end(&cfg, &res, NULL));
+	ck_assert_int_eq(res.status, WAL_READ_ZEROED);
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_str_eq(res.stop_file, SEGB ".partial");
+}
+END_TEST
+
+/*
+ * A file that is being written: first shorter than a segment, then with
+ * zeros where records will be, then complete; each scan continues from the
+ * valid end and the total matches the clean reading.
+ */
+START_TEST(test_follow_growing_file)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+	WalDir	   *wd;
+	uint8_t    *b = read_data(SEGB);
+	uint8_t    *part = calloc(1, SEG_SIZE);
+	uint64_t	first_end;
+
+	/* a short file ending inside the third record of 0B */
+	write_file(SEGB, b, 0x200);
+	wd = waldir_open(&cfg, &err);
+	ck_assert_ptr_nonnull(wd);
+	ck_assert(waldir_scan(wd, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_NEED_DATA);
+	ck_assert_msg(strstr(res.message, "file " SEGB " ends at 0/B00200, before its segment does") != NULL,
+				  "%s", res.message);
+	first_end = res.valid_end;
+	ck_assert_uint_gt(first_end, UINT64_C(0xB00000));
+	ck_assert_uint_lt(first_end, UINT64_C(0xB00200));
+
+	/*
+	 * Full size, but zero after 0x1124: a pre-allocated file written up to
+	 * there.  The commit record at 0/B01108 is torn, so its CRC fails.
+	 */
+	memcpy(part, b, 0x1124);
+	write_file(SEGB, part, SEG_SIZE);
+	ck_assert(waldir_scan(wd, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_BAD_CRC);
+	ck_assert_uint_eq(first_end, UINT64_C(0xB000E0));
+	ck_assert_uint_eq(res.valid_end, UINT64_C(0xB01108));
+	ck_assert_uint_eq(res.error_lsn, res.valid_end);
+
+	/* nothing new: the same answer again */
+	{
+		uint64_t	end = res.valid_end;
+		uint64_t	records = res.records;
+
+		ck_assert(waldir_scan(wd, &res, &err));
+		ck_assert_uint_eq(res.valid_end, end);
+		ck_assert_uint_eq(res.records, records);
+	}
+
+	/* complete */
+	write_file(SEGB, b, SEG_SIZE);
+	ck_assert(waldir_scan(wd, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_ZEROED);
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_uint_eq(res.records, RECORDS);
+	waldir_close(wd);
+	free(part);
+	free(b);
+}
+END_TEST
+
+/*
+ * Timeline 2 begins in segment 0B: its file 00000002...0B is read instead
+ * of timeline 1's (here: damaged), the older segments from timeline 1.
+ */
+START_TEST(test_timeline_switch_segment)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+	WalDirTimeline history[] = {
+		{.tli = 1, .begin_lsn = 0},
+		{.tli = 2, .begin_lsn = UINT64_C(0xB00100)},
+	};
+	uint8_t    *b = read_data(SEGB);
+
+	write_file("00000002000000000000000B", b, SEG_SIZE);
+	memset(b + 0x100, 0x5A, 0x1000);	/* timeline 1's copy went elsewhere */
+	write_file(SEGB, b, SEG_SIZE);
+	free(b);
+
+	/* without the history timeline 1's file is read and found bad */
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_int_ne(res.status, WAL_READ_ZEROED);
+	ck_assert_uint_lt(res.valid_end, END_OF_WAL);
+
+	cfg.tli = 2;
+	cfg.history = history;
+	cfg.nhistory = 2;
+	ck_assert_msg(waldir_find_end(&cfg, &res, &err), "%s", err.message);
+	ck_assert_int_eq(res.status, WAL_READ_ZEROED);
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_str_eq(res.stop_file, "00000002000000000000000B");
+	ck_assert_uint_eq(res.stop_tli, 2);
+	ck_assert_uint_eq(res.records, RECORDS);
+
+	/* the history need not list the target; timeline 3 has no files */
+	cfg.tli = 3;
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_uint_eq(res.stop_tli, 2);
+}
+END_TEST
+
+START_TEST(test_bad_input)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+	WalDirTimeline bad_history[] = {{.tli = 0, .begin_lsn = 0}};
+	char		path[512];
+
+	cfg.dir = "/nonexistent/walsim";
+	ck_assert_ptr_null(waldir_open(&cfg, &err));
+	ck_assert_str_eq(err.message, "WAL directory /nonexistent/walsim: No such file or directory");
+	cfg.dir = "";
+	ck_assert_ptr_null(waldir_open(&cfg, &err));
+	ck_assert_str_eq(err.message, "WAL directory: no path given");
+	snprintf(path, sizeof(path), "%s/%s", dir, SEG9);
+	cfg.dir = path;
+	ck_assert_ptr_null(waldir_open(&cfg, &err));
+	ck_assert_msg(strstr(err.message, "not a directory") != NULL, "%s", err.message);
+
+	cfg = config();
+	cfg.tli = 0;
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "timeline 0 is invalid") != NULL, "%s", err.message);
+	cfg = config();
+	cfg.seg_size = 12345;
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	cfg = config();
+	cfg.history = bad_history;
+	cfg.nhistory = 1;
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "timeline 0 in the history") != NULL, "%s", err.message);
+
+	/* no segment of the timeline */
+	cfg = config();
+	cfg.tli = 7;
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "no segment file of timeline 7") != NULL, "%s", err.message);
+
+	/* an unknown page magic */
+	cfg = config();
+	cfg.magic = 0x1234;
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "1234") != NULL, "%s", err.message);
+}
+END_TEST
+
+/* Segment size from a first page that cannot tell it */
+START_TEST(test_bad_first_page)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+	uint8_t    *b = read_data(SEG9);
+
+	remove_file(SEGA);
+	remove_file(SEGB);
+	/* names sort before 09; other files are ignored */
+	write_file("000000010000000000000001", b, 10);
+	write_file("00000001000000000000000x", b, 10);
+	write_file("README", b, 10);
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "000000010000000000000001: WAL page header: 10 bytes, need 24") != NULL,
+				  "%s", err.message);
+	/* no long header */
+	b[2] = 0x05;
+	write_file("000000010000000000000001", b, 100);
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "no long header") != NULL, "%s", err.message);
+	/* a long header naming an impossible segment size */
+	b[2] = 0x06;
+	b[32] = 0x77;
+	write_file("000000010000000000000001", b, 100);
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	ck_assert_msg(strstr(err.message, "000000010000000000000001: ") != NULL, "%s", err.message);
+	/* an empty file: nothing to read */
+	write_file("000000010000000000000001", b, 0);
+	ck_assert(!waldir_find_end(&cfg, &res, &err));
+	/* with the size given, the short oldest file is simply where WAL ends */
+	cfg.seg_size = SEG_SIZE;
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_NEED_DATA);
+	ck_assert_uint_eq(res.valid_end, UINT64_C(0x100000));
+	free(b);
+}
+END_TEST
+
+static Suite *
+waldir_suite(void)
+{
+	Suite	   *s = suite_create("waldir");
+	TCase	   *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_find_end_like_pg_waldump);
+	tcase_add_test(tc, test_callback);
+	tcase_add_test(tc, test_missing_segment);
+	tcase_add_test(tc, test_partial_file);
+	tcase_add_test(tc, test_follow_growing_file);
+	tcase_add_test(tc, test_timeline_switch_segment);
+	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_bad_first_page);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return unit_run_suite(waldir_suite());
+}
