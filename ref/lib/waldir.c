@@ -128,8 +128,9 @@ oldest_file(const WalDir *wd, char *name, WalsimError *err)
 	{
 		if (!candidate_name(wd, de->d_name))
 			continue;
+		/* candidate_name() admitted at most 24 digits + ".partial" */
 		if (name[0] == '\0' || strncmp(de->d_name + 8, name + 8, 16) < 0)
-			snprintf(name, WAL_FILE_NAME_MAX, "%s", de->d_name);
+			memcpy(name, de->d_name, strlen(de->d_name) + 1);
 	}
 	closedir(d);
 	if (name[0] == '\0')
