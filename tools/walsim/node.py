@@ -837,6 +837,11 @@ class Node:
             raise ClusterError(f"pg_rewind source {source.name} is not running")
         self._reap()
         secs = scaled(timeout, 300)
+        if not source.in_recovery():
+            # A freshly promoted primary writes its new timeline to pg_control
+            # only at its next checkpoint; without one pg_rewind compares the
+            # old timeline and wrongly concludes "no rewind required".
+            source.execute("CHECKPOINT")
         self.cluster.runas.run(
             [self.cluster.pg.path("pg_rewind"), "--target-pgdata", self.data_dir,
              "--source-server", source.conninfo(), "--write-recovery-conf", "--progress"],
