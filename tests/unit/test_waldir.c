@@ -18,10 +18,18 @@
 #include "unit_support.h"
 
 #define SEG_SIZE	(1u << 20)
+/*
+ * The segments in tests/data/wal and what pg_waldump found in them (the
+ * "all" line of expected.txt, checked against that file in
+ * test_expectations_file).  Some tests below cut segment 0B inside its
+ * records; pg_waldump lists them as: 0/B00028 (76 bytes), 0/B00078 (64),
+ * 0/B000B8 (34), 0/B000E0 (4066), 0/B010C8 (64), 0/B01108 (34, a commit),
+ * 0/B01130 (114, the shutdown checkpoint).  Regenerating the data with
+ * make-wal.sh means updating these.
+ */
 #define SEG9		"000000010000000000000009"
 #define SEGA		"00000001000000000000000A"
 #define SEGB		"00000001000000000000000B"
-/* from tests/data/wal/expected.txt (pg_waldump) */
 #define LAST_RECORD	UINT64_C(0xB01130)
 #define END_OF_WAL	UINT64_C(0xB011A8)
 #define RECORDS		1152
@@ -108,6 +116,31 @@ config(void)
 
 	return cfg;
 }
+
+/* The constants above are what make-wal.sh recorded from pg_waldump */
+START_TEST(test_expectations_file)
+{
+	char		path[1024];
+	char		line[512];
+	char		want[512];
+	bool		found = false;
+	FILE	   *f;
+
+	unit_data_path(path, sizeof(path), "wal/expected.txt");
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	snprintf(want, sizeof(want), "all 0/%08X 0/%08X %d zeroed 0/%X\n",
+			 0x900000 + 0x2F0, (unsigned) LAST_RECORD, RECORDS, (unsigned) END_OF_WAL);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "all ", 4) == 0)
+		{
+			ck_assert_str_eq(line, want);
+			found = true;
+		}
+	fclose(f);
+	ck_assert(found);
+}
+END_TEST
 
 /* Oldest segment and segment size found in the directory; pg_waldump's end */
 START_TEST(test_find_end_like_pg_waldump)
@@ -394,6 +427,7 @@ waldir_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_expectations_file);
 	tcase_add_test(tc, test_find_end_like_pg_waldump);
 	tcase_add_test(tc, test_callback);
 	tcase_add_test(tc, test_missing_segment);

@@ -10,6 +10,10 @@
 #              (pg_switch_wal());
 #   segment C  holds a few records, a shutdown checkpoint, then zeros.
 #
+# The unit tests read expected.txt, but test_waldir.c and test_walpage.c also
+# name these segments and a few LSNs inside them (with pg_waldump's listing in
+# a comment): a regeneration that moves the segments means updating those.
+#
 # Usage: tests/data/wal/make-wal.sh            (as root or as any user;
 #        PostgreSQL programs run as "postgres" when started as root)
 # Needs PostgreSQL 15 (PG_BINDIR, default /usr/lib/postgresql/15/bin).
