@@ -103,6 +103,7 @@ int
 conn_next(Conn *c, WireMessage *m, int timeout_ms)
 {
 	int64_t		deadline = timeout_ms < 0 ? INT64_MAX : conn_now_ms() + timeout_ms;
+	bool		polled = false;
 
 	for (;;)
 	{
@@ -133,8 +134,12 @@ conn_next(Conn *c, WireMessage *m, int timeout_ms)
 		if (*c->stop)
 			return IO_STOP;
 		left = deadline - conn_now_ms();
-		if (left <= 0)
+		/* even with no time left, look at the socket once */
+		if (left <= 0 && polled)
 			return IO_TIMEOUT;
+		if (left < 0)
+			left = 0;
+		polled = true;
 		pfd.fd = c->fd;
 		pfd.events = POLLIN | (c->out.len > 0 ? POLLOUT : 0);
 		pfd.revents = 0;
