@@ -1,0 +1,183 @@
+"""walsim-receiver against a misbehaving server (a scripted fake speaking the
+v3 protocol with trust auth, replaying real PostgreSQL 15 WAL from
+tests/data/wal): each problem is a clear error, a non-zero exit, no file
+with wrong bytes; pings are answered; nothing unverified is acknowledged."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from receiver_support import Receivers
+from walsim.ports import PortAllocator
+from wire_tools import FakeServer, FakeServerScript, keepalive, xlogdata
+
+SEG = 1024 * 1024
+SEG9 = 0x900000
+
+
+@pytest.fixture(scope="module")
+def segment9(repo_top: Path) -> bytes:
+    return (repo_top / "tests" / "data" / "wal" / "000000010000000000000009").read_bytes()
+
+
+@pytest.fixture
+def bin_receivers(tmp_path: Path, walsim_build: Path) -> Iterator[Receivers]:
+    r = Receivers(tmp_path, walsim_build, Path("/nonexistent"))
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+@pytest.fixture
+def fake(port_allocator: PortAllocator) -> Iterator[list[FakeServer]]:
+    made: list[FakeServer] = []
+    reservations = []
+
+    def start(script: FakeServerScript) -> FakeServer:
+        res = port_allocator.reserve()
+        reservations.append(res)
+        res.release()  # the fake binds it right away
+        srv = FakeServer(res.port, script)
+        made.append(srv)
+        return srv
+
+    yield start  # type: ignore[misc]
+    for srv in made:
+        srv.close()
+
+
+def sysid_of(segment: bytes) -> str:
+    return str(struct.unpack_from("<Q", segment, 24)[0])
+
+
+def conninfo(port: int) -> str:
+    return f"host=127.0.0.1 port={port} user=fake sslmode=disable connect_timeout=10"
+
+
+def run(r: Receivers, srv: FakeServer, tmp_path: Path, *args: str) -> tuple[int, str, Path]:
+    d = tmp_path / "wal"
+    d.mkdir(exist_ok=True)
+    cp = r.run(d, conninfo(srv.port), "-n", "--reconnect-interval", "0", *args)
+    return cp.returncode, cp.stderr, d
+
+
+def no_bad_bytes(directory: Path, segment: bytes, upto: int) -> None:
+    """No complete segment appeared, and a .partial holds only real bytes (or zeros)."""
+    names = sorted(p.name for p in directory.iterdir())
+    assert all(n.endswith(".partial") for n in names), names
+    for n in names:
+        data = (directory / n).read_bytes()
+        assert len(data) == SEG
+        assert data[:upto] == segment[:upto] or data[:upto] == bytes(upto)
+        assert data[upto:] == bytes(SEG - upto)
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b"k" + bytes(16), "keepalive"),                         # 17 bytes: one short
+    (b"k" + bytes(18), "keepalive"),                         # 19 bytes: one long
+    (b"w" + bytes(20), "XLogData"),                          # header cut short
+    (b"x" + bytes(30), "unknown"),                           # not a server message
+    (b"r" + bytes(33), "subtype 'r' from the server"),       # a client message from the server
+], ids=["k-short", "k-long", "w-short", "unknown-x", "r-from-server"])
+def test_malformed_copydata_rejected(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes,
+                                     payload: bytes, reason: str) -> None:
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], stream=[xlogdata(SEG9, segment9[:8192]), payload]))
+    rc, err, d = run(bin_receivers, srv, tmp_path)
+    assert rc == 1, err
+    assert "invalid streaming message" in err and reason in err, err
+    no_bad_bytes(d, segment9, 8192)
+
+
+def test_non_contiguous_xlogdata_rejected(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes) -> None:
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], stream=[
+        xlogdata(SEG9, segment9[:8192]),
+        xlogdata(SEG9 + 16384, segment9[16384:24576]),
+    ]))
+    rc, err, d = run(bin_receivers, srv, tmp_path, "--no-verify")
+    assert rc == 1
+    assert "got WAL data at 0/904000, expected 0/902000 (non-contiguous XLogData)" in err, err
+    no_bad_bytes(d, segment9, 8192)
+    assert (d / "000000010000000000000009.partial").read_bytes()[:8192] == segment9[:8192]
+
+
+def test_first_message_not_at_start_rejected(fake, bin_receivers: Receivers, tmp_path: Path,
+                                             segment9: bytes) -> None:
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], stream=[xlogdata(SEG9 + 8192, segment9[8192:16384])]))
+    rc, err, d = run(bin_receivers, srv, tmp_path)
+    assert rc == 1
+    assert "got WAL data at 0/902000, expected 0/900000" in err, err
+    assert list(d.iterdir()) == []
+
+
+def test_system_identifier_change_is_fatal(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes) -> None:
+    # first connection: the stream ends (server shutdown); the second says another system
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9), "1234567890123456789"],
+                                stream=[xlogdata(SEG9, segment9[:8192])], finish="end"))
+    d = tmp_path / "wal"
+    d.mkdir()
+    cp = bin_receivers.run(d, conninfo(srv.port), "--reconnect-interval", "0")
+    assert cp.returncode == 1, cp.stderr
+    assert "replication stream was terminated before stop point" in cp.stderr
+    assert f"system identifier of the server changed: was {sysid_of(segment9)}, now 1234567890123456789" in cp.stderr
+    assert srv.connections == 2
+    no_bad_bytes(d, segment9, 8192)
+
+
+@pytest.mark.parametrize("size, reason", [
+    ("16777216", "unknown unit \"\""),
+    ("3MB", "not a power of two"),
+    ("2GB", "between 1 MB and 1 GB"),
+    ("lots", "expected a number"),
+], ids=["no-unit", "3MB", "2GB", "text"])
+def test_bad_wal_segment_size(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes,
+                              size: str, reason: str) -> None:
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], segment_size=size))
+    rc, err, d = run(bin_receivers, srv, tmp_path)
+    assert rc == 1
+    assert "WAL segment size could not be parsed" in err and reason in err, err
+    assert not any(q.startswith("START_REPLICATION") for q in srv.queries)
+    assert list(d.iterdir()) == []
+
+
+def test_integer_datetimes_off(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes) -> None:
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], integer_datetimes="off"))
+    rc, err, _ = run(bin_receivers, srv, tmp_path)
+    assert rc == 1
+    assert "integer_datetimes compile flag does not match server" in err, err
+
+
+def test_ping_answered_and_bad_record_never_acknowledged(fake, bin_receivers: Receivers, tmp_path: Path,
+                                                         segment9: bytes) -> None:
+    # record 1 starts at 0/9002F0 (pg_waldump); the record after it is damaged
+    first = 0x2F0
+    (tot_len,) = struct.unpack_from("<I", segment9, first)
+    second = (first + tot_len + 7) & ~7
+    assert second + 40 < 8192, "test WAL changed: the second record should be on the first page"
+    damaged = bytearray(segment9)
+    damaged[second + 30] ^= 0x04
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], stream=[
+        xlogdata(SEG9, bytes(damaged[:second])),
+        keepalive(SEG9 + second, True),
+        xlogdata(SEG9 + second, bytes(damaged[second:65536])),
+        keepalive(SEG9 + 65536, True),
+    ]))
+    rc, err, d = run(bin_receivers, srv, tmp_path, "--verify-action=stop")
+    assert rc == 1
+    bad = f"0/{SEG9 + second:X}"
+    assert f"WAL verification failed at {bad} on timeline 1" in err, err
+    assert "valid WAL ends at " + bad in err, err
+    # the first ping was answered, acknowledging exactly the good record
+    # (the fake reads replies only after each ping, so the reply is among them)
+    answered = [s for s in srv.status if s.reply_requested]
+    assert any(s.write == SEG9 + second for s in answered), srv.status
+    # nothing at or past the damaged record was ever acknowledged
+    assert srv.status and all(s.write <= SEG9 + second and s.flush <= SEG9 + second for s in srv.status)
+    # what is on disk: the good bytes, then zeros where unverified bytes were
+    data = (d / "000000010000000000000009.partial").read_bytes()
+    assert data[:second] == segment9[:second]
+    assert data[second:] == bytes(SEG - second)
