@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from walsim.errors import WalsimError
+from walsim.timeouts import Deadline, wait_until
 
 if TYPE_CHECKING:
     from walsim.node import Node
@@ -225,9 +227,54 @@ class DiskFaults:
         vals = [int(g) for g in m.groups()]
         return RollbackReport(*vals, text=text)
 
+    def processes(self) -> list[int]:
+        """Pids of the live processes that have this node's region mapped,
+        i.e. every process of the node that loaded the layer."""
+        want = os.fspath(self.region.resolve())
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/maps") as f:
+                    if not any(line.rstrip("\n").endswith(want) for line in f):
+                        continue
+                with open(f"/proc/{entry}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if state not in ("Z", "X"):
+                found.append(int(entry))
+        return found
+
     def power_cut(self, *, timeout: float | None = None) -> RollbackReport:
-        """SIGKILL every process of the node, wait for them to go, then lose
-        everything that was not synced (:meth:`rollback`)."""
-        if self.node.postmaster_pid() is not None:
-            self.node.kill(timeout=timeout)
+        """Cut the power of the node: freeze every process of the node
+        (SIGSTOP, so that none completes another write or fsync), SIGKILL
+        them, then lose everything that was not synced (:meth:`rollback`).
+
+        Killing only the postmaster is not a power cut: its children go on
+        until they notice, and may finish a flush in the meantime."""
+        deadline = Deadline(timeout, 60)
+        stopped: set[int] = set()
+        while True:
+            # the postmaster may fork between two scans: scan until stable
+            pids = set(self.processes()) - stopped
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+            stopped |= pids
+            if deadline.expired():
+                raise DiskFaultError(f"{self.node.name}: processes {sorted(pids)} keep appearing")
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_until(self.processes, what=f"{self.node.name}: every process to exit after SIGKILL",
+                   done=lambda v: not v, timeout=timeout, logs=[self.node.log_file])
+        self.node.stop()            # reaps the postmaster; nothing left to signal
         return self.rollback()
