@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "walsim/timeline.h"
 #include "walsim/waldir.h"
 #include "unit_support.h"
 
@@ -33,6 +34,11 @@
 #define LAST_RECORD	UINT64_C(0xB01130)
 #define END_OF_WAL	UINT64_C(0xB011A8)
 #define RECORDS		1152
+/* timeline 2's segment 0B (expected.txt, "tli2:" line): 613 records */
+#define TLI2_SEGB	"00000002000000000000000B"
+#define TLI2_LAST	UINT64_C(0xB376C0)
+#define TLI2_END	UINT64_C(0xB37738)
+#define TLI2_RECORDS (RECORDS - 7 + 613)
 
 static char dir[256];
 
@@ -123,7 +129,9 @@ START_TEST(test_expectations_file)
 	char		path[1024];
 	char		line[512];
 	char		want[512];
+	char		want2[512];
 	bool		found = false;
+	bool		found2 = false;
 	FILE	   *f;
 
 	unit_data_path(path, sizeof(path), "wal/expected.txt");
@@ -131,14 +139,21 @@ START_TEST(test_expectations_file)
 	ck_assert_msg(f != NULL, "cannot open %s", path);
 	snprintf(want, sizeof(want), "all 0/%08X 0/%08X %d zeroed 0/%X\n",
 			 0x900000 + 0x2F0, (unsigned) LAST_RECORD, RECORDS, (unsigned) END_OF_WAL);
+	snprintf(want2, sizeof(want2), "tli2:%s 0/00B00028 0/%08X 613 zeroed 0/%X\n",
+			 TLI2_SEGB, (unsigned) TLI2_LAST, (unsigned) TLI2_END);
 	while (fgets(line, sizeof(line), f) != NULL)
 		if (strncmp(line, "all ", 4) == 0)
 		{
 			ck_assert_str_eq(line, want);
 			found = true;
 		}
+		else if (strncmp(line, "tli2:", 5) == 0)
+		{
+			ck_assert_str_eq(line, want2);
+			found2 = true;
+		}
 	fclose(f);
-	ck_assert(found);
+	ck_assert(found && found2);
 }
 END_TEST
 
@@ -333,6 +348,75 @@ START_TEST(test_timeline_switch_segment)
 }
 END_TEST
 
+/*
+ * The real promotion in the test data: 00000002.history says timeline 2
+ * began at 0/B011A8.  With that history, segments 09 and 0A come from
+ * timeline 1 and 0B from timeline 2, to the end pg_waldump found there.
+ */
+
+static void
+install_tli2_segment(void)
+{
+	char		path[1024];
+	uint8_t    *buf = calloc(1, SEG_SIZE);
+	FILE	   *f;
+
+	unit_data_path(path, sizeof(path), "wal/" TLI2_SEGB ".tli2-head");
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_uint_eq(fread(buf, 1, SEG_SIZE, f), 256 * 1024);
+	fclose(f);
+	write_file(TLI2_SEGB, buf, SEG_SIZE);
+	free(buf);
+}
+
+START_TEST(test_real_timeline_2)
+{
+	WalDirConfig cfg = config();
+	WalDirResult res;
+	WalsimError err;
+	TimelineHistory h;
+	WalDirTimeline tl[8];
+	char		path[1024];
+
+	install_tli2_segment();
+	unit_data_path(path, sizeof(path), "wal/00000002.history");
+	ck_assert_msg(timeline_history_read(path, 2, &h, &err), "%s", err.message);
+	ck_assert_uint_eq(h.count, 2);
+	for (size_t i = 0; i < h.count; i++)
+	{
+		tl[i].tli = h.entries[i].tli;
+		tl[i].begin_lsn = h.entries[i].begin;
+	}
+	ck_assert_uint_eq(tl[1].begin_lsn, END_OF_WAL);	/* the switch point */
+	cfg.tli = 2;
+	cfg.history = tl;
+	cfg.nhistory = h.count;
+	ck_assert_msg(waldir_find_end(&cfg, &res, &err), "%s", err.message);
+	ck_assert_msg(res.status == WAL_READ_ZEROED, "%s", res.message);
+	ck_assert_uint_eq(res.valid_end, TLI2_END);
+	ck_assert_uint_eq(res.last_record, TLI2_LAST);
+	ck_assert_uint_eq(res.records, TLI2_RECORDS);
+	ck_assert_str_eq(res.stop_file, TLI2_SEGB);
+	ck_assert_uint_eq(res.stop_tli, 2);
+
+	/* timeline 1 alone still ends where it ended */
+	cfg = config();
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_uint_eq(res.valid_end, END_OF_WAL);
+	ck_assert_str_eq(res.stop_file, SEGB);
+
+	/* timeline 2 without its history has no segment 09 */
+	cfg.tli = 2;
+	cfg.start_lsn = UINT64_C(0x900000);
+	cfg.seg_size = SEG_SIZE;
+	ck_assert(waldir_find_end(&cfg, &res, &err));
+	ck_assert_int_eq(res.status, WAL_READ_NEED_DATA);
+	ck_assert_str_eq(res.stop_file, "000000020000000000000009");
+	timeline_history_free(&h);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
 	WalDirConfig cfg = config();
@@ -434,6 +518,7 @@ waldir_suite(void)
 	tcase_add_test(tc, test_partial_file);
 	tcase_add_test(tc, test_follow_growing_file);
 	tcase_add_test(tc, test_timeline_switch_segment);
+	tcase_add_test(tc, test_real_timeline_2);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_bad_first_page);
 	suite_add_tcase(s, tc);

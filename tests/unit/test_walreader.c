@@ -280,7 +280,7 @@ START_TEST(test_real_wal_matches_pg_waldump)
 	uint8_t    *wal = load_real_wal(&len);
 	int			switches = 0;
 
-	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(n, 5);
 	for (int i = 0; i < n; i++)
 	{
 		uint64_t	start;
@@ -288,6 +288,8 @@ START_TEST(test_real_wal_matches_pg_waldump)
 					size;
 		Outcome		o;
 
+		if (strncmp(ex[i].label, "tli2:", 5) == 0)
+			continue;			/* test_real_wal_timeline_2 */
 		if (strcmp(ex[i].label, "all") == 0)
 		{
 			start = FIRST_SEG;
@@ -342,6 +344,74 @@ START_TEST(test_real_wal_matches_pg_waldump)
 		outcome_free(&o);
 	}
 	ck_assert_int_eq(switches, 1);
+	free(wal);
+}
+END_TEST
+
+/*
+ * Timeline 2 begins at 0/B011A8, inside segment 0B: its file holds timeline
+ * 1's records up to there (on a page that still says timeline 1), then
+ * timeline 2's.  Segments 09 and 0A of timeline 1 followed by timeline 2's 0B
+ * (its first 256 kB, padded with zeros as the rest was) read to the end
+ * pg_waldump found in that file, through the page timeline going 1 -> 2.
+ */
+START_TEST(test_real_wal_timeline_2)
+{
+	Expectation ex[8];
+	int			n = load_expectations(ex, 8);
+	const Expectation *all = NULL,
+			   *seg_b = NULL,
+			   *tli2 = NULL;
+	size_t		len;
+	uint8_t    *wal = load_real_wal(&len);
+	char		path[1024];
+	FILE	   *f;
+	WalReaderConfig cfg = config_at(FIRST_SEG);
+	Outcome		o;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (strcmp(ex[i].label, "all") == 0)
+			all = &ex[i];
+		else if (strcmp(ex[i].label, "00000001000000000000000B") == 0)
+			seg_b = &ex[i];
+		else if (strcmp(ex[i].label, "tli2:00000002000000000000000B") == 0)
+			tli2 = &ex[i];
+	}
+	ck_assert(all && seg_b && tli2);
+	ck_assert_str_eq(tli2->stop, "zeroed");
+
+	/* replace segment 0B of timeline 1 by that of timeline 2 */
+	memset(wal + 2 * (size_t) SEG_SIZE, 0, SEG_SIZE);
+	unit_data_path(path, sizeof(path), "wal/00000002000000000000000B.tli2-head");
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_uint_eq(fread(wal + 2 * (size_t) SEG_SIZE, 1, SEG_SIZE, f), 256 * 1024);
+	fclose(f);
+
+	o = run_reader(&cfg, wal, len, PIECES_WHOLE, 0);
+	ck_assert_msg(o.status == WAL_READ_ZEROED, "%s", o.message);
+	ck_assert_uint_eq(o.error_lsn, tli2->stop_lsn);
+	ck_assert_uint_eq(o.valid_end, tli2->stop_lsn);
+	ck_assert_uint_eq(o.last_record, tli2->last);
+	/* all of timeline 1 before segment 0B, then everything in the new 0B */
+	ck_assert_uint_eq(o.count, all->records - seg_b->records + tli2->records);
+	{
+		Outcome		b = run_reader(&cfg, wal, len, PIECES_RANDOM, 17);
+
+		assert_same(&o, &b, "timeline 2 pieces");
+		outcome_free(&b);
+	}
+	outcome_free(&o);
+
+	/* a reader told to expect timeline 2 from the start refuses page 0/B00000 */
+	cfg = config_at(FIRST_SEG + 2 * SEG_SIZE);
+	cfg.min_tli = 2;
+	o = run_reader(&cfg, wal + 2 * (size_t) SEG_SIZE, SEG_SIZE, PIECES_WHOLE, 0);
+	ck_assert_int_eq(o.status, WAL_READ_BAD_TIMELINE);
+	ck_assert_uint_eq(o.error_lsn, FIRST_SEG + 2 * SEG_SIZE);
+	ck_assert_str_eq(o.message, "out-of-sequence timeline ID 1 (after 2) in page at 0/B00000");
+	outcome_free(&o);
 	free(wal);
 }
 END_TEST
@@ -1125,6 +1195,7 @@ walreader_suite(void)
 	/* Valgrind runs these too: generous time */
 	tcase_set_timeout(real, 600);
 	tcase_add_test(real, test_real_wal_matches_pg_waldump);
+	tcase_add_test(real, test_real_wal_timeline_2);
 	tcase_add_test(real, test_real_wal_any_pieces);
 	tcase_add_test(real, test_real_wal_truncated_everywhere);
 	tcase_add_test(real, test_bit_flips_and_torn_writes);

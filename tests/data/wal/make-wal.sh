@@ -9,6 +9,13 @@
 #   segment B  starts in the middle of a record and ends with XLOG_SWITCH
 #              (pg_switch_wal());
 #   segment C  holds a few records, a shutdown checkpoint, then zeros.
+# Then the stopped server is restarted as a standby of its own WAL and
+# promoted: timeline 2 begins in segment C, whose timeline-2 file holds the
+# timeline-1 records up to the switch point (on pages that still say
+# timeline 1), then timeline-2 records.  Only the first 256 kB of that file
+# are kept (C.tli2-head; WAL ends inside them, checked below; what follows is
+# zeros and stale bytes of an older file, so tests pad the head with zeros),
+# plus 00000002.history.
 #
 # The unit tests read expected.txt, but test_waldir.c and test_walpage.c also
 # name these segments and a few LSNs inside them (with pg_waldump's listing in
@@ -20,6 +27,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+out=${WALSIM_WAL_OUT:-$here}    # where to write (default: next to this script)
 bindir=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 work=$(mktemp -d /tmp/walsim-make-wal.XXXXXX)
 pgdata=$work/data
@@ -49,6 +57,7 @@ wal_level = replica
 max_wal_size = 64MB
 min_wal_size = 4MB
 wal_keep_size = 64MB
+autovacuum = off
 CONF
 as_pg "$bindir/pg_ctl" -D "$pgdata" -l "$work/log" -w start >/dev/null
 
@@ -90,12 +99,38 @@ as_pg "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
 
 # segment A is the one before B (full, records crossing both ends)
 a=$(printf '%s%08X' "${b:0:16}" $((16#${b:16:8} - 1)))
+c2="00000002${c:8:16}"
 
-rm -f "$here"/0000000*
+stage=$work/stage
+mkdir "$stage"
 for s in "$a" "$b" "$c"; do
-    cp "$pgdata/pg_wal/$s" "$here/$s"
+    cp "$pgdata/pg_wal/$s" "$stage/$s"
 done
-chmod 0644 "$here"/0000000*
+
+# timeline 2: recover the server's own WAL as a standby, promote, write more
+as_pg touch "$pgdata/standby.signal"
+as_pg "$bindir/pg_ctl" -D "$pgdata" -l "$work/log" -w start >/dev/null
+as_pg "$bindir/pg_ctl" -D "$pgdata" -w promote >/dev/null
+sql "INSERT INTO t SELECT g, 'timeline 2' FROM generate_series(40001, 40300) g"
+as_pg "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
+cp "$pgdata/pg_wal/$c2" "$stage/$c2"
+cp "$pgdata/pg_wal/00000002.history" "$stage/00000002.history"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$stage"
+# keep the head of the file only; WAL must end inside it
+end2=$( (as_pg "$bindir/pg_waldump" "$stage/$c2" 2>&1 >/dev/null || true) |
+       sed -n 's|.*invalid record length at 0/\([0-9A-F]*\):.*|\1|p')
+if [ -z "$end2" ] || [ $((16#$end2 % 1048576)) -ge 262144 ]; then
+    echo "make-wal.sh: timeline 2 WAL of $c2 does not end in its first 256 kB (end: ${end2:-?})" >&2
+    exit 2
+fi
+
+rm -f "$out"/0000000*
+for s in "$a" "$b" "$c"; do
+    cp "$stage/$s" "$out/$s"
+done
+head -c 262144 "$stage/$c2" >"$out/$c2.tli2-head"
+cp "$stage/00000002.history" "$out/00000002.history"
+chmod 0644 "$out"/0000000*
 
 # Expectations: for each segment alone, and for the three in a row, what
 # pg_waldump reads: first and last record, record count, and how it ends
@@ -128,17 +163,19 @@ summarise() {   # label, pg_waldump args...
         }'
 }
 tmp=$work/copy
-mkdir "$tmp"
-cp "$here"/0000000* "$tmp"/
+mkdir "$tmp" "$tmp/tli2"
+cp "$stage"/00000001* "$tmp"/
+cp "$stage/$c2" "$tmp/tli2/"
 [ "$(id -u)" = 0 ] && chown -R postgres: "$tmp"
 {
     echo "# written by make-wal.sh with $("$bindir/pg_waldump" --version)"
-    echo "# segment_size 1048576 timeline 1"
+    echo "# segment_size 1048576; timeline 2 begins at $(cut -f2 "$stage/00000002.history")"
     echo "# label first_record last_record records stop stop_lsn"
     for s in "$a" "$b" "$c"; do
         summarise "$s" "$tmp/$s"
     done
     first=$(summarise x "$tmp/$a" | awk '{ print $2 }')
     summarise all -p "$tmp" -s "$first"
-} >"$here/expected.txt"
-cat "$here/expected.txt"
+    summarise "tli2:$c2" "$tmp/tli2/$c2"
+} >"$out/expected.txt"
+cat "$out/expected.txt"
