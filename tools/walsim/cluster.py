@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from walsim import procs
 from walsim.errors import ClusterError, UnknownNode
 from walsim.legacy import translate_recovery_conf, translate_settings
 from walsim.node import MANAGED, UPSTREAM_KEYS, Node
@@ -378,6 +379,7 @@ class Cluster:
     def state(self) -> dict[str, Any]:
         return {
             "owner_pid": os.getpid(),
+            "owner_starttime": _own_starttime(),
             "base_dir": str(self.base_dir),
             "bindir": str(self.pg.bindir),
             "pg_user": self.runas.user,
@@ -438,11 +440,18 @@ class Cluster:
                 self.nodes[entry["name"]].upstream = self.nodes.get(entry["upstream"])
         return self
 
-    def owner_pid(self) -> int | None:
+    def owner(self) -> tuple[int, int] | None:
+        """(pid, start time) of the process that created the cluster, from cluster.json."""
         try:
-            return int(json.loads((self.base_dir / "cluster.json").read_text())["owner_pid"])
-        except (OSError, ValueError, KeyError):
+            state = json.loads((self.base_dir / "cluster.json").read_text())
+            return int(state["owner_pid"]), int(state["owner_starttime"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
+
+
+def _own_starttime() -> int | None:
+    info = procs.stat(os.getpid())
+    return info.starttime if info is not None else None
 
 
 def wait_all_streaming(primary: Node, standbys: Sequence[Node], timeout: float | None = None) -> None:
