@@ -83,6 +83,12 @@ def test_historic_timeline_commands(cluster: Cluster, start_sender, tmp_path: Pa
     assert "is not in this server's history" in r.stderr
     assert f"This server's history forked from timeline 1 at {switch}" in r.stderr
 
+    # exactly at the switch point: no COPY, just the next timeline's row
+    r = replication_sql(sender, cluster, f"START_REPLICATION {switch} TIMELINE 1")
+    assert r.returncode == 0, r.stderr
+    # psql prints the row, then the tag of the last of the two CommandCompletes
+    assert r.stdout.split() == [f"2|{switch}", "START_REPLICATION"]
+
     # pg_receivewal from timeline 1 follows to timeline 2 through the sender
     out = tmp_path / "rw"
     out.mkdir()
