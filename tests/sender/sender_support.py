@@ -127,3 +127,89 @@ def identify_system(sender: Any, cluster: Cluster) -> tuple[str, int, str]:
     assert r.returncode == 0, r.stderr
     sysid, tli, xlogpos, _db = r.stdout.strip().split("|")
     return sysid, int(tli), xlogpos
+
+
+class RawClient:
+    """A minimal frontend speaking protocol 3.0 over a raw socket, for the
+    conversations libpq will not have (garbage, half messages, bad lengths)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        import socket
+        self.sock = socket.create_connection((host, port), timeout=scaled(timeout))
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def startup(self, params: dict[str, str] | None = None, version: int = 196608) -> None:
+        import struct
+        p = params if params is not None else {"user": "replicator", "replication": "true"}
+        body = struct.pack("!I", version) + b"".join(k.encode() + b"\0" + v.encode() + b"\0"
+                                                      for k, v in p.items()) + b"\0"
+        self.send(struct.pack("!I", len(body) + 4) + body)
+
+    def message(self, mtype: bytes, body: bytes) -> None:
+        import struct
+        self.send(mtype + struct.pack("!I", len(body) + 4) + body)
+
+    def query(self, sql_text: str) -> None:
+        self.message(b"Q", sql_text.encode() + b"\0")
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def read(self) -> tuple[bytes, bytes] | None:
+        """The next (type, body), or None at EOF."""
+        import struct
+        while len(self.buf) < 5:
+            if not self._fill():
+                return None
+        length = struct.unpack("!I", self.buf[1:5])[0]
+        while len(self.buf) < 1 + length:
+            if not self._fill():
+                return None
+        msg = (self.buf[:1], self.buf[5:1 + length])
+        self.buf = self.buf[1 + length:]
+        return msg
+
+    def read_byte(self) -> bytes:
+        while not self.buf:
+            if not self._fill():
+                return b""
+        b, self.buf = self.buf[:1], self.buf[1:]
+        return b
+
+    def until(self, mtype: bytes) -> list[tuple[bytes, bytes]]:
+        """Messages up to and including the first of type mtype (raises at EOF)."""
+        got = []
+        while True:
+            m = self.read()
+            if m is None:
+                raise EOFError(f"connection closed before {mtype!r}; got {[t for t, _ in got]}")
+            got.append(m)
+            if m[0] == mtype:
+                return got
+
+    def closed(self) -> bool:
+        """True when the server has closed the connection (drains what is left)."""
+        try:
+            while self._fill():
+                pass
+            return True
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def error_fields(body: bytes) -> dict[str, str]:
+    fields = {}
+    for part in body.split(b"\0"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode(errors="replace")
+    return fields
