@@ -271,8 +271,8 @@ page_header_done(WalReader *r, const WalPageHeader *hdr)
 	}
 	if (!contrecord)
 		return reader_stop(r, WAL_READ_BAD_CONTRECORD, r->rec_start,
-						   "there is no contrecord flag at %s (page %s continues the record at %s)",
-						   at, at, rec);
+						   "there is no contrecord flag at %s, where the record at %s should continue",
+						   at, rec);
 	if (hdr->rem_len != r->tot_len - r->rec_got)
 		return reader_stop(r, WAL_READ_BAD_CONTRECORD, r->rec_start,
 						   "invalid contrecord length %u (expected %u) at %s for the record at %s",
