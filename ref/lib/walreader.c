@@ -152,7 +152,8 @@ walreader_create(const WalReaderConfig *cfg, WalsimError *err)
 		return NULL;
 	}
 	if (cfg->start_lsn % WAL_BLCKSZ != 0 &&
-		cfg->start_lsn % WAL_BLCKSZ < WAL_SHORT_PHD_SIZE)
+		cfg->start_lsn % WAL_BLCKSZ < (cfg->start_lsn % cfg->seg_size < WAL_BLCKSZ ?
+									   WAL_LONG_PHD_SIZE : WAL_SHORT_PHD_SIZE))
 	{
 		walsim_error_set(err, "WAL reader start %s: inside a page header", at);
 		return NULL;

@@ -847,6 +847,7 @@ END_TEST
 START_TEST(test_bad_config)
 {
 	WalsimError err;
+	WalReader  *r;
 	WalReaderConfig cfg = config_at(FIRST_SEG);
 
 	cfg.seg_size = 3000000;
@@ -861,6 +862,12 @@ START_TEST(test_bad_config)
 	cfg = config_at(FIRST_SEG + 16);
 	ck_assert_ptr_null(walreader_create(&cfg, &err));
 	ck_assert_str_eq(err.message, "WAL reader start 0/900010: inside a page header");
+	cfg = config_at(FIRST_SEG + 32);	/* the long header is 40 bytes */
+	ck_assert_ptr_null(walreader_create(&cfg, &err));
+	ck_assert_str_eq(err.message, "WAL reader start 0/900020: inside a page header");
+	cfg = config_at(FIRST_SEG + WAL_BLCKSZ + 32);	/* a short one is 24 */
+	ck_assert_ptr_nonnull(r = walreader_create(&cfg, &err));
+	walreader_free(r);
 	cfg = config_at(FIRST_SEG);
 	cfg.max_record_size = 10;
 	ck_assert_ptr_null(walreader_create(&cfg, &err));
