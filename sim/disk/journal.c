@@ -108,7 +108,11 @@ static const char *
 inode_path(uint64_t dev, uint64_t ino)
 {
 	InodePath	key = {.dev = dev,.ino = ino};
-	InodePath  *hit = bsearch(&key, walk_out, walk_n, sizeof(key), cmp_inode);
+	InodePath  *hit;
+
+	if (walk_n == 0)
+		return NULL;
+	hit = bsearch(&key, walk_out, walk_n, sizeof(key), cmp_inode);
 
 	return hit ? hit->path : NULL;
 }
@@ -196,7 +200,8 @@ read_journal(const char *path, Rec **out, size_t *nout, WalsimError *err)
 		recs[n++] = r;
 	}
 	fclose(f);
-	qsort(recs, n, sizeof(*recs), cmp_rec);
+	if (n > 0)
+		qsort(recs, n, sizeof(*recs), cmp_rec);
 	*out = recs;
 	*nout = n;
 	return true;
@@ -482,7 +487,8 @@ disk_journal_rollback(DiskRegion *region, bool dry_run, DiskRollbackStats *stats
 		return walsim_error_set(err, "walking \"%s\": %s", region->data_dir,
 								strerror(errno));
 	}
-	qsort(walk_out, walk_n, sizeof(*walk_out), cmp_inode);
+	if (walk_n > 0)
+		qsort(walk_out, walk_n, sizeof(*walk_out), cmp_inode);
 
 	jf = fopen(region->journal_path, "rb");
 	if (jf == NULL)

@@ -112,12 +112,18 @@ disk_region_create(const char *node_dir, const char *data_dir,
 	region->strict_dirs = strict_dirs ? 1 : 0;
 	region->journal_seq = 1;
 	strcpy(region->data_dir, data_abs);
-	snprintf(region->trace_path, DISK_PATH_MAX, "%s",
-			 trace_path ? trace_path : "");
-	if (!trace_path)
-		snprintf(region->trace_path, DISK_PATH_MAX, "%s/%s", node_abs, DISK_TRACE_FILE);
-	snprintf(region->journal_path, DISK_PATH_MAX, "%s/%s", node_abs, DISK_JOURNAL_FILE);
-	snprintf(region->undo_dir, DISK_PATH_MAX, "%s/%s", node_abs, DISK_UNDO_DIR);
+	/* lengths were checked above; the results say so to the compiler too */
+	if ((trace_path ? snprintf(region->trace_path, DISK_PATH_MAX, "%s", trace_path) :
+		 snprintf(region->trace_path, DISK_PATH_MAX, "%s/%s", node_abs,
+				  DISK_TRACE_FILE)) >= DISK_PATH_MAX ||
+		snprintf(region->journal_path, DISK_PATH_MAX, "%s/%s", node_abs,
+				 DISK_JOURNAL_FILE) >= DISK_PATH_MAX ||
+		snprintf(region->undo_dir, DISK_PATH_MAX, "%s/%s", node_abs,
+				 DISK_UNDO_DIR) >= DISK_PATH_MAX)
+	{
+		free(region);
+		return walsim_error_set(err, "path too long (limit %d)", DISK_PATH_MAX);
+	}
 
 	/* write a complete file and rename it, so a mapper never sees half */
 	snprintf(path, sizeof(path), "%s/%s", node_abs, DISK_REGION_FILE);

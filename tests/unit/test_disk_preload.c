@@ -113,7 +113,7 @@ spawn_probe(const char *const *ops, const char *region_env, int *out_fd, int *er
 				preload[700],
 				renv[700];
 	char	   *argv[64];
-	char	   *envp[4];
+	char	   *envp[5];
 	int			out[2],
 				errp[2];
 	int			n = 0;
@@ -125,7 +125,13 @@ spawn_probe(const char *const *ops, const char *region_env, int *out_fd, int *er
 	snprintf(renv, sizeof(renv), "%s=%s", DISK_REGION_ENV, region_env ? region_env : region_path);
 	envp[0] = preload;
 	envp[1] = renv;
-	envp[2] = NULL;
+	/*
+	 * Under `make asan` both the probe and the library carry the sanitizer
+	 * runtime; the preloaded library then comes before it, which ASan
+	 * refuses unless told that the order is intended.
+	 */
+	envp[2] = "ASAN_OPTIONS=verify_asan_link_order=0";
+	envp[3] = NULL;
 	argv[n++] = probe;
 	while (*ops && n < 62)
 		argv[n++] = (char *) *ops++;
