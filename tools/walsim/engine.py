@@ -47,6 +47,8 @@ from walsim.workload import (LEDGER_TABLE, LedgerWorkload, PgbenchWorkload, Read
                              Workload, node_target)
 
 SETTLE_DEFAULT = 30.0
+#: settings applied only once every standby streams (see _build)
+DEFERRED_SETTINGS = ("synchronous_standby_names",)
 
 
 class StepFailed(Exception):
@@ -386,6 +388,7 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
         _start_netd(ctx)
     built: set[str] = set()
     order: list[str] = []
+    later: dict[str, dict[str, Any]] = {}
     pending = dict(sc.nodes)
     while pending:
         ready = [n for n in pending.values() if n.role == "primary" or n.upstream in built]
@@ -393,6 +396,11 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
             raise HarnessError(f"cannot order nodes {sorted(pending)}")
         for spec in ready:
             settings = sc.settings_for(spec.name)
+            # A synchronous primary would make CREATE ROLE and the base backups wait
+            # for standbys that do not exist yet: applied once all of them stream.
+            deferred = {k: settings.pop(k) for k in DEFERRED_SETTINGS if k in settings}
+            if deferred:
+                later[spec.name] = deferred
             say(f"building {spec.name} ({spec.role}{' of ' + spec.upstream if spec.upstream else ''})", ctx)
             if spec.role == "primary":
                 ctx.cluster.create_primary(spec.name, settings=settings, durable=_durable(settings),
@@ -409,6 +417,10 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
     primary = ctx.node(sc.primary)
     standbys = [ctx.node(n) for n in order if n != sc.primary]
     wait_all_streaming(primary, standbys)
+    for name, deferred in later.items():
+        ctx.node(name).set_settings(deferred)  # reloads a running node
+    if later:
+        ctx.events.event("settings_applied", settings=later)
     ctx.events.event("cluster_ready", nodes=order,
                      ports={n: ctx.node(n).port for n in order})
 
