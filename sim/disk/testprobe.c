@@ -246,6 +246,18 @@ run(const char *arg)
 		rc = unlink(f[1]);
 		report(arg, rc, rc == 0);
 	}
+	else if (strcmp(f[0], "pwriten") == 0)
+	{
+		long		n = num(f[2]);
+		long		len = num(f[3]);
+
+		if (len > MAX_LEN)
+			len = MAX_LEN;
+		rc = 0;
+		for (long i = 0; i < n && rc >= 0; i++)
+			rc = pwrite(fd, buf, len, 0);
+		report(arg, rc < 0 ? rc : n, rc >= 0);
+	}
 	else if (strcmp(f[0], "pause") == 0)
 	{
 		struct timespec tick = {0, 10 * 1000 * 1000};
