@@ -98,6 +98,7 @@ typedef struct Fault
 	CorruptMode corrupt_mode;
 	uint64_t	corrupt_at;		/* offset, LSN or N depending on the mode */
 	int			bit;			/* 0..7, or -1: chosen by the decision function */
+	int			nbits;			/* how many distinct bits to flip when chosen (1..8) */
 	/* message class for drop/delay/corrupt-by-class: 'w' 'k' 'r' 'h', 0 = all */
 	char		msg;
 	double		prob;			/* per-message probability (drop, delay) */

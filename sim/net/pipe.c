@@ -564,11 +564,22 @@ plan_range(Conn *c, NetdDir dir, const Framed *fr, uint64_t start, uint64_t end,
 
 					if (at == UINT64_MAX)
 						break;
-					bit = f->bit >= 0 ? f->bit
-						: (int) decision_uniform(decide(fs, f, c, dir, "bit", at, 0), 0, 7);
-					add_corruption(plan, at, (uint8_t) (1u << bit));
+					uint8_t		mask = 0;
+
+					if (f->bit >= 0)
+						mask = (uint8_t) (1u << f->bit);
+					else
+					{
+						/* nbits distinct bits, each drawn from the seed */
+						for (uint64_t k = 0; __builtin_popcount(mask) < f->nbits && k < 64; k++)
+						{
+							bit = (int) decision_uniform(decide(fs, f, c, dir, "bit", at, k), 0, 7);
+							mask |= (uint8_t) (1u << bit);
+						}
+					}
+					add_corruption(plan, at, mask);
 					trace_fire(fs, f, c, dir, now_ns, fr, at, &j, buf, sizeof(buf));
-					json_u64(&j, "bit", (uint64_t) bit);
+					json_u64(&j, "mask", mask);
 					if (fr && fr->cls == 'w')
 						json_lsn(&j, "at_lsn", fr->lsn_start + (at - fr->wal_offset));
 					trace_end(fs->trace, &j);

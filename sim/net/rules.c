@@ -183,6 +183,7 @@ fault_parse(Fault *out, int nwords, char **words, WalsimError *err)
 
 	memset(&f, 0, sizeof(f));
 	f.bit = -1;
+	f.nbits = 1;
 	f.prob = 1.0;
 	f.dirs = NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN);
 
@@ -324,6 +325,16 @@ fault_parse(Fault *out, int nwords, char **words, WalsimError *err)
 			if (b > 7)
 				return walsim_error_set(err, "bit=%s: expected 0..7", v);
 			f.bit = (int) b;
+		}
+		else if (strcmp(k, "bits") == 0)
+		{
+			uint64_t	b;
+
+			if (!parse_u64(k, v, &b, err))
+				return false;
+			if (b < 1 || b > 8)
+				return walsim_error_set(err, "bits=%s: expected 1..8", v);
+			f.nbits = (int) b;
 		}
 		else if (strcmp(k, "msg") == 0)
 		{
@@ -473,6 +484,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 			else
 				json_u64(&j, f->corrupt_mode == CORRUPT_AT_OFFSET ? "at_offset" : "nth", f->corrupt_at);
 			json_i64(&j, "bit", f->bit);
+			json_i64(&j, "bits", f->nbits);
 			break;
 		default:
 			break;
