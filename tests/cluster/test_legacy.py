@@ -13,8 +13,9 @@ pytestmark = pytest.mark.pg
 
 def test_wal_keep_segments_becomes_wal_keep_size(cluster: Cluster) -> None:
     with pytest.warns(LegacySettingWarning, match=r"wal_keep_segments = 8 .*wal_keep_size = '128MB'"):
-        pg1 = cluster.create_primary("pg1", settings={"wal_keep_segments": 8})
+        pg1 = cluster.create_primary("pg1", settings={"wal_keep_segments": 8, "wal_level": "hot_standby"})
     assert pg1.scalar("SHOW wal_keep_size") == "128MB"
+    assert pg1.scalar("SHOW wal_level") == "replica"     # the 9.x name is still an alias
     assert "wal_keep_segments" not in (pg1.data_dir / "walsim.conf").read_text()
     assert "notice: wal_keep_segments" in pg1.log_file.read_text()
     with pytest.warns(LegacySettingWarning):
