@@ -346,7 +346,7 @@ def corruption_detected_not_applied(record: RunRecord, values: Mapping[str, Any]
         evidence["detected_at"] = [format_lsn(x) for x in mentioned[:5]]
     # not applied: replay never passed the corrupt byte while the fault was on
     replays = [(smp["t"], int(smp["replay_lsn"])) for smp in record.node_samples(node)
-               if smp.get("up") and smp.get("replay_lsn") is not None and w_start <= smp["t"] <= w_end]
+               if smp.get("up") and smp.get("replay_lsn") is not None and w_start <= smp["t"] < w_end]
     if not replays:
         raise MissingData(f"no replay sample of {node} inside the fault window")
     passed = [(t, x) for t, x in replays if x > clsn]
