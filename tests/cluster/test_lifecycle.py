@@ -194,3 +194,17 @@ def test_slot_and_conninfo_for_tools(cluster: Cluster) -> None:
         system = conn.execute("IDENTIFY_SYSTEM").fetchone()
     assert system[1] == 1
     assert cluster.passfile.parent == cluster.run_dir
+
+
+def test_teardown_thaws_frozen_processes(cluster: Cluster) -> None:
+    pg1 = cluster.create_primary("pg1")
+    pg2 = cluster.create_standby("pg2", pg1)
+    pids = [p for n in (pg1, pg2) for k in ("postmaster", "checkpointer", "walsender", "walreceiver", "startup")
+            for p in n.pids(k)]
+    frozen = pg2.kill(signal.SIGSTOP, process="walreceiver")
+    assert procs.stat(frozen[0]).state == "T"
+    assert pg2.status() == "running"          # only one child is frozen
+    problems = cluster.destroy()
+    assert problems == []                     # an orderly immediate stop, no SIGKILL needed
+    assert not [p for p in pids if procs.alive(p)]
+    assert not cluster.base_dir.exists()

@@ -70,6 +70,7 @@ MANAGED = ("port", "cluster_name", "unix_socket_directories")
 #: settings whose copy in postgresql.auto.conf (written by pg_basebackup -R / pg_rewind -R)
 #: walsim removes, so that walsim.conf is the one place that says where a standby streams from
 UPSTREAM_KEYS = ("primary_conninfo", "primary_slot_name")
+SHMEM_IN_USE = re.compile(r"pre-existing shared memory block .* is still in use")
 PORT_CONFLICT = re.compile(r"could not bind IPv4 address|could not create any TCP/IP sockets|"
                            r"Address already in use")
 
@@ -394,6 +395,7 @@ class Node:
         if status == "uninitialized":
             raise ClusterError(f"{self.name}: no data directory at {self.data_dir}")
         self._reap()
+        self._wait_leftovers()
         self._translate_recovery_conf_file()
         if self._reservation is None:
             self._reserve_port(self.port if self._port_fixed else None)
@@ -408,7 +410,15 @@ class Node:
                     self._wait_started(offset, timeout)
                 break
             except ServerStartError as exc:
-                conflict = PORT_CONFLICT.search(exc.log_excerpt or "")
+                excerpt = exc.log_excerpt or ""
+                if SHMEM_IN_USE.search(excerpt) and attempt < 4:
+                    # Backends of a crashed postmaster that walsim never saw
+                    # still hold the old shared memory; they exit on their own
+                    # once they notice the postmaster died.
+                    self._wait_leftovers()
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                conflict = PORT_CONFLICT.search(excerpt)
                 if not conflict or self._port_fixed or attempt == 4:
                     raise
                 old = self.port
@@ -416,6 +426,23 @@ class Node:
                 with open(self.log_file, "a") as f:
                     f.write(f"walsim: port {old} was taken by another program; retrying on {self.port}\n")
         self.cluster._save_state()
+
+    def _wait_leftovers(self, grace: float = 10) -> None:
+        """Before a start: wait for the processes of a previous (crashed)
+        incarnation to exit, then SIGKILL the ones that do not, by recorded pid."""
+        left = {p: st for p, st in self._known.items() if procs.alive(p, st)}
+        if left:
+            deadline = Deadline(grace)
+            while any(procs.alive(p, st) for p, st in left.items()) and not deadline.expired():
+                time.sleep(0.02)
+            for pid, st in left.items():
+                if procs.kill_if_same(pid, st, _signal.SIGKILL):
+                    with open(self.log_file, "a") as f:
+                        f.write(f"walsim: killed pid {pid} left over from a previous postmaster\n")
+            wait_until(lambda: [p for p, st in left.items() if procs.alive(p, st)],
+                       what=f"{self.name}: leftover processes {sorted(left)} to exit",
+                       done=lambda v: not v, timeout=grace, logs=[self.log_file])
+        self._known.clear()
 
     def _reserve_port(self, port: int | None) -> None:
         if self._reservation is not None:
@@ -869,6 +896,13 @@ class Node:
         problems = []
         if self._paused:
             self.resume()
+        # Processes frozen by kill(SIGSTOP, process=...) would never act on the
+        # shutdown signal: thaw every child first.
+        pm_now = self.postmaster_pid()
+        if pm_now is not None:
+            for child in [procs.stat(pm_now)] + self._record_children():
+                if child is not None and child.state == "T":
+                    procs.kill_if_same(child.pid, child.starttime, _signal.SIGCONT)
         try:
             if self.postmaster_pid() is not None:
                 self.stop("immediate", timeout=timeout if timeout is not None else 30)
