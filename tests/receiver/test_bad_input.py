@@ -5,7 +5,9 @@ with wrong bytes; pings are answered; nothing unverified is acknowledged."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from receiver_support import Receivers
 from walsim.ports import PortAllocator
+from walsim.timeouts import scaled
 from wire_tools import FakeServer, FakeServerScript, keepalive, xlogdata
 
 SEG = 1024 * 1024
@@ -181,3 +184,34 @@ def test_ping_answered_and_bad_record_never_acknowledged(fake, bin_receivers: Re
     data = (d / "000000010000000000000009.partial").read_bytes()
     assert data[:second] == segment9[:second]
     assert data[second:] == bytes(SEG - second)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (make deps installs it)")
+@pytest.mark.parametrize("scenario", ["damaged-record", "non-contiguous", "sysid-change", "bad-size"])
+def test_valgrind_clean_on_bad_input(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes,
+                                     scenario: str) -> None:
+    sysid = sysid_of(segment9)
+    damaged = bytearray(segment9)
+    damaged[0x2F0 + 40] ^= 0x01
+    scripts = {
+        "damaged-record": FakeServerScript(sysids=[sysid], stream=[
+            xlogdata(SEG9, bytes(damaged[:65536])), keepalive(SEG9 + 65536, True)]),
+        "non-contiguous": FakeServerScript(sysids=[sysid], stream=[
+            xlogdata(SEG9, segment9[:8192]), keepalive(SEG9 + 8192, True),
+            xlogdata(SEG9 + 16384, segment9[16384:24576])]),
+        "sysid-change": FakeServerScript(sysids=[sysid, "42"], stream=[xlogdata(SEG9, segment9[:8192])],
+                                         finish="end"),
+        "bad-size": FakeServerScript(sysids=[sysid], segment_size="16777216"),
+    }
+    srv = fake(scripts[scenario])
+    d = tmp_path / "wal"
+    d.mkdir()
+    argv = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect", str(bin_receivers.binary),
+            "-d", conninfo(srv.port), "-D", str(d), "--reconnect-interval", "0",
+            "--verify-action=stop", "--json-events", str(tmp_path / "events.jsonl")]
+    if scenario != "sysid-change":
+        argv.append("-n")
+    cp = subprocess.run(argv, capture_output=True, text=True, timeout=scaled(120), stdin=subprocess.DEVNULL)
+    assert cp.returncode == 1, cp.stderr
+    assert "==" not in cp.stderr, cp.stderr  # no Valgrind report
