@@ -104,3 +104,17 @@ def test_port_allocator_locks(tmp_path: Path) -> None:
         r.release()
     assert alloc.held_ports() == []
     assert list((tmp_path / "ports").iterdir()) == []
+
+
+def test_setting_values_are_quoted_exactly(cluster: Cluster) -> None:
+    tricky = "C:\\temp\\new 'quoted' \\141"
+    pg1 = cluster.create_primary("pg1", settings={"walsim.note": tricky, "Work_Mem": "5MB"})
+    assert pg1.scalar("SHOW walsim.note") == tricky
+    assert pg1.scalar("SHOW work_mem") == "5MB"
+    with pytest.raises(ClusterError, match="line break"):
+        pg1.set_settings({"walsim.note": "two\nlines"})
+    with pytest.raises(ClusterError, match="not a setting name"):
+        pg1.set_settings({"fsync = off #": "x"})
+    assert pg1.scalar("SHOW walsim.note") == tricky
+    pg1.restart()                      # the rejected values were not kept
+    assert pg1.settings["walsim.note"] == tricky

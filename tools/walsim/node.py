@@ -81,7 +81,12 @@ def format_value(value: object) -> str:
         return "on" if value else "off"
     if isinstance(value, (int, float)):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    text = str(value)
+    if any(c in text for c in "\n\r\0"):
+        raise ClusterError(f"setting value {text!r} contains a line break or NUL, "
+                           f"which postgresql.conf cannot hold")
+    # Inside quotes postgresql.conf treats backslash as an escape (\n, \t, octal).
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 class Node:
@@ -164,14 +169,22 @@ class Node:
         the next start).  Legacy keys (``wal_keep_segments``,
         ``trigger_file``) are translated with a :class:`LegacySettingWarning`.
         """
+        if apply not in ("reload", "restart", None):
+            raise ValueError(f"apply must be 'reload', 'restart' or None, not {apply!r}")
+        # PostgreSQL's setting names are case-insensitive; walsim keys are lower case.
+        settings = {str(k).strip().lower(): v for k, v in settings.items()}
         for key in settings:
             if key in MANAGED:
                 raise ClusterError(f"{self.name}: {key} is managed by walsim and cannot be set "
                                    f"(the node's port is node.port)")
+            if not re.fullmatch(r"[a-z_][a-z0-9_.]*", key):
+                raise ClusterError(f"{self.name}: {key!r} is not a setting name")
         removed = [k for k, v in settings.items() if v is None]
         given = {k: v for k, v in settings.items() if v is not None}
         translated, notices = translate_settings(given, self._wal_segment_bytes()
                                                  if "wal_keep_segments" in given else 16 << 20)
+        for value in translated.values():
+            format_value(value)  # reject what postgresql.conf cannot hold before changing anything
         self._notice(notices)
         for k in removed:
             self.settings.pop(k, None)
@@ -181,8 +194,6 @@ class Node:
             self.reload()
         elif apply == "restart" and self.is_running():
             self.restart()
-        elif apply not in ("reload", "restart", None):
-            raise ValueError(f"apply must be 'reload', 'restart' or None, not {apply!r}")
 
     def append_conf(self, text: str, filename: str = "postgresql.conf") -> None:
         """Append raw lines to a configuration file of the data directory.

@@ -103,7 +103,7 @@ class RunAs:
         ``what``, the program, its exit status and the end of its output.
         """
         args = [os.fspath(a) for a in argv]
-        full_env = self.environment(env) if env is None or "PATH" not in env else dict(env)
+        full_env = self.environment(env)
         if log is not None:
             with open(log, "ab") as out:
                 out.write(f"walsim: running {' '.join(args)}\n".encode())
