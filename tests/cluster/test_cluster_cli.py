@@ -82,3 +82,26 @@ def test_cli_bad_input(workdir: Path) -> None:
         sync_spec("ANY 1 (pg2, pg9)", ["pg2", "pg3"])
     with pytest.raises(UsageError, match="3 synchronous standbys requested"):
         sync_spec("FIRST3", ["pg2", "pg3"])
+
+
+def test_up_stops_everything_on_ctrl_c(workdir: Path) -> None:
+    import signal
+    out_path = workdir.parent / "up.out"
+    with open(out_path, "w") as out:
+        up = subprocess.Popen([str(CLI), "cluster", "up", "--standbys", "1", "--slots", "--dir", str(workdir),
+                               "--keep"], stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: "walsim: stop:" in out_path.read_text() or up.poll() is not None,
+                   what="walsim-cli cluster up to print the ready banner", timeout=180, logs=[out_path])
+        assert up.poll() is None, out_path.read_text()
+        pids = [int((workdir / n / "data" / "postmaster.pid").read_text().split()[0]) for n in ("pg1", "pg2")]
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=scaled(60)) == 0, out_path.read_text()
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(timeout=scaled(60))
+    assert not [p for p in pids if procs.alive(p)]
+    assert (workdir / "pg1" / "postgresql.log").exists()          # --keep
+    assert "received fast shutdown request" in (workdir / "pg2" / "postgresql.log").read_text()
+    assert f"work directory kept: {workdir}" in out_path.read_text()

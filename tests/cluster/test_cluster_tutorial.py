@@ -44,3 +44,24 @@ def test_tutorial_primary_and_streaming_standby(cluster: Cluster) -> None:
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as info:
         pg2.execute("INSERT INTO tutorial VALUES (2, 'refused')")
     assert info.value.sqlstate == "25006"
+
+
+def test_legacy_tutorial_md5_and_durable(cluster: Cluster) -> None:
+    pg1 = cluster.create_primary("pg1", auth="md5", durable=True)
+    assert pg1.scalar("SHOW fsync") == "on"
+    assert pg1.query("SELECT auth_method FROM pg_hba_file_rules WHERE 'replication' = ANY(database)") == [("md5",)]
+    assert pg1.scalar("SELECT left(rolpassword, 3) FROM pg_authid WHERE rolname = %s",
+                      [cluster.replication_user]) == "md5"
+    pg2 = cluster.create_standby("pg2", pg1)
+    assert pg2.scalar("SHOW fsync") == "on"         # a durable primary gets durable standbys
+    assert "--no-sync" not in pg2.log_file.read_text().split("pg_basebackup", 1)[1].splitlines()[0]
+    pg1.execute("CREATE TABLE t AS SELECT 1 AS x")
+    pg1.wait_for_catchup(pg2)
+    assert pg2.table_checksum("t") == pg1.table_checksum("t")
+
+
+def test_fsync_off_by_default(cluster: Cluster) -> None:
+    pg1 = cluster.create_primary("pg1")
+    pg2 = cluster.create_standby("pg2", pg1)
+    assert pg1.scalar("SHOW fsync") == "off" and pg2.scalar("SHOW fsync") == "off"
+    assert "--no-sync" in pg2.log_file.read_text()
