@@ -1298,6 +1298,7 @@ run_replay(Netd *n, const char *prefix, const char *outprefix, const char *link,
 	uint64_t	outlen[2] = {0, 0};
 	FILE	   *out[2] = {NULL, NULL};
 	bool		failed = false;
+	size_t		ssl_request_end = 0;
 
 	for (int d = 0; d < 2; d++)
 	{
@@ -1323,6 +1324,9 @@ run_replay(Netd *n, const char *prefix, const char *outprefix, const char *link,
 	}
 	/* the recorded server answered SSLRequest itself: pass it through */
 	conn_init(&c, link, 0, true);
+	if (len[0] >= 8 && (wire_be32(data[0] + 4) == WIRE_SSL_REQUEST_CODE ||
+						wire_be32(data[0] + 4) == WIRE_GSSENC_REQUEST_CODE))
+		ssl_request_end = 8;
 	while ((pos[0] < len[0] || pos[1] < len[1]) && !failed)
 	{
 		for (int d = 0; d < 2 && !failed; d++)
@@ -1339,6 +1343,19 @@ run_replay(Netd *n, const char *prefix, const char *outprefix, const char *link,
 			}
 			if (k > len[d] - pos[d])
 				k = len[d] - pos[d];
+			/*
+			 * Causality: the server answers an SSL/GSS request only after
+			 * the whole request arrived, and netd must know to expect the
+			 * one-byte answer before it sees it.
+			 */
+			if (d == NETD_DOWN && pos[0] < ssl_request_end)
+				k = 0;
+			/* ... and says nothing else before the startup packet */
+			if (d == NETD_DOWN && !c.info.startup_seen && ssl_request_end > 0 &&
+				pos[1] + k > 1)
+				k = pos[1] >= 1 ? 0 : 1;
+			if (d == NETD_DOWN && !c.info.startup_seen && ssl_request_end == 0)
+				k = 0;
 			if (k > 0 && !pipe_input(&c, (NetdDir) d, data[d] + pos[d], k, &n->fs, now))
 			{
 				fprintf(stderr, "%s: replay %s stream: %s\n", progname,
