@@ -238,11 +238,18 @@ class RunContext:
         if self.netd is None:
             raise HarnessError("this scenario uses network faults but walsim-netd is not running "
                                "(declare the link in [links] and stream through it with via)")
-        detail = self.netd.add_fault(step.id, step.kind, dict(step.values))
+        values = dict(step.values)
+        at = values.get("at_lsn")
+        if isinstance(at, tuple):  # "+SIZE": past the primary's insert position, now
+            base = self.node(self.primary).lsn("insert")
+            values["at_lsn"] = int(base) + at[1]
+        detail = dict(self.netd.add_fault(step.id, step.kind, values) or {})
+        if values.get("at_lsn") is not None:
+            detail["at_lsn"] = format_lsn(int(values["at_lsn"]))
         self.active_faults[step.id] = {"layer": "netd", "kind": step.kind}
         self.events.event("fault_on", id=step.id, kind=step.kind, target=step.values.get("link"),
-                          detail=detail or {})
-        return detail or {}
+                          detail=detail)
+        return detail
 
     def add_disk_fault(self, step: Step) -> dict[str, Any]:
         raise HarnessError("disk faults need the disk fault layer (walsim.disk), not available in "
@@ -510,6 +517,17 @@ def _settle_timeout(sc: Scenario) -> float:
     return max([SETTLE_DEFAULT] + ws)
 
 
+def _settle_nodes(sc: Scenario) -> list[str]:
+    """The standbys the verdicts expect to catch up (waited for, up to the deadline)."""
+    wanted: list[str] = []
+    for v in sc.verdicts:
+        if v.check == "converge":
+            wanted += v.values.get("nodes") or list(sc.nodes)
+        elif v.check in ("corruption_detected_not_applied",):
+            wanted.append(v.values["node"])
+    return list(dict.fromkeys(wanted))
+
+
 def _settle(ctx: RunContext) -> None:
     from walsim.timeouts import Deadline
     sc = ctx.scenario
@@ -527,7 +545,7 @@ def _settle(ctx: RunContext) -> None:
         target = int(primary.lsn("write"))
         settle["target_lsn"] = target
         deadline = Deadline(_settle_timeout(sc))
-        waiting = [n for n in sc.nodes if n != primary.name]
+        waiting = [n for n in _settle_nodes(sc) if n != primary.name]
         while waiting and not deadline.expired():
             for n in list(waiting):
                 node = ctx.node(n)

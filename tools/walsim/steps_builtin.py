@@ -115,6 +115,15 @@ def _run_start(ctx: "RunContext", step: "Step") -> dict[str, Any]:
 register("do", "start", {"node": _node()}, "start a stopped node", run=_run_start)
 
 
+def _run_restart(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+    ctx.node(step.values["node"]).restart(mode=step.values["mode"])
+    return {"mode": step.values["mode"]}
+
+
+register("do", "restart", {"node": _node(), "mode": s.choice(("smart", "fast", "immediate"), default="fast")},
+         "stop then start a node (pg_ctl restart)", run=_run_restart)
+
+
 def _run_kill(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     v = step.values
     ctx.node(v["node"]).kill(SIGNAL_NUMBERS[v["signal"]], process=v["process"])

@@ -22,13 +22,23 @@ if TYPE_CHECKING:  # pragma: no cover
 MESSAGES = ("k", "r", "h")
 
 
+def _lsn_or_relative(v: Any, _n: s.Names) -> int | tuple[str, int]:
+    """``"X/Y"`` (an LSN) or ``"+64kB"`` (relative: resolved by the engine when the
+    fault is installed, against the current primary's WAL insert position)."""
+    if isinstance(v, str) and v.strip().startswith("+"):
+        return ("+", s.parse_size(v.strip()[1:]))
+    return s.parse_lsn(v)
+
+
 def _common(dir_default: str = "down") -> dict[str, s.Field]:
     return {
         "link": s.link_ref(required=True),
         "dir": s.choice(("up", "down", "both"), default=dir_default,
                         help="down: upstream to standby (WAL); up: standby to upstream (replies)"),
         "app": s.string(help="only connections whose application_name is this"),
-        "at_lsn": s.lsn(help="trigger: when the stream passes this LSN"),
+        "at_lsn": s.Field(_lsn_or_relative, False, None,
+                          "trigger (corrupt: position): an LSN \"X/Y\", or \"+SIZE\" past the "
+                          "primary's insert LSN when the fault is installed", "LSN or +size"),
         "after_bytes": s.size(help="trigger: after this many bytes in the direction"),
         "after_messages": s.integer(lo=0, help="trigger: after this many XLogData messages"),
         "duration": s.duration(help="remove the fault by itself after this long (default: until healed)"),
