@@ -189,3 +189,25 @@ def test_cut_after_bytes_closes_and_standby_reconnects(proxied: Any, netd_factor
     # exactly the first N server bytes reached the client, plus the one-byte
     # 'N' netd itself sent in answer to the SSLRequest
     assert closes[0]["bytes_down"] == sent + 5000 + 1
+
+
+def test_valgrind_clean_full_session(proxied: Any, netd_factory: Any) -> None:
+    """A whole session under Valgrind: streaming, faults added and removed,
+    reconnects, control traffic, shutdown.  Any memory error or leak makes
+    the daemon exit 99."""
+    import shutil
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind not installed")
+    netd = netd_factory(seed=8, valgrind=True, timeout=60)
+    p = proxied(netd)
+    netd.add_fault("d", link="pg2", kind="delay", dir="both", ms=1, jitter_ms=3)
+    netd.add_fault("h", link="pg2", kind="drop", msg="h")
+    p.primary.execute("CREATE TABLE v AS SELECT generate_series(1, 20000) AS i")
+    p.primary.wait_for_catchup(p.standby, "replay")
+    netd.add_fault("rs", link="pg2", kind="reset", count=1)
+    netd.add_fault("cx", link="pg2", kind="corrupt", nth=1, count=1)
+    netd.stats()
+    netd.heal()
+    p.primary.execute("INSERT INTO v SELECT generate_series(1, 1000)")
+    p.primary.wait_for_catchup(p.standby, "replay")
+    assert netd.stop() == 0, netd.log_path.read_text()
