@@ -16,7 +16,7 @@ import pytest
 from receiver_support import Receivers
 from walsim.ports import PortAllocator
 from walsim.timeouts import scaled
-from wire_tools import FakeServer, FakeServerScript, keepalive, xlogdata
+from receiver_wire import FakeServer, FakeServerScript, keepalive, xlogdata
 
 SEG = 1024 * 1024
 SEG9 = 0x900000

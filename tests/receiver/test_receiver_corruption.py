@@ -12,7 +12,7 @@ from receiver_support import Receivers, complete_segments, generate_wal, iter_ev
 from walsim.cluster import Cluster
 from walsim.lsn import Lsn
 from walsim.ports import PortAllocator
-from wire_tools import FlipRelay
+from receiver_wire import FlipRelay
 
 pytestmark = pytest.mark.pg
 
