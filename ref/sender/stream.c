@@ -274,8 +274,9 @@ send_wal(Conn *c, Stream *s, uint64_t limit, StreamEnd *why)
 		len = (size_t) (end - start);
 		if (!read_wal(c, s, start, end, why))
 			return false;
+		/* in the middle of the first message, past a page header: record data */
 		if ((c->cfg->misbehave & MIS_BITFLIP) && s->messages == 0)
-			s->buf[len / 2] ^= 0x10;
+			s->buf[len / 2 + (len > 2 * WAL_BLCKSZ ? 100 : 0)] ^= 0x10;
 		repl_put_xlogdata(&c->out, start, limit, pg_timestamp_now(), s->buf, len);
 		s->messages++;
 		s->sent = end;
