@@ -292,6 +292,37 @@ fd_rule_mask(FdEntry *e)
 	return e->mask;
 }
 
+static inline bool
+needs_slow_path(void)
+{
+	return region != NULL &&
+		(__atomic_load_n(&region->nactive, __ATOMIC_RELAXED) != 0 ||
+		 __atomic_load_n(&region->journal, __ATOMIC_RELAXED) != 0);
+}
+
+/*
+ * Does a call on this tracked descriptor need more than the real call: a
+ * rule that matches its path, or the journal?  A rule on other files costs
+ * one generation check here, not a walk over the rules.
+ */
+static inline bool
+fd_needs_work(FdEntry *e)
+{
+	if (region == NULL)
+		return false;
+	if (__atomic_load_n(&region->journal, __ATOMIC_RELAXED))
+		return true;
+	return __atomic_load_n(&region->nactive, __ATOMIC_RELAXED) != 0 && fd_rule_mask(e) != 0;
+}
+
+/* Rules only (reads and syncs do not journal data). */
+static inline bool
+fd_has_rules(FdEntry *e)
+{
+	return region != NULL && __atomic_load_n(&region->nactive, __ATOMIC_RELAXED) != 0 &&
+		fd_rule_mask(e) != 0;
+}
+
 static uint64_t
 rule_decision(const DiskRule *rule, const char *rel, uint64_t count, const char *what)
 {
@@ -927,7 +958,7 @@ read(int fd, void *buf, size_t n)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !rules_active())
+	if (e == NULL || !fd_has_rules(e))
 		return real.read(fd, buf, n);
 	return faulty_read(fd, e, &iov, 1, -1);
 }
@@ -940,7 +971,7 @@ pread(int fd, void *buf, size_t n, off_t off)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !rules_active() || off < 0)
+	if (e == NULL || !fd_has_rules(e) || off < 0)
 		return real.pread(fd, buf, n, off);
 	return faulty_read(fd, e, &iov, 1, off);
 }
@@ -958,7 +989,7 @@ preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !rules_active() || off < 0)
+	if (e == NULL || !fd_has_rules(e) || off < 0)
 		return real.preadv(fd, iov, iovcnt, off);
 	return faulty_read(fd, e, iov, iovcnt, off);
 }
@@ -1139,13 +1170,6 @@ faulty_write(int fd, FdEntry *e, const struct iovec *iov, int iovcnt, int64_t po
 	return write_iov(fd, iov, iovcnt, pos);
 }
 
-static inline bool
-needs_slow_path(void)
-{
-	return region != NULL &&
-		(__atomic_load_n(&region->nactive, __ATOMIC_RELAXED) != 0 ||
-		 __atomic_load_n(&region->journal, __ATOMIC_RELAXED) != 0);
-}
 
 EXPORT ssize_t
 write(int fd, const void *buf, size_t n)
@@ -1155,7 +1179,7 @@ write(int fd, const void *buf, size_t n)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.write(fd, buf, n);
 	return faulty_write(fd, e, &iov, 1, -1);
 }
@@ -1168,7 +1192,7 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path() || off < 0)
+	if (e == NULL || !fd_needs_work(e) || off < 0)
 		return real.pwrite(fd, buf, n, off);
 	return faulty_write(fd, e, &iov, 1, off);
 }
@@ -1186,7 +1210,7 @@ pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path() || off < 0)
+	if (e == NULL || !fd_needs_work(e) || off < 0)
 		return real.pwritev(fd, iov, iovcnt, off);
 	return faulty_write(fd, e, iov, iovcnt, off);
 }
@@ -1249,7 +1273,7 @@ fsync(int fd)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.fsync(fd);
 	return faulty_sync(fd, e, DISK_OP_FSYNC, 0, 0, 0, true);
 }
@@ -1261,7 +1285,7 @@ fdatasync(int fd)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.fdatasync(fd);
 	return faulty_sync(fd, e, DISK_OP_FDATASYNC, 0, 0, 0, true);
 }
@@ -1275,7 +1299,7 @@ sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.sync_file_range(fd, off, n, flags);
 	return faulty_sync(fd, e, DISK_OP_SYNC_FILE_RANGE, off, n, flags, durable);
 }
@@ -1331,7 +1355,7 @@ ftruncate(int fd, off_t len)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.ftruncate(fd, len);
 	return faulty_resize(fd, e, DISK_OP_TRUNCATE, 0, 0, len, false);
 }
@@ -1349,7 +1373,7 @@ fallocate(int fd, int mode, off_t off, off_t len)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.fallocate(fd, mode, off, len);
 	return faulty_resize(fd, e, DISK_OP_FALLOCATE, mode, off, len, false);
 }
@@ -1367,7 +1391,7 @@ posix_fallocate(int fd, off_t off, off_t len)
 
 	ensure_real();
 	e = tracked_fd(fd);
-	if (e == NULL || !needs_slow_path())
+	if (e == NULL || !fd_needs_work(e))
 		return real.posix_fallocate(fd, off, len);
 	return faulty_resize(fd, e, DISK_OP_FALLOCATE, 0, off, len, true);
 }
