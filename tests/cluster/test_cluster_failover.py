@@ -17,7 +17,7 @@ pytestmark = pytest.mark.pg
 def test_failover_repoint_and_rewind(cluster: Cluster, method: str) -> None:
     pg1 = cluster.create_primary("pg1")
     pg2 = cluster.create_standby("pg2", pg1)
-    pg3 = cluster.create_standby("pg3", pg1)
+    pg3 = cluster.create_standby("pg3", pg1, slot=True)
     pg1.execute("CREATE TABLE ledger (id int PRIMARY KEY, who text)")
     pg1.execute("INSERT INTO ledger SELECT g, 'before' FROM generate_series(1, 100) g")
     pg1.wait_for_catchup(pg2)
@@ -36,8 +36,9 @@ def test_failover_repoint_and_rewind(cluster: Cluster, method: str) -> None:
     assert not pg2.in_recovery()
     assert pg2.timeline() == 2
 
-    pg3.repoint(pg2)
+    pg3.repoint(pg2)                  # also creates pg3's slot on pg2
     pg2.wait_for_catchup(pg3)
+    assert pg2.query("SELECT active FROM pg_replication_slots WHERE slot_name = 'pg3'") == [(True,)]
     pg2.execute("INSERT INTO ledger SELECT g, 'after' FROM generate_series(101, 150) g")
     pg2.wait_for_catchup(pg3)
     assert pg3.timeline() == 2

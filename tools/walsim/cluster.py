@@ -305,9 +305,10 @@ class Cluster:
         durable = up.durable if durable is None else durable
         node = self._new_node(name, port, durable)
         try:
-            slot_name = (name.replace("-", "_") if slot is True else slot) or None
+            slot_name = (name.replace("-", "_").lower() if slot is True else slot) or None
             if slot_name:
-                up.execute("SELECT pg_create_physical_replication_slot(%s, true)", [slot_name])
+                if not up.ensure_slot(slot_name):
+                    raise ClusterError(f"replication slot {slot_name!r} already exists on {up.name}")
             secs = scaled(timeout, 300)
             argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
                     "--checkpoint=fast", "--progress", "--verbose",

@@ -270,26 +270,49 @@ class Node:
                              passfile=str(self.cluster.passfile), application_name=self.name)
 
     def _set_upstream(self, upstream: "Node | None", via: tuple[str, int] | None,
-                      slot: str | None) -> None:
+                      slot: str | bool | None) -> None:
+        """Record where this standby streams from and write primary_conninfo.
+
+        ``slot``: None keeps the current slot name, False stops using a slot,
+        True uses the node's name, a string that name.  When the upstream is a
+        running node, the slot is created there if missing (physical slots
+        are not copied to standbys, so after a failover the new primary has
+        none until someone creates it)."""
         self.upstream = upstream
         self.upstream_address = (via[0], int(via[1])) if via is not None else None
-        if slot is not None:
+        if slot is False:
+            self.slot_name = None
+        elif slot is True:
+            self.slot_name = self.name.replace("-", "_").lower()
+        elif slot is not None:
             self.slot_name = slot
         self.settings["primary_conninfo"] = self._primary_conninfo()
         if self.slot_name:
             self.settings["primary_slot_name"] = self.slot_name
+            if upstream is not None and upstream.is_running():
+                upstream.ensure_slot(self.slot_name)
         else:
             self.settings.pop("primary_slot_name", None)
 
-    def repoint(self, target: "Node | str", port: int | None = None, *, slot: str | None = None,
+    def ensure_slot(self, name: str) -> bool:
+        """Create the physical replication slot ``name`` here unless it exists
+        (reserving WAL at once); returns True if it was created."""
+        exists = self.scalar("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", [name])
+        if exists:
+            return False
+        self.execute("SELECT pg_create_physical_replication_slot(%s, true)", [name])
+        return True
+
+    def repoint(self, target: "Node | str", port: int | None = None, *, slot: str | bool | None = None,
                 apply: str = "reload", timeout: float | None = None) -> None:
         """Stream from another node, or from ``host:port`` (a proxy, a reference sender).
 
         ``node.repoint(other_node)``, ``node.repoint("127.0.0.1", 6543)``.
         PostgreSQL 15 re-reads ``primary_conninfo`` on reload and restarts the
         WAL receiver with it, so a running standby is reloaded (``apply="restart"``
-        to restart instead).  ``slot`` sets ``primary_slot_name`` (the slot
-        must exist on the new upstream).
+        to restart instead).  ``slot``: None keeps the node's slot name (and
+        creates the slot on a new upstream node that lacks it), False stops
+        using a slot, True or a name sets ``primary_slot_name``.
         """
         if isinstance(target, Node):
             if port is not None:
@@ -607,7 +630,8 @@ class Node:
 
         ``kill()`` is ``kill -9`` of the postmaster; with ``wait`` it returns
         once the postmaster and the children it had are gone (the data
-        directory is then left as a crash leaves it).  Returns the pids
+        directory is then left as a crash leaves it); for SIGSTOP/SIGCONT,
+        once the processes are (no longer) stopped.  Returns the pids
         signalled.
         """
         kind = procs.normalize_kind(process)
@@ -619,6 +643,8 @@ class Node:
             st = self._known.get(pid)
             if st is None or not procs.kill_if_same(pid, st, sig):
                 continue
+        if sig in (_signal.SIGSTOP, _signal.SIGCONT) and wait:
+            self._wait_stopped(targets, sig == _signal.SIGSTOP, timeout)
         if sig == _signal.SIGKILL and wait:
             if kind == "postmaster":
                 self._wait_gone(targets[0], f"{self.name}: postmaster and children to exit after SIGKILL",
@@ -628,6 +654,17 @@ class Node:
                            what=f"{self.name}: {kind} {targets} to exit after SIGKILL",
                            done=lambda v: not v, timeout=timeout, logs=[self.log_file])
         return targets
+
+    def _wait_stopped(self, pids: Sequence[int], stopped: bool, timeout: float | None = None) -> None:
+        """Signals are delivered asynchronously: wait until every pid that
+        still lives is (or is no longer) in the stopped state."""
+        def states() -> dict[int, str]:
+            return {p: info.state for p in pids if (info := procs.stat(p)) is not None
+                    and info.state not in ("Z", "X")}
+
+        wait_until(states, what=f"{self.name}: pids {list(pids)} to be {'stopped' if stopped else 'running'}",
+                   done=lambda st: all((v == "T") == stopped for v in st.values()),
+                   timeout=timeout, logs=[self.log_file])
 
     def pause(self) -> None:
         """Freeze the whole node: SIGSTOP the postmaster, then every child."""
@@ -643,12 +680,15 @@ class Node:
             if procs.kill_if_same(child.pid, child.starttime, _signal.SIGSTOP):
                 stopped.append((child.pid, child.starttime))
         self._paused = stopped
+        self._wait_stopped([p for p, _ in stopped], True)
 
     def resume(self) -> None:
         """SIGCONT every process :meth:`pause` stopped (children first)."""
         for pid, st in reversed(self._paused):
             procs.kill_if_same(pid, st, _signal.SIGCONT)
+        pids = [p for p, _ in self._paused]
         self._paused = []
+        self._wait_stopped(pids, False)
 
     # =============================================================== queries
     def connect(self, *, dbname: str = "postgres", autocommit: bool = True,
