@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class RunContext:
         self.events = events
         self.cluster: Any = None
         self.netd: Any = None
+        self.netd_workdir: Path | None = None
         self.link_addr: dict[str, tuple[str, int]] = {}
         self.workloads: dict[str, Workload] = {}
         self.observer: Observer | None = None
@@ -438,7 +440,12 @@ def _start_netd(ctx: RunContext) -> None:
     except ImportError:
         raise HarnessError("this scenario streams through [links], which needs walsim-netd and its "
                            "Python client walsim.netd: not available in this build") from None
-    ctx.netd = netd_mod.ScenarioNetd.start(ctx)  # type: ignore[attr-defined]
+    # The control socket's path must fit in sun_path (108 bytes): the daemon
+    # works in a short temporary directory; its log and trace are copied into
+    # the run directory at teardown.
+    workdir = Path(tempfile.mkdtemp(prefix="walsim-netd-"))
+    ctx.netd_workdir = workdir
+    ctx.netd = netd_mod.ScenarioNetd(netd_mod.Netd.start(workdir, seed=int(ctx.seed)), ctx)
 
 
 def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> None:
@@ -619,6 +626,12 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             ctx.netd.close(ctx.rundir / "faults")
         except Exception as exc:  # noqa: BLE001
             ctx.events.event("netd_close_error", error=str(exc))
+    if ctx.netd_workdir is not None:
+        for name in ("netd.log", "netd-trace.jsonl"):
+            src = ctx.netd_workdir / name
+            if src.exists():
+                shutil.copy(src, ctx.rundir / "faults" / ("netd-raw-trace.jsonl" if name.endswith("jsonl") else name))
+        shutil.rmtree(ctx.netd_workdir, ignore_errors=True)
     if ctx.cluster is not None:
         _copy_node_files(ctx)
         problems = ctx.cluster.destroy(keep=keep)
