@@ -33,12 +33,17 @@ class SenderProcess:
         self.events = workdir / f"sender-{self.port}.events"
         argv = [str(binary), "-D", str(waldir), "--listen", f"{self.host}:{self.port}",
                 "--json-events", str(self.events), *args]
+        if os.environ.get("WALSIM_SENDER_VALGRIND"):
+            # every connection process too; errors make the process exit 99
+            argv = ["valgrind", "--quiet", "--trace-children=yes", "--error-exitcode=99",
+                    "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    f"--log-file={workdir}/valgrind-%p.log", *argv]
         self._out = open(self.log, "ab")
         # the port stays reserved in the allocator; free the socket just before binding
         self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, close_fds=True)
         wait_until(self._listening, what=f"walsim-sender listening on port {self.port}",
-                   timeout=scaled(20), logs=[self.log])
+                   timeout=scaled(60), logs=[self.log])
 
     def _listening(self) -> bool:
         if self.proc.poll() is not None:
