@@ -512,3 +512,12 @@ def test_overall_exit_status() -> None:
     assert overall([v(PASS), v(ERROR)]) == 2
     assert overall([v(ERROR), v(FAIL)]) == 1
     assert overall([]) == 0
+
+
+def test_time_bounds_scale_with_the_runs_timeout_multiplier(tmp_path: Path) -> None:
+    ledger = [write(3, 6.5, "acked", node="pg2")]  # 1.5 s after the kill
+    d = make_run(tmp_path, FT.format(max="1s"), events=base_events(), ledger=ledger)
+    assert one(d).result == FAIL
+    (d / "run.json").write_text(json.dumps({"seed": 1, "timeout_mult": 2}))
+    v = one(d)
+    assert v.result == PASS and v.evidence["max_s"] == 2.0

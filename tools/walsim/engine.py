@@ -43,6 +43,7 @@ from walsim.observer import Observer
 from walsim.record import RunRecord
 from walsim.scenario import Scenario, Step
 from walsim.schema import format_lsn
+from walsim.timeouts import multiplier
 from walsim.verdicts import ERROR, FAIL, Verdict, evaluate_all, overall
 from walsim.workload import (LEDGER_TABLE, LedgerWorkload, PgbenchWorkload, ReaderWorkload,
                              Workload, node_target)
@@ -320,7 +321,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     ctx = RunContext(scenario, seed, rundir, clock, events)
     run_info: dict[str, Any] = {"scenario": scenario.name, "file": str(scenario.path), "seed": seed,
                                 "durability": scenario.durability, "started": _now_iso(),
-                                "reproduce": reproduce, "versions": {"walsim": walsim.__version__}}
+                                "reproduce": reproduce, "versions": {"walsim": walsim.__version__},
+                                "timeout_mult": multiplier()}
     _write_json(rundir / "run.json", run_info)
     step_error: str | None = None
     harness_error: str | None = None

@@ -212,7 +212,7 @@ def _rows(v: Any, _n: s.Names) -> list[list[Any]]:
 
 register("do", "sql", {
     "node": _node(),
-    "query": s.string(required=True, help="one SQL statement; use $1.. placeholders with params... as %s"),
+    "query": s.string(required=True, help="one SQL statement; %s placeholders take the values of params"),
     "params": s.list_of(s.any_value(), help="query parameters (bound, never interpolated)"),
     "expect": s.Field(_rows, False, None, "rows the query must return", "array of rows"),
     "expect_error": s.string(pattern=r"[0-9A-Z]{5}", help="the SQLSTATE the query must fail with"),
