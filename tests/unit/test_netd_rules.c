@@ -1,0 +1,255 @@
+/*
+ * test_netd_rules.c — walsim-netd fault rule parsing, validation and JSON,
+ * control-line words and addresses.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "../../sim/net/netd.h"
+#include "unit_support.h"
+
+/* Parse a rule given as one string; returns success, fills f and err. */
+static bool
+parse(const char *text, Fault *f, WalsimError *err)
+{
+	char		copy[1024];
+	char	   *w[64];
+	int			n;
+
+	snprintf(copy, sizeof(copy), "%s", text);
+	n = netd_split_words(copy, w, 64);
+	return fault_parse(f, n, w, err);
+}
+
+START_TEST(test_parse_kinds)
+{
+	Fault		f;
+	WalsimError err;
+
+	ck_assert(parse("id=f1 link=pg2 kind=delay ms=100 jitter_ms=20 dir=down", &f, &err));
+	ck_assert_str_eq(f.id, "f1");
+	ck_assert_int_eq(f.kind, FK_DELAY);
+	ck_assert_uint_eq(f.delay_us, 100000);
+	ck_assert_uint_eq(f.jitter_us, 20000);
+	ck_assert_uint_eq(f.dirs, NETD_DIR_BIT(NETD_DOWN));
+
+	ck_assert(parse("id=f link=l kind=delay delay=1.5 jitter=250ms", &f, &err));
+	ck_assert_uint_eq(f.delay_us, 1500000);
+	ck_assert_uint_eq(f.jitter_us, 250000);
+	ck_assert(parse("id=f link=l kind=delay delay=300us", &f, &err));
+	ck_assert_uint_eq(f.delay_us, 300);
+
+	ck_assert(parse("id=b link=l kind=bandwidth rate=64k", &f, &err));
+	ck_assert_uint_eq(f.rate, 65536);
+	ck_assert(parse("id=b link=l kind=bandwidth rate=2M", &f, &err));
+	ck_assert_uint_eq(f.rate, 2 * 1024 * 1024);
+
+	ck_assert(parse("id=s link=l kind=stall discard=1 duration=5", &f, &err));
+	ck_assert(f.discard);
+	ck_assert_uint_eq(f.duration_us, 5000000);
+	ck_assert_uint_eq(f.dirs, 3);
+
+	ck_assert(parse("id=r link=l kind=refuse mode=reset", &f, &err));
+	ck_assert(f.refuse_reset);
+	ck_assert(parse("id=c link=l kind=cut_after bytes=1G dir=up", &f, &err));
+	ck_assert_uint_eq(f.cut_bytes, UINT64_C(1) << 30);
+
+	/* corrupt at an LSN: the place, not a trigger; WAL flows down */
+	ck_assert(parse("id=c link=pg2 kind=corrupt at_lsn=0/3001000", &f, &err));
+	ck_assert_int_eq(f.corrupt_mode, CORRUPT_AT_LSN);
+	ck_assert_uint_eq(f.corrupt_at, 0x3001000);
+	ck_assert_int_eq(f.trig, TRIG_NOW);
+	ck_assert_uint_eq(f.dirs, NETD_DIR_BIT(NETD_DOWN));
+	ck_assert_int_eq(f.bit, -1);
+	ck_assert(parse("id=c link=pg2 kind=corrupt nth=3 bit=7 bits=2", &f, &err));
+	ck_assert_int_eq(f.corrupt_mode, CORRUPT_NTH_XLOGDATA);
+	ck_assert_int_eq(f.bit, 7);
+	ck_assert_int_eq(f.nbits, 2);
+	ck_assert(parse("id=c link=pg2 kind=corrupt at_offset=100 dir=up", &f, &err));
+	ck_assert_int_eq(f.corrupt_mode, CORRUPT_AT_OFFSET);
+
+	/* drop: direction follows the message class */
+	ck_assert(parse("id=d link=l kind=drop msg=r", &f, &err));
+	ck_assert_uint_eq(f.dirs, NETD_DIR_BIT(NETD_UP));
+	ck_assert(parse("id=d link=l kind=drop msg=keepalive prob=0.25", &f, &err));
+	ck_assert_uint_eq(f.dirs, NETD_DIR_BIT(NETD_DOWN));
+	ck_assert_int_eq(f.msg, 'k');
+	ck_assert(f.prob == 0.25);
+
+	/* triggers */
+	ck_assert(parse("id=t link=l kind=stall after_lsn=0/3000000", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_LSN);
+	ck_assert_uint_eq(f.trig_value, 0x3000000);
+	ck_assert(parse("id=t link=l kind=stall at_lsn=0/3000000", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_LSN);
+	ck_assert(parse("id=t link=l kind=close after_msgs=5 count_msg=w", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_MSGS);
+	ck_assert_int_eq(f.trig_msg, 'w');
+	ck_assert(parse("id=t link=l kind=drop msg=r after_msgs=2", &f, &err));
+	ck_assert_int_eq(f.trig_msg, 'r');
+	ck_assert(parse("id=t link=l kind=reset after_bytes=10k count=1 app=s1", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_BYTES);
+	ck_assert_uint_eq(f.trig_value, 10240);
+	ck_assert_uint_eq(f.max_fires, 1);
+	ck_assert_str_eq(f.app, "s1");
+	ck_assert(parse("id=p link=l kind=partition", &f, &err));
+	ck_assert_str_eq(fault_kind_name(f.kind), "partition");
+	ck_assert_str_eq(fault_kind_name(FK_NKINDS), "unknown");
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+	static const struct
+	{
+		const char *rule;
+		const char *error;
+	}			cases[] = {
+		{"link=l kind=stall", "missing id=NAME"},
+		{"id=a kind=stall", "missing link=NAME"},
+		{"id=a link=l", "missing kind=..."},
+		{"id=a link=l kind=zap", "kind=zap: unknown fault kind (delay, bandwidth, stall, partition, "
+		 "refuse, reset, close, cut_after, corrupt, drop)"},
+		{"id=a link=l kind=stall x", "\"x\": expected key=value"},
+		{"id=a link=l kind=stall =x", "\"=x\": expected key=value"},
+		{"id=a link=l kind=stall x=", "\"x=\": expected key=value"},
+		{"id=a link=l kind=stall what=1", "\"what=1\": unknown key \"what\""},
+		{"id=a link=l kind=delay", "kind=delay needs ms=N or delay=DURATION (and/or jitter)"},
+		{"id=a link=l kind=delay ms=-1", "ms=-1: not a non-negative integer"},
+		{"id=a link=l kind=delay ms=99999999", "ms=99999999: more than an hour"},
+		{"id=a link=l kind=delay delay=5h", "delay=5h: unknown unit \"h\" (use s, ms or us)"},
+		{"id=a link=l kind=delay delay=x", "delay=x: not a duration (e.g. 2.5, 250ms, 3s)"},
+		{"id=a link=l kind=bandwidth", "kind=bandwidth needs rate=BYTES_PER_SECOND"},
+		{"id=a link=l kind=bandwidth rate=10X", "rate=10X: not a size (e.g. 4096, 64k, 10M)"},
+		{"id=a link=l kind=bandwidth rate=0", "rate=0: must be positive (use stall to stop traffic)"},
+		{"id=a link=l kind=cut_after", "kind=cut_after needs bytes=N"},
+		{"id=a link=l kind=corrupt", "kind=corrupt needs at_offset=N, at_lsn=X/X or nth=N"},
+		{"id=a link=l kind=corrupt at_offset=5", "corrupt at_offset needs dir=up or dir=down"},
+		{"id=a link=l kind=corrupt nth=0", "nth=0: counting starts at 1"},
+		{"id=a link=l kind=corrupt nth=1 dir=up", "corrupt at_lsn/nth applies to XLogData: dir must include down"},
+		{"id=a link=l kind=corrupt nth=1 bit=8", "bit=8: expected 0..7"},
+		{"id=a link=l kind=corrupt nth=1 bits=9", "bits=9: expected 1..8"},
+		{"id=a link=l kind=corrupt at_lsn=3000000", NULL},
+		{"id=a link=l kind=stall nth=2", "at_offset/nth apply only to kind=corrupt"},
+		{"id=a link=l kind=drop", "kind=drop needs msg=k|r|h|w (whole replication messages only)"},
+		{"id=a link=l kind=drop msg=z", "msg=z: unknown message class (w, k, r, h or any)"},
+		{"id=a link=l kind=drop msg=r prob=1.5", "prob=1.5: expected a number in [0, 1]"},
+		{"id=a link=l kind=stall dir=left", "dir=left: expected up, down or both"},
+		{"id=a link=l kind=stall discard=yes", "discard=yes: expected 0/1/true/false"},
+		{"id=a link=l kind=refuse mode=maybe", "mode=maybe: expected close or reset"},
+		{"id=a b link=l kind=stall", NULL},
+		{"id=a link=l kind=stall after_lsn=nope", NULL},
+		{"id=a link=l kind=stall app=x\x01", NULL},
+		{"id=0123456789012345678901234567890123456789012345678901234567890123456789 link=l kind=stall", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		Fault		f;
+		WalsimError err = {{0}};
+
+		ck_assert_msg(!parse(cases[i].rule, &f, &err), "accepted: %s", cases[i].rule);
+		if (cases[i].error)
+			ck_assert_str_eq(err.message, cases[i].error);
+		else
+			ck_assert_msg(err.message[0] != '\0', "no message for %s", cases[i].rule);
+	}
+}
+END_TEST
+
+START_TEST(test_json)
+{
+	Fault		f;
+	char		buf[1024];
+
+	ck_assert(parse("id=c link=pg2 kind=corrupt at_lsn=0/3001000 app=s1", &f, NULL));
+	fault_to_json(&f, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "\"id\":\"c\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"at_lsn\":\"0/3001000\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"dir\":\"down\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"app\":\"s1\""));
+	ck_assert(parse("id=d link=l kind=drop msg=h prob=0.5 after_msgs=3", &f, NULL));
+	fault_to_json(&f, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "\"msg\":\"h\""));
+	ck_assert_ptr_nonnull(strstr(buf, "\"prob\":0.5"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"after_msgs\":3"));
+	const char *const rules[] = {
+		"id=a link=l kind=delay ms=1", "id=a link=l kind=bandwidth rate=1",
+		"id=a link=l kind=stall", "id=a link=l kind=refuse", "id=a link=l kind=cut_after bytes=1",
+		"id=a link=l kind=corrupt nth=1", "id=a link=l kind=corrupt at_offset=1 dir=up",
+		"id=a link=l kind=close after_lsn=1/0", "id=a link=l kind=close after_bytes=1",
+	};
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+	{
+		ck_assert(parse(rules[i], &f, NULL));
+		fault_to_json(&f, buf, sizeof(buf));
+		ck_assert(buf[0] == '{' && buf[strlen(buf) - 1] == '}');
+	}
+	/* truncation is safe */
+	fault_to_json(&f, buf, 10);
+	ck_assert_uint_eq(strlen(buf), 9);
+}
+END_TEST
+
+START_TEST(test_json_escape)
+{
+	char		buf[128];
+	JsonBuf		j;
+
+	json_init(&j, buf, sizeof(buf));
+	json_raw(&j, "{");
+	json_str(&j, "a\"b", "x\\y\n\x01");
+	json_i64(&j, "n", -3);
+	json_bool(&j, "t", true);
+	json_raw(&j, "}");
+	ck_assert_str_eq(buf, "{\"a\\\"b\":\"x\\\\y\\u000a\\u0001\",\"n\":-3,\"t\":true}");
+}
+END_TEST
+
+START_TEST(test_words_and_addresses)
+{
+	char		line[] = "  fault add\tid=x   link=y \r\n";
+	char	   *w[8];
+	char		host[64];
+	uint16_t	port;
+	WalsimError err;
+
+	ck_assert_int_eq(netd_split_words(line, w, 8), 4);
+	ck_assert_str_eq(w[0], "fault");
+	ck_assert_str_eq(w[3], "link=y");
+	{
+		char		again[] = "a b c d";
+
+		ck_assert_int_eq(netd_split_words(again, w, 2), 2);
+	}
+
+	ck_assert(netd_parse_addr("127.0.0.1:5432", host, sizeof(host), &port, &err));
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_uint_eq(port, 5432);
+	ck_assert(netd_parse_addr("localhost:0", host, sizeof(host), &port, &err));
+	ck_assert(!netd_parse_addr("127.0.0.1", host, sizeof(host), &port, &err));
+	ck_assert_str_eq(err.message, "address \"127.0.0.1\": expected HOST:PORT");
+	ck_assert(!netd_parse_addr(":5", host, sizeof(host), &port, &err));
+	ck_assert(!netd_parse_addr("h:65536", host, sizeof(host), &port, &err));
+	ck_assert_str_eq(err.message, "address \"h:65536\": bad port \"65536\"");
+	ck_assert(!netd_parse_addr("h:-1", host, sizeof(host), &port, &err));
+	ck_assert(!netd_parse_addr("averyveryverylonghostname:1", host, 8, &port, &err));
+	ck_assert_str_eq(err.message, "address \"averyveryverylonghostname:1\": host too long");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	   *s = suite_create("netd_rules");
+	TCase	   *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_parse_kinds);
+	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_json_escape);
+	tcase_add_test(tc, test_words_and_addresses);
+	suite_add_tcase(s, tc);
+	return unit_run_suite(s);
+}
