@@ -310,3 +310,31 @@ def test_cli_check_and_list_shipped() -> None:
     assert "ok: " in r.stdout
     r = _cli("list", str(TOP / "scenarios"))
     assert r.returncode == 0 and "tutorial.toml" in r.stdout
+
+
+DISK_RULE = '[[steps]]\nfault = "disk"\nnode = "pg1"\npath = "pg_wal/0*"\nops = ["fsync"]\nerrno = "EIO"\n'
+
+
+def test_disk_fault_needs_the_layer_on_the_node() -> None:
+    assert_issue(HEAD + NODES + DISK_RULE, "steps[0].node", "not under the disk fault layer")
+
+
+def test_power_cut_needs_the_journal() -> None:
+    text = HEAD + NODES.replace('role = "primary"', 'role = "primary"\ndisk = true') \
+        + '[[steps]]\ndo = "power_cut"\nnode = "pg1"\n'
+    assert_issue(text, "steps[0].node", "needs the undo journal")
+
+
+def test_disk_mode_value() -> None:
+    assert_issue(HEAD + NODES.replace('role = "primary"', 'role = "primary"\ndisk = "yes"'),
+                 "nodes.pg1.disk", "expected true, false or \"journal\"")
+
+
+def test_disk_rule_words() -> None:
+    from walsim.steps_disk import rule_words
+    sc = parse_scenario(HEAD + NODES.replace('role = "primary"', 'role = "primary"\ndisk = "journal"')
+                        + DISK_RULE.replace('errno = "EIO"', 'delay = "2ms"\nnth = 3')
+                        + '[[steps]]\ndo = "power_cut"\nnode = "pg1"\n')
+    assert sc.nodes["pg1"].disk == "journal" and sc.needs() == {"cluster", "disk"}
+    assert rule_words(sc.steps[0].values) == {"path": "pg_wal/0*", "ops": ["fsync"], "do": "delay:2000",
+                                              "when": "nth:3", "limit": 0}

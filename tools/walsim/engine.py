@@ -112,6 +112,7 @@ class RunContext:
         self.cluster: Any = None
         self.netd: Any = None
         self.netd_workdir: Path | None = None
+        self.disks: dict[str, Any] = {}
         self.link_addr: dict[str, tuple[str, int]] = {}
         self.workloads: dict[str, Workload] = {}
         self.observer: Observer | None = None
@@ -254,13 +255,29 @@ class RunContext:
                           detail=detail)
         return detail
 
+    def _disk(self, node: str) -> Any:
+        if node not in self.disks:
+            raise HarnessError(f"{node} is not under the disk fault layer")
+        return self.disks[node]
+
     def add_disk_fault(self, step: Step) -> dict[str, Any]:
-        raise HarnessError("disk faults need the disk fault layer (walsim.disk), not available in "
-                           "this build")
+        from walsim.steps_disk import rule_words
+        node = step.values["node"]
+        words = rule_words(step.values)
+        self._disk(node).add(step.id, **words)
+        self.active_faults[step.id] = {"layer": "disk", "kind": "disk", "node": node}
+        self.events.event("fault_on", id=step.id, kind="disk", target=node, detail=words)
+        return words
 
     def power_cut(self, step: Step) -> dict[str, Any]:
-        raise HarnessError("power_cut needs the disk fault layer (walsim.disk), not available in "
-                           "this build")
+        node = step.values["node"]
+        report = self._disk(node).power_cut()
+        detail = {"undone_writes": report.writes, "undone_bytes": report.bytes, "files": report.files,
+                  "directory_entries": report.entries, "unrecoverable": report.unrecoverable}
+        self.events.event("power_cut", node=node, **detail)
+        if step.values["restart"]:
+            self.node(node).start()
+        return detail
 
     def heal(self, target: str) -> list[str]:
         ids = list(self.active_faults) if target == "all" else [target]
@@ -271,6 +288,8 @@ class RunContext:
                 continue  # already healed (or expired by its duration)
             if info["layer"] == "netd" and self.netd is not None:
                 self.netd.remove_fault(fid)
+            elif info["layer"] == "disk":
+                self._disk(info["node"]).delete(fid)
             self.events.event("fault_off", id=fid, kind=info["kind"])
             healed.append(fid)
         return healed
@@ -422,6 +441,8 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
                                            slot=spec.slot if spec.slot else False,
                                            settings=settings, durable=_durable(settings),
                                            wait_streaming=False)
+            if spec.disk:
+                _load_disk_layer(ctx, spec.name, spec.disk == "journal")
             built.add(spec.name)
             order.append(spec.name)
             del pending[spec.name]
@@ -434,6 +455,19 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
         ctx.events.event("settings_applied", settings=later)
     ctx.events.event("cluster_ready", nodes=order,
                      ports={n: ctx.node(n).port for n in order})
+
+
+def _load_disk_layer(ctx: RunContext, name: str, journal: bool) -> None:
+    """Preload libwalsim-disk into a node (it takes effect at the restart)."""
+    try:
+        from walsim.disk import DiskFaults
+    except ImportError:
+        raise HarnessError(f"nodes.{name}.disk needs the disk fault layer (walsim.disk): "
+                           "not available in this build") from None
+    node = ctx.node(name)
+    ctx.disks[name] = DiskFaults.load(node, journal=journal, seed=ctx.seed)
+    node.restart()
+    ctx.events.event("disk_layer", node=name, journal=journal)
 
 
 def _start_netd(ctx: RunContext) -> None:
@@ -634,6 +668,12 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             if src.exists():
                 shutil.copy(src, ctx.rundir / "faults" / ("netd-raw-trace.jsonl" if name.endswith("jsonl") else name))
         shutil.rmtree(ctx.netd_workdir, ignore_errors=True)
+    for name, disk in ctx.disks.items():
+        try:
+            if disk.trace_path.exists():
+                shutil.copy(disk.trace_path, ctx.rundir / "faults" / f"disk-{name}.jsonl")
+        except OSError as exc:
+            ctx.events.event("disk_trace_error", node=name, error=str(exc))
     if ctx.cluster is not None:
         _copy_node_files(ctx)
         problems = ctx.cluster.destroy(keep=keep)

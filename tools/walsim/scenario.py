@@ -42,6 +42,7 @@ class NodeSpec:
     slot: str | None
     settings: dict[str, Any]
     hba_method: str
+    disk: str | None = None  # None, "rules" or "journal": the disk fault layer
 
 
 @dataclass
@@ -144,6 +145,9 @@ NODE_FIELDS = {
     "settings": s.settings(help="postgresql.conf settings for this node"),
     "hba_method": s.choice(("scram-sha-256", "md5"), default="scram-sha-256",
                            help="pg_hba.conf method of the replication line"),
+    "disk": s.Field(lambda v, _n: _disk_mode(v), False, None,
+                    "load the disk fault layer: true (rules) or \"journal\" (rules and power cuts)",
+                    "true or \"journal\""),
 }
 
 LINK_FIELDS = {
@@ -184,6 +188,16 @@ VERDICT_COMMON = {
     "check": s.string(required=True),
     "id": s.string(pattern=r"[A-Za-z][A-Za-z0-9_.-]*", help="name shown in the report"),
 }
+
+
+def _disk_mode(v: Any) -> str | None:
+    if v is True:
+        return "rules"
+    if v is False:
+        return None
+    if v == "journal":
+        return "journal"
+    raise s.Invalid(f"expected true, false or \"journal\", got {v!r}")
 
 
 def _slot(v: Any) -> str | None:
@@ -305,7 +319,8 @@ def _load_nodes(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
         if slot == "":
             slot = f"{name}_slot"
         nodes[name] = NodeSpec(name, v["role"], v.get("upstream"), v.get("via"), slot,
-                               v.get("settings") or {}, v.get("hba_method") or "scram-sha-256")
+                               v.get("settings") or {}, v.get("hba_method") or "scram-sha-256",
+                               v.get("disk"))
     return nodes
 
 
@@ -491,6 +506,14 @@ def _load_steps(raw: list, names: Names, nodes: dict[str, NodeSpec], file: str,
         note = v.pop("note", None)
         if cat == "fault":
             faults_so_far.add(sid)
+        if kind.requires == "disk" and v.get("node") in nodes and len(issues) == before:
+            mode = nodes[v["node"]].disk
+            if mode is None:
+                issues.append(Issue(file, f"{path}.node", f"{v['node']} is not under the disk fault "
+                                    f"layer: set disk = true (or \"journal\") in [nodes.{v['node']}]"))
+            elif kind_name == "power_cut" and mode != "journal":
+                issues.append(Issue(file, f"{path}.node", f"a power cut needs the undo journal: set "
+                                    f"disk = \"journal\" in [nodes.{v['node']}]"))
         # a light simulation of roles, to catch promoting the node that already is primary
         if cat == "do" and kind_name == "promote" and v.get("node"):
             if v["node"] == primary:
