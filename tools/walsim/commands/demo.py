@@ -12,11 +12,13 @@ from walsim.engine import run_scenario
 from walsim.runner import Progress, default_scenario_dir, load_all, verdict_table, worst
 
 NAME = "demo"
-HELP = "run the headline scenarios (tutorial, failovers; lag, partition, corruption with walsim-netd)"
+HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corruption with "
+        "walsim-netd; a failing WAL fsync with the disk layer)")
 
 #: the headline scenarios, in the order they tell the story
 CLUSTER_ONLY = ["tutorial.toml", "failover-async.toml", "failover-sync.toml"]
 WITH_NETD = ["lag-bandwidth.toml", "partition-heal.toml", "corruption-in-flight.toml"]
+WITH_DISK = ["wal-fsync-eio.toml"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +29,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+def _build() -> Path:
+    return Path(os.environ.get("WALSIM_BUILD") or Path(__file__).resolve().parents[3] / "build")
+
+
 def _netd_available() -> bool:
-    build = Path(os.environ.get("WALSIM_BUILD", Path(__file__).resolve().parents[3] / "build"))
     try:
         import walsim.netd  # noqa: F401
     except ImportError:
         return False
-    return (build / "bin" / "walsim-netd").exists()
+    return (_build() / "bin" / "walsim-netd").exists()
+
+
+def _disk_available() -> bool:
+    try:
+        import walsim.disk  # noqa: F401
+    except ImportError:
+        return False
+    return (_build() / "lib" / "libwalsim-disk.so").exists() and (_build() / "bin" / "walsim-diskctl").exists()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if _netd_available():
         names += WITH_NETD
     else:
-        print("walsim-netd is not built: running the scenarios that need only the cluster API")
+        print("walsim-netd is not built: skipping the scenarios that need it")
+    if _disk_available():
+        names += WITH_DISK
+    else:
+        print("the disk fault layer is not built: skipping the scenarios that need it")
     paths = [d / n for n in names if (d / n).exists()]
     missing = [n for n in names if not (d / n).exists()]
     if missing:
