@@ -174,6 +174,8 @@ class FakeServerScript:
     stream: list[bytes] = field(default_factory=list)
     #: after the script: "close" the socket, or "end" with CommandComplete COPY 0 + close
     finish: str = "close"
+    #: before finishing, wait for this many more status updates (0: only drain until closed)
+    hold_for_statuses: int = 0
 
 
 class FakeServer:
@@ -303,6 +305,16 @@ class FakeServer:
                 sock.settimeout(None)
                 continue
             sock.sendall(copy_data(payload))
+        if self.script.hold_for_statuses:
+            wanted = len(self.status) + self.script.hold_for_statuses
+            sock.settimeout(30)
+            while len(self.status) < wanted:
+                kind, body = _read_typed(sock)
+                if kind == b"d":
+                    st = parse_status(body, self.connections)
+                    if st is not None:
+                        self.status.append(st)
+            return
         if self.script.finish == "end":
             # what a PG15 walsender does at shutdown: CommandComplete, then close
             sock.sendall(msg(b"C", b"COPY 0\0"))

@@ -215,3 +215,16 @@ def test_valgrind_clean_on_bad_input(fake, bin_receivers: Receivers, tmp_path: P
     cp = subprocess.run(argv, capture_output=True, text=True, timeout=scaled(120), stdin=subprocess.DEVNULL)
     assert cp.returncode == 1, cp.stderr
     assert "==" not in cp.stderr, cp.stderr  # no Valgrind report
+
+
+def test_periodic_status_updates(fake, bin_receivers: Receivers, tmp_path: Path, segment9: bytes) -> None:
+    # nothing but one XLogData: the receiver must keep reporting every -s seconds
+    srv = fake(FakeServerScript(sysids=[sysid_of(segment9)], stream=[xlogdata(SEG9, segment9[:8192])],
+                                hold_for_statuses=4))
+    rc, err, _ = run(bin_receivers, srv, tmp_path, "-s", "1")
+    assert rc == 1, err
+    # the first update follows START_REPLICATION at once, the others are periodic
+    assert len(srv.status) >= 4, srv.status
+    # all 34-byte updates with write <= what was sent, flush 0 (no slot, not synchronous)
+    assert all(s.flush == 0 and s.apply == 0 and s.write <= SEG9 + 8192 for s in srv.status)
+    assert srv.status[-1].write > SEG9
