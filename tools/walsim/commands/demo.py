@@ -4,6 +4,7 @@ verdict table and the paths of the reports."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -34,17 +35,13 @@ def _build() -> Path:
 
 
 def _netd_available() -> bool:
-    try:
-        import walsim.netd  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("walsim.netd") is None:
         return False
     return (_build() / "bin" / "walsim-netd").exists()
 
 
 def _disk_available() -> bool:
-    try:
-        import walsim.disk  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("walsim.disk") is None:
         return False
     return (_build() / "lib" / "libwalsim-disk.so").exists() and (_build() / "bin" / "walsim-diskctl").exists()
 
