@@ -79,12 +79,19 @@ def test_reported_flush_never_ahead_of_fsync(cluster: Cluster, walsim_build: Pat
             assert flushed is not None and Lsn.parse(flushed) >= end
         finally:
             # SIGINT to the receiver itself (strace would only detach)
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-            for pid in children.read_text().split() if children.exists() else []:
-                os.kill(int(pid), signal.SIGINT)
+            children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            children = [int(p) for p in children_file.read_text().split()] if children_file.exists() else []
+            for pid in children:
+                os.kill(pid, signal.SIGINT)
             try:
                 proc.wait(timeout=scaled(30))
             except subprocess.TimeoutExpired:
+                # kill the traced receiver too, or it outlives strace
+                for pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 0, log.read_text()
