@@ -44,8 +44,9 @@ def _decorate(ax: Any, record: RunRecord) -> None:
     palette = ["#f4a261", "#e76f51", "#2a9d8f", "#e9c46a", "#8ab17d", "#b5838d"]
     for i, w in enumerate(record.fault_windows()):
         ax.axvspan(w["start"], w["end"], color=palette[i % len(palette)], alpha=0.18, lw=0)
-        ax.text(w["start"], 1.0, f" {w['id']}", transform=ax.get_xaxis_transform(), fontsize=7,
-                va="top", ha="left", color="#555")
+        # labels of faults installed together would overlap: step them down
+        ax.text(w["start"], 0.98 - 0.08 * (i % 4), f" {w['id']}", transform=ax.get_xaxis_transform(),
+                fontsize=7, va="top", ha="left", color="#555")
     for e in record.events:
         if e.get("type") == "step_start" and e.get("kind") in _MARK_KINDS:
             ax.axvline(e["t"], color="#444", lw=0.8, ls="--")
@@ -110,6 +111,15 @@ def plot_lag(record: RunRecord) -> str | None:
     return out
 
 
+def _final_ledger_ids(record: RunRecord) -> set[int] | None:
+    try:
+        final = record.final
+    except MissingData:
+        return None
+    ids = (final.get("nodes", {}).get(final.get("primary") or "", {}) or {}).get("ledger_ids")
+    return set(int(x) for x in ids) if ids is not None else None
+
+
 def plot_ledger(record: RunRecord) -> str | None:
     plt = _matplotlib()
     try:
@@ -119,11 +129,19 @@ def plot_ledger(record: RunRecord) -> str | None:
     if not rows:
         return None
     nodes = sorted({r.get("node") or "?" for r in rows})
+    present = _final_ledger_ids(record)
+    for r in rows:
+        if r.get("outcome") == "acked" and present is not None and int(r.get("id", -1)) not in present:
+            # acknowledged, but absent from the final primary: lost
+            r["_class"] = "acked, lost"
+        else:
+            r["_class"] = r.get("outcome")
     fig, ax = plt.subplots(figsize=(9, 2.6))
-    styles = {"acked": ("o", 3, 0.5), "failed": ("x", 18, 0.9), "indeterminate": ("D", 22, 1.0)}
-    colors = {"acked": "#1a7f37", "failed": "#cf222e", "indeterminate": "#9a6700"}
+    styles = {"acked": ("o", 3, 0.5), "failed": ("x", 18, 0.9), "indeterminate": ("D", 22, 1.0),
+              "acked, lost": ("s", 10, 0.9)}
+    colors = {"acked": "#1a7f37", "failed": "#cf222e", "indeterminate": "#9a6700", "acked, lost": "#8250df"}
     for outcome, (marker, size, alpha) in styles.items():
-        pts = [(r["t"], nodes.index(r.get("node") or "?")) for r in rows if r.get("outcome") == outcome]
+        pts = [(r["t"], nodes.index(r.get("node") or "?")) for r in rows if r.get("_class") == outcome]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=size, marker=marker, alpha=alpha,
                        color=colors[outcome], label=f"{outcome} ({len(pts)})")
@@ -131,8 +149,9 @@ def plot_ledger(record: RunRecord) -> str | None:
     ax.set_yticks(range(len(nodes)), nodes)
     ax.set_ylim(-0.6, len(nodes) - 0.4)
     ax.set_xlabel("seconds since start")
-    ax.set_title("Ledger transactions by node and outcome", fontsize=10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Ledger transactions by node and outcome (lost: acknowledged, absent from the final primary)",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3, axis="x")
     out = _png(fig)
     plt.close(fig)
