@@ -17,8 +17,10 @@ HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corrup
         "walsim-netd; a failing WAL fsync with the disk layer)")
 
 #: the headline scenarios, in the order they tell the story
-CLUSTER_ONLY = ["tutorial.toml", "failover-async.toml", "failover-sync.toml"]
-WITH_NETD = ["lag-bandwidth.toml", "partition-heal.toml", "corruption-in-flight.toml"]
+CLUSTER_ONLY = ["tutorial.toml"]
+WITHOUT_NETD = ["failover-async-cut.toml"]
+WITH_NETD = ["failover-async.toml", "failover-sync.toml", "lag-bandwidth.toml", "partition-heal.toml",
+             "corruption-in-flight.toml"]
 WITH_DISK = ["wal-fsync-eio.toml"]
 
 
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if _netd_available():
         names += WITH_NETD
     else:
+        names += WITHOUT_NETD
         print("walsim-netd is not built: skipping the scenarios that need it")
     if _disk_available():
         names += WITH_DISK
