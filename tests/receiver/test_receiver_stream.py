@@ -221,6 +221,14 @@ def test_endpos_stops_cleanly_and_no_loop_exit(cluster: Cluster, receivers: Rece
     again = receivers.run(wal_dir, conninfo, "-E", str(Lsn(first + 1)), "-n")
     assert again.returncode == 0, again.stderr
 
+    # an error inside COPY (a segment the server no longer has): its message, exit 1,
+    # the .partial it had opened (none: no data came) left alone
+    gone = receivers.directory("gone")
+    removed = receivers.run(gone, conninfo, "--start", "0/0", "-n")
+    assert removed.returncode == 1
+    assert "requested WAL segment 000000010000000000000000 has already been removed" in removed.stderr
+    assert list(gone.iterdir()) == []
+
     # the server goes away: --no-loop exits 1 naming the problem
     rcv = receivers.walsim(receivers.directory("noloop"), conninfo, "-n")
     wait_until(lambda: list(iter_events(rcv.events(), "feedback")), what="receiver to stream", logs=[rcv.log])
