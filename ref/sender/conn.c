@@ -46,17 +46,28 @@ conn_now_ms(void)
 
 /* ------------------------------------------------------------------- I/O */
 
-/* Write what the socket takes now; false when the peer is gone. */
+/*
+ * Write what the socket takes now; false when the peer is gone.  Sent bytes
+ * are only marked (out_sent) and dropped from the buffer once it is empty or
+ * mostly sent: moving the rest to the front after every partial send would
+ * copy a streaming buffer over and over.
+ */
 bool
 conn_try_write(Conn *c)
 {
-	while (c->out.len > 0)
+	while (conn_pending(c) > 0)
 	{
-		ssize_t		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t		n = send(c->fd, c->out.data + c->out_sent, conn_pending(c),
+							 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n > 0)
 		{
-			wire_buf_consume(&c->out, (size_t) n);
+			c->out_sent += (size_t) n;
+			if (c->out_sent == c->out.len || c->out_sent >= c->out.len / 2)
+			{
+				wire_buf_consume(&c->out, c->out_sent);
+				c->out_sent = 0;
+			}
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -75,14 +86,14 @@ conn_flush(Conn *c, int timeout_ms)
 {
 	int64_t		deadline = conn_now_ms() + timeout_ms;
 
-	while (c->out.len > 0)
+	while (conn_pending(c) > 0)
 	{
 		struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
 		int64_t		left;
 
 		if (!conn_try_write(c))
 			return false;
-		if (c->out.len == 0)
+		if (conn_pending(c) == 0)
 			break;
 		left = deadline - conn_now_ms();
 		if (left <= 0)
@@ -141,7 +152,7 @@ conn_next(Conn *c, WireMessage *m, int timeout_ms)
 			left = 0;
 		polled = true;
 		pfd.fd = c->fd;
-		pfd.events = POLLIN | (c->out.len > 0 ? POLLOUT : 0);
+		pfd.events = POLLIN | (conn_pending(c) > 0 ? POLLOUT : 0);
 		pfd.revents = 0;
 		if (poll(&pfd, 1, left > 1000000 ? 1000000 : (int) left) < 0)
 		{

@@ -44,8 +44,16 @@ typedef struct Conn
 	size_t		in_start;
 	size_t		in_end;
 	WireBuf		out;
+	size_t		out_sent;		/* bytes at the front of out already written */
 	uint8_t		startup_body[WIRE_MAX_STARTUP_LENGTH];
 } Conn;
+
+/* Bytes queued but not yet written to the socket. */
+static inline size_t
+conn_pending(const Conn *c)
+{
+	return c->out.len - c->out_sent;
+}
 
 int64_t		conn_now_ms(void);
 bool		conn_try_write(Conn *c);

@@ -266,8 +266,15 @@ run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
 		  const char *peer, uint64_t number, int over_limit)
 {
 	int			one = 1;
+	WalsimError err;
 
 	close(listen_fd);
+	if (!walsource_after_fork(src, &err))
+	{
+		fprintf(stderr, PROGNAME ": connection from %s: %s\n", peer, err.message);
+		close(fd);
+		exit(1);
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_serve(cfg, src, fd, peer, number, over_limit, &stop_requested);
 	walsource_close(src);

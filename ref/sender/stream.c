@@ -27,7 +27,7 @@
 #include "conn.h"
 
 #define MAX_SEND_SIZE		(16 * WAL_BLCKSZ)	/* walsender.c MAX_SEND_SIZE */
-#define OUT_HIGH_WATER		(2 * MAX_SEND_SIZE)
+#define OUT_HIGH_WATER		(4 * MAX_SEND_SIZE)
 #define IDLE_WAKEUP_MS		10000	/* wake at least this often, as PG */
 #define SLOT_SAVE_MS		1000	/* persist slot progress at most this often */
 #define SHUTDOWN_WAIT_MS	60000	/* with wal_sender_timeout off */
@@ -58,7 +58,6 @@ typedef struct Stream
 	const char *slot;			/* NULL without SLOT */
 	uint64_t	slot_saved;
 	int64_t		slot_saved_ms;
-	uint8_t	   *buf;			/* MAX_SEND_SIZE bytes of WAL */
 } Stream;
 
 /* The timeline after tli in the current history (0 if tli is current). */
@@ -230,9 +229,9 @@ send_limit(Conn *c, Stream *s)
 	return end;
 }
 
-/* Read [start, end) of timeline s->tli into s->buf, across segment files. */
+/* Read [start, end) of timeline s->tli into buf, across segment files. */
 static bool
-read_wal(Conn *c, Stream *s, uint64_t start, uint64_t end, StreamEnd *why)
+read_wal(Conn *c, Stream *s, uint64_t start, uint64_t end, uint8_t *buf, StreamEnd *why)
 {
 	uint32_t	segsz = c->src->seg_size;
 	uint64_t	pos = start;
@@ -245,7 +244,7 @@ read_wal(Conn *c, Stream *s, uint64_t start, uint64_t end, StreamEnd *why)
 		char		name[64];
 		WalsimError err;
 
-		if (!walsource_read(c->src, s->tli, pos, s->buf + (pos - start), n, &missing, name, &err))
+		if (!walsource_read(c->src, s->tli, pos, buf + (pos - start), n, &missing, name, &err))
 		{
 			conn_error(c, missing ? "58P01" : "58030", err.message, NULL);
 			*why = STREAM_ERROR;
@@ -256,15 +255,21 @@ read_wal(Conn *c, Stream *s, uint64_t start, uint64_t end, StreamEnd *why)
 	return true;
 }
 
-/* Queue XLogData until the output buffer is full or everything is sent. */
+/*
+ * Queue XLogData until the output buffer is full or everything is sent.
+ * The WAL is read straight into the output buffer, behind the message
+ * header, so each byte is copied once between the page cache and the socket.
+ */
 static bool
 send_wal(Conn *c, Stream *s, uint64_t limit, StreamEnd *why)
 {
-	while (s->sent < limit && c->out.len < OUT_HIGH_WATER)
+	while (s->sent < limit && conn_pending(c) < OUT_HIGH_WATER)
 	{
 		uint64_t	start = s->sent;
 		uint64_t	end = start + MAX_SEND_SIZE;
 		size_t		len;
+		uint8_t		hdr[REPL_XLOGDATA_HEADER];
+		uint8_t    *wal;
 
 		/* XLogSendPhysical: up to the limit, else cut at a page boundary */
 		if (end >= limit)
@@ -272,12 +277,18 @@ send_wal(Conn *c, Stream *s, uint64_t limit, StreamEnd *why)
 		else
 			end = lsn_align_down(end, WAL_BLCKSZ);
 		len = (size_t) (end - start);
-		if (!read_wal(c, s, start, end, why))
+		/* the CopyData header (5) and the XLogData header (25) come first */
+		wire_buf_reserve(&c->out, 5 + REPL_XLOGDATA_HEADER + len);
+		wal = c->out.data + c->out.len + 5 + REPL_XLOGDATA_HEADER;
+		if (!read_wal(c, s, start, end, wal, why))
 			return false;
-		/* in the middle of the first message, past a page header: record data */
 		if ((c->cfg->misbehave & MIS_BITFLIP) && s->messages == 0)
-			s->buf[len / 2 + (len > 2 * WAL_BLCKSZ ? 100 : 0)] ^= 0x10;
-		repl_put_xlogdata(&c->out, start, limit, pg_timestamp_now(), s->buf, len);
+			wal[len / 2 + (len > 2 * WAL_BLCKSZ ? 100 : 0)] ^= 0x10;
+		repl_encode_xlogdata_header(hdr, start, limit, pg_timestamp_now());
+		wire_begin(&c->out, 'd');
+		wire_put_bytes(&c->out, hdr, sizeof(hdr));
+		c->out.len += len;		/* the WAL bytes are already in place */
+		wire_end(&c->out);
 		s->messages++;
 		s->sent = end;
 		if ((c->cfg->misbehave & MIS_GAP) && !s->gap_done && s->sent + WAL_BLCKSZ < limit)
@@ -332,11 +343,11 @@ shutdown_stream(Conn *c, Stream *s)
 			break;
 		if (!conn_try_write(c))
 			return;
-		if (s->sent >= limit && c->out.len == 0 && replicated >= s->sent)
+		if (s->sent >= limit && conn_pending(c) == 0 && replicated >= s->sent)
 			break;
 		if (s->sent >= limit && !s->ping_outstanding)
 			send_keepalive(c, s, true);
-		if (c->out.len > 0)
+		if (conn_pending(c) > 0)
 			pfd.events |= POLLOUT;
 		poll(&pfd, 1, 100);
 		if (!process_client(c, s, &why, &stop_again))
@@ -436,12 +447,12 @@ stream_loop(Conn *c, Stream *s)
 			send_keepalive(c, s, true);
 
 		pfd.fd = c->fd;
-		pfd.events = POLLIN | (c->out.len > 0 ? POLLOUT : 0);
+		pfd.events = POLLIN | (conn_pending(c) > 0 ? POLLOUT : 0);
 		pfd.revents = 0;
 		/* more to send and room for it: do not sleep */
-		if (!caught_up && c->out.len < OUT_HIGH_WATER)
+		if (!caught_up && conn_pending(c) < OUT_HIGH_WATER)
 			continue;
-		poll(&pfd, 1, c->out.len > 0 && !caught_up ? IDLE_WAKEUP_MS : sleep_time(c, s, caught_up, now));
+		poll(&pfd, 1, conn_pending(c) > 0 && !caught_up ? IDLE_WAKEUP_MS : sleep_time(c, s, caught_up, now));
 	}
 }
 
@@ -525,12 +536,6 @@ stream_start(Conn *c, const ReplCommand *cmd)
 			goto out;
 		}
 		s.sent = cmd->lsn;
-		s.buf = malloc(MAX_SEND_SIZE);
-		if (s.buf == NULL)
-		{
-			conn_fatal(c, "53200", "out of memory", NULL);
-			goto out;
-		}
 		c->last_recv_ms = conn_now_ms();
 		s.last_refresh_ms = conn_now_ms();
 		end = stream_loop(c, &s);
@@ -559,5 +564,4 @@ out:
 		save_slot(c, &s, true);
 		slots_release(c->cfg->slots_file, s.slot, getpid());
 	}
-	free(s.buf);
 }

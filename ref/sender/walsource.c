@@ -222,6 +222,19 @@ walsource_open(WalSource *s, const char *dir, WalsimError *err)
 	return scan_end(s, err);
 }
 
+bool
+walsource_after_fork(WalSource *s, WalsimError *err)
+{
+	/*
+	 * The scanner's open file shares its offset with the listener's copy;
+	 * a private scanner continues from the page holding the inherited end.
+	 */
+	if (s->read_fd >= 0)
+		close(s->read_fd);
+	s->read_fd = -1;
+	return start_scanner(s, lsn_align_down(s->end, WAL_BLCKSZ), err);
+}
+
 void
 walsource_close(WalSource *s)
 {

@@ -44,6 +44,9 @@ typedef struct WalSource
 bool		walsource_open(WalSource *s, const char *dir, WalsimError *err);
 void		walsource_close(WalSource *s);
 
+/* In a forked connection process: stop sharing file offsets with the parent. */
+bool		walsource_after_fork(WalSource *s, WalsimError *err);
+
 /*
  * Look again: a new timeline (history file) and WAL that became valid since
  * the last look.  *changed (may be NULL) says whether the end or the
