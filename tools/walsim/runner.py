@@ -3,17 +3,37 @@ finding scenario files, validating them, showing progress, printing verdicts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
 from walsim.scenario import Scenario, ScenarioError, load_scenario
 from walsim.verdicts import Verdict
 
 SCENARIOS_ENV = "WALSIM_SCENARIOS"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (CI cancelling a job, ``timeout``) unwinds like
+    Ctrl-C, so that the engine stops every server it started and keeps the
+    run directory."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def default_scenario_dir() -> Path:

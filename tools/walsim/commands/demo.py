@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from walsim.engine import run_scenario
-from walsim.runner import Progress, default_scenario_dir, load_all, verdict_table, worst
+from walsim.runner import (Progress, default_scenario_dir, load_all, sigterm_as_interrupt, verdict_table,
+                           worst)
 
 NAME = "demo"
 HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corruption with "
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     rows, statuses, reports = [], [], []
     for sc, path in zip(scenarios, paths):
-        with Progress() as progress:
+        with sigterm_as_interrupt(), Progress() as progress:
             result = run_scenario(sc, out=args.out, progress=progress, argv_file=str(path))
         rows += [(sc.name, v) for v in result.verdicts]
         reports.append((sc.name, result.rundir / "report.html", result))

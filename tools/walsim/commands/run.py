@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from walsim.engine import run_scenario
-from walsim.runner import Progress, expand, load_all, verdict_table, worst
+from walsim.runner import Progress, expand, load_all, sigterm_as_interrupt, verdict_table, worst
 
 NAME = "run"
 HELP = "run scenario files (or directories of them) and judge their verdicts"
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     statuses = []
     for sc, path in zip(scenarios, paths):
-        with Progress() as progress:
+        with sigterm_as_interrupt(), Progress() as progress:
             result = run_scenario(sc, seed=args.seed, out=args.out, keep=args.keep,
                                   progress=progress, argv_file=str(path))
         print()
