@@ -142,7 +142,7 @@ conn_next(Conn *c, WireMessage *m, int timeout_ms)
 		}
 		c->in_start = c->in_end = 0;	/* everything was consumed */
 
-		if (*c->stop)
+		if (*c->stop && !c->stopping)
 			return IO_STOP;
 		left = deadline - conn_now_ms();
 		/* even with no time left, look at the socket once */

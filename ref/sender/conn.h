@@ -33,6 +33,7 @@ typedef struct Conn
 	uint64_t	number;			/* 1 for the first connection the listener took */
 	volatile sig_atomic_t *stop;
 	int			over_limit;		/* > 0: refuse after the startup packet */
+	bool		stopping;		/* shutdown under way: *stop already seen */
 	char		peer[64];
 	char		user[128];
 	char		appname[128];

@@ -330,6 +330,7 @@ shutdown_stream(Conn *c, Stream *s)
 	uint64_t	limit;
 
 	events_emit(&c->cfg->events, "shutdown", "peer", c->peer, NULL);
+	c->stopping = true;			/* keep reading the client's replies */
 	conn_refresh(c);
 	check_became_historic(c, s);
 	limit = send_limit(c, s);
