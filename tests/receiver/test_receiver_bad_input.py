@@ -5,6 +5,7 @@ with wrong bytes; pings are answered; nothing unverified is acknowledged."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -228,3 +229,48 @@ def test_periodic_status_updates(fake, bin_receivers: Receivers, tmp_path: Path,
     # all 34-byte updates with write <= what was sent, flush 0 (no slot, not synchronous)
     assert all(s.flush == 0 and s.apply == 0 and s.write <= SEG9 + 8192 for s in srv.status)
     assert srv.status[-1].write > SEG9
+
+
+def test_damaged_record_across_segments_keeps_segment_unverified(fake, bin_receivers: Receivers,
+                                                                 tmp_path: Path, segment9: bytes,
+                                                                 repo_top: Path) -> None:
+    """The record at 0/9FFE80 starts in segment 9 and continues into segment A
+    (pg_waldump: the last record complete in 9 is at 0/9FFE38, the first
+    starting in A at 0/A00E68).  Damage its tail in A: segment 9 is complete but must not be
+    renamed, the unverified bytes are zeroed in both files, and the next run
+    streams again from segment 9."""
+    segment_a = (repo_top / "tests" / "data" / "wal" / "00000001000000000000000A").read_bytes()
+    sysid = sysid_of(segment9)
+    damaged_a = bytearray(segment_a)
+    damaged_a[0x100] ^= 0x20                      # inside the continuation, after A's long header
+    srv = fake(FakeServerScript(sysids=[sysid], stream=[
+        xlogdata(SEG9, segment9[:SEG // 2]),
+        xlogdata(SEG9 + SEG // 2, segment9[SEG // 2:]),
+        xlogdata(SEG9 + SEG, bytes(damaged_a[:8192])),
+        keepalive(SEG9 + SEG + 8192, True),
+    ]))
+    rc, err, d = run(bin_receivers, srv, tmp_path, "--verify-action=stop")
+    assert rc == 1
+    assert "WAL verification failed at 0/9FFE80 on timeline 1" in err, err
+    assert "valid WAL ends at 0/9FFE80" in err, err
+    names = sorted(p.name for p in d.iterdir())
+    assert names == ["000000010000000000000009.partial", "00000001000000000000000A.partial"], names
+    valid_end = 0x9FFE80
+    assert all(s.write <= valid_end and s.flush <= valid_end for s in srv.status)
+    nine = (d / "000000010000000000000009.partial").read_bytes()
+    cut = valid_end - SEG9
+    assert nine[:cut] == segment9[:cut]
+    assert nine[cut:] == bytes(SEG - cut)
+    assert (d / "00000001000000000000000A.partial").read_bytes() == bytes(SEG)
+
+    # the next run starts again at segment 9 and completes both segments
+    good = fake(FakeServerScript(sysids=[sysid], stream=[
+        xlogdata(SEG9, segment9), xlogdata(SEG9 + SEG, segment_a), keepalive(SEG9 + 2 * SEG, True)]))
+    events = tmp_path / "events.jsonl"
+    cp = bin_receivers.run(d, conninfo(good.port), "-n", "--json-events", str(events))
+    assert cp.returncode == 1, cp.stderr          # the fake closes the connection at the end
+    connected = [json.loads(line) for line in events.read_text().splitlines()
+                 if '"connected"' in line]
+    assert connected[0]["start"] == "0/900000"
+    assert (d / "000000010000000000000009").read_bytes() == segment9
+    assert (d / "00000001000000000000000A").read_bytes() == segment_a
