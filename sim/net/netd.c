@@ -113,6 +113,7 @@ typedef struct Netd
 	char		control_path[108];
 	bool		stop;
 	bool		default_tls_pass;
+	bool		have_pwait2;	/* epoll_pwait2 works (ns timeouts) */
 } Netd;
 
 static volatile sig_atomic_t got_signal = 0;
@@ -1140,8 +1141,9 @@ control_open(Netd *n, const char *path, WalsimError *err)
 
 /* ------------------------------------------------------------ main loop */
 
-static int
-next_timeout_ms(Netd *n, uint64_t now)
+/* Time to wait for the next due release or expiry (at most 1 s). */
+static void
+next_timeout(Netd *n, uint64_t now, struct timespec *ts)
 {
 	uint64_t	next = faults_next_expiry(&n->fs);
 
@@ -1153,15 +1155,13 @@ next_timeout_ms(Netd *n, uint64_t now)
 			if (t < next)
 				next = t;
 		}
-	if (next == UINT64_MAX)
-		return 1000;
+	if (next == UINT64_MAX || next - now > 1000000000u)
+		next = now + 1000000000u;
 	if (next <= now)
-		return 0;
-	{
-		uint64_t	ms = (next - now + 999999) / 1000000;
-
-		return ms > 1000 ? 1000 : (int) ms;
-	}
+		next = now;
+	/* nanosecond timeout: delays of 1 ms must not be rounded to 2 */
+	ts->tv_sec = (time_t) ((next - now) / 1000000000u);
+	ts->tv_nsec = (long) ((next - now) % 1000000000u);
 }
 
 static void
@@ -1172,7 +1172,19 @@ run_loop(Netd *n)
 	while (!n->stop && !got_signal)
 	{
 		uint64_t	now = mono_ns();
-		int			nev = epoll_wait(n->ep, events, 64, next_timeout_ms(n, now));
+		struct timespec ts;
+		int			nev;
+
+		next_timeout(n, now, &ts);
+		if (n->have_pwait2)
+		{
+			nev = epoll_pwait2(n->ep, events, 64, &ts, NULL);
+			if (nev < 0 && errno == ENOSYS)
+				n->have_pwait2 = false;		/* old kernel, or Valgrind */
+		}
+		if (!n->have_pwait2)
+			nev = epoll_wait(n->ep, events, 64,
+							 (int) (ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000));
 
 		for (int i = 0; i < nev && !n->stop; i++)
 		{
@@ -1465,6 +1477,7 @@ main(int argc, char **argv)
 	int			rc = 0;
 
 	n.control_fd = -1;
+	n.have_pwait2 = true;
 	n.fs.trace = &n.trace;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 	{

@@ -279,6 +279,7 @@ typedef struct Pipe
 	uint64_t	nmsgs;
 	uint64_t	block_index;	/* opaque mode: next block */
 
+	bool		swapped;		/* input buffer just handed to the output */
 	bool		cut;			/* cut_after reached: forward nothing more */
 	bool		eof;			/* source closed */
 	bool		shut_sent;		/* destination shut down for writing */
