@@ -202,8 +202,13 @@ def test_standby_power_cut_loses_only_what_remote_write_allows(cluster: Cluster,
     committer.start()
     try:
         wait_for(lambda: len(committer.acked) >= 2, "two acknowledged commits", pg1)
-        fires = len(disk.trace())
-        wait_for(lambda: len(disk.trace()) > fires, "a standby WAL flush to start", pg2)
+        receiver = pg2.pid("walreceiver")
+
+        def receiver_flushes() -> int:
+            return sum(1 for f in disk.trace() if f["pid"] == receiver)
+
+        fires = receiver_flushes()
+        wait_for(lambda: receiver_flushes() > fires, "a WAL receiver flush to start", pg2)
         if level == "remote_write":
             # A commit acknowledged now was written, not flushed: the flush
             # that would make it durable sleeps in the delay.
