@@ -43,9 +43,9 @@ def fake(port_allocator: PortAllocator) -> Iterator[list[FakeServer]]:
     reservations = []
 
     def start(script: FakeServerScript) -> FakeServer:
+        # the reservation is held while the fake listens, so no other test takes the port
         res = port_allocator.reserve()
         reservations.append(res)
-        res.release()  # the fake binds it right away
         srv = FakeServer(res.port, script)
         made.append(srv)
         return srv
@@ -53,6 +53,8 @@ def fake(port_allocator: PortAllocator) -> Iterator[list[FakeServer]]:
     yield start  # type: ignore[misc]
     for srv in made:
         srv.close()
+    for res in reservations:
+        res.release()
 
 
 def sysid_of(segment: bytes) -> str:

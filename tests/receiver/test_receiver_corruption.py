@@ -19,10 +19,12 @@ pytestmark = pytest.mark.pg
 
 @pytest.fixture
 def relay_port(port_allocator: PortAllocator) -> Iterator[int]:
+    # held until the test ends, so no other test takes the port
     res = port_allocator.reserve()
-    port = res.port
-    res.release()
-    yield port
+    try:
+        yield res.port
+    finally:
+        res.release()
 
 
 def test_bit_flip_in_transit_detected_and_healed(cluster: Cluster, receivers: Receivers, relay_port: int) -> None:
