@@ -119,6 +119,8 @@ class RunContext:
         self.primary = scenario.primary
         self.active_faults: dict[str, dict[str, Any]] = {}
         self.current_step: Step | None = None
+        #: shown on the progress line when no step runs: setup, settling
+        self.phase = "setup"
         self.step_log_offsets: dict[str, int] = {}
 
     # ------------------------------------------------------------ access
@@ -298,7 +300,7 @@ class RunContext:
     def status_line(self, elapsed: float) -> str:
         parts = [f"{elapsed:6.1f}s"]
         st = self.current_step
-        parts.append(f"step {st.index + 1}/{len(self.scenario.steps)} {st.describe()}" if st else "setup")
+        parts.append(f"step {st.index + 1}/{len(self.scenario.steps)} {st.describe()}" if st else self.phase)
         if self.observer is not None:
             prim = self.observer.latest.get(self.primary) or {}
             plsn = prim.get("insert_lsn")
@@ -367,6 +369,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
             (rundir / "harness-traceback.txt").write_text(traceback.format_exc())
         try:
             if interrupted is None and ctx.cluster is not None:
+                ctx.phase = "settling"
+                ctx.current_step = None
                 say("settling: workloads stopped, faults healed, waiting for standbys", ctx)
                 _settle(ctx)
         except KeyboardInterrupt as exc:

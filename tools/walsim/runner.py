@@ -133,10 +133,8 @@ class Progress:
 
 
 def _columns() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 120
+    import shutil
+    return shutil.get_terminal_size(fallback=(120, 24)).columns or 120
 
 
 def verdict_table(rows: list[tuple[str, Verdict]], stream: TextIO = sys.stdout) -> None:

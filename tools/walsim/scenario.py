@@ -72,7 +72,7 @@ class Step:
         return f"steps[{self.index}]"
 
     def describe(self) -> str:
-        parts = [f"{self.category} {self.kind}"]
+        parts = [self.category if self.category == self.kind else f"{self.category} {self.kind}"]
         for key in ("node", "link", "name", "workload", "upstream", "source", "target"):
             if self.values.get(key):
                 parts.append(f"{key}={self.values[key]}")
