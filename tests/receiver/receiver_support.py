@@ -8,7 +8,6 @@ Every process started through :class:`Receivers` is stopped when the test ends
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from collections.abc import Iterator, Sequence

@@ -5,6 +5,7 @@ pg_receivewal across a segment switch and a timeline switch, slots and
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from receiver_support import (Receivers, complete_segments, generate_wal, iter_e
                               segment_files, wait_received)
 from walsim.cluster import Cluster
 from walsim.lsn import Lsn
-from walsim.timeouts import wait_until
+from walsim.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -128,14 +129,13 @@ def test_slot_restart_lsn_and_synchronous_commit(cluster: Cluster, receivers: Re
     try:
         with pg1.connect() as conn:
             conn.execute("SET application_name = 'waiter'")
-            import threading
             result: dict[str, object] = {}
 
             def commit() -> None:
                 try:
                     conn.execute("INSERT INTO sync_t VALUES (-1)")
                     result["ok"] = True
-                except Exception as exc:  # pragma: no cover - reported below
+                except Exception as exc:  # reported by the assertion below
                     result["error"] = exc
 
             t = threading.Thread(target=commit, daemon=True)
@@ -145,7 +145,7 @@ def test_slot_restart_lsn_and_synchronous_commit(cluster: Cluster, receivers: Re
                        done=lambda v: v == "SyncRep", logs=[pg1.log_file])
             assert "ok" not in result
             rcv.proc.send_signal(signal.SIGCONT)
-            t.join(timeout=60)
+            t.join(timeout=scaled(60))
             assert result.get("ok") is True, result
     finally:
         rcv.proc.send_signal(signal.SIGCONT)
