@@ -158,6 +158,46 @@ def plot_ledger(record: RunRecord) -> str | None:
     return out
 
 
+def _workload_rows(record: RunRecord) -> str:
+    """One row per workload: what its clients saw."""
+    try:
+        rows = record.ledger
+    except MissingData:
+        return ""
+    present = _final_ledger_ids(record)
+    out = []
+    names = list(dict.fromkeys(r.get("workload") for r in rows if r.get("workload")))
+    for name in names:
+        mine = [r for r in rows if r.get("workload") == name]
+        ops = {r.get("op") for r in mine}
+        if "write" in ops:
+            counts: dict[str, int] = {}
+            for r in mine:
+                counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+            lost = (sum(1 for r in mine if r.get("outcome") == "acked" and int(r["id"]) not in present)
+                    if present is not None else None)
+            nodes = ", ".join(dict.fromkeys(r.get("node") or "?" for r in mine))
+            text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            text += f"; lost {lost}" if lost is not None else ""
+            out.append(f"<tr><td>{_esc(name)}</td><td>ledger</td><td>{_esc(nodes)}</td><td>{_esc(text)}</td></tr>")
+        elif "read" in ops:
+            ok = sum(1 for r in mine if r.get("outcome") == "ok")
+            errs: dict[str, int] = {}
+            for r in mine:
+                if r.get("outcome") == "failed":
+                    errs[r.get("sqlstate") or "no SQLSTATE"] = errs.get(r.get("sqlstate") or "no SQLSTATE", 0) + 1
+            err = ", ".join(f"{k} x{v}" for k, v in sorted(errs.items())) or "none"
+            out.append(f"<tr><td>{_esc(name)}</td><td>reader</td><td></td>"
+                       f"<td>{ok} reads, errors: {_esc(err)} (40001: recovery conflict)</td></tr>")
+        elif "pgbench" in ops:
+            ev = "; ".join(f"{r.get('event')} on {r.get('node')}"
+                           + (f" (exit {r['returncode']})" if r.get("returncode") is not None else "")
+                           for r in mine)
+            out.append(f"<tr><td>{_esc(name)}</td><td>pgbench</td><td></td><td>{_esc(ev)}; its output is "
+                       f"in pgbench-{_esc(name)}.log</td></tr>")
+    return "\n".join(out)
+
+
 def _esc(x: Any) -> str:
     return html.escape(str(x))
 
@@ -215,6 +255,7 @@ def build_report(rundir: str | Path, verdicts: list[Verdict] | None = None) -> P
         timeline = _timeline_rows(record)
     except MissingData:
         timeline = "<tr><td colspan=6>no events recorded</td></tr>"
+    workloads = _workload_rows(record)
     repro = run.get("reproduce", "")
     versions = run.get("versions", {})
     page = f"""<!doctype html>
@@ -240,6 +281,7 @@ figure {{ margin: 1em 0 }}
 <table><tr><th>verdict</th><th>check</th><th>result</th><th>summary</th><th></th></tr>
 {vrows or '<tr><td colspan=5>no verdicts</td></tr>'}
 </table>
+{"<h2>Workloads</h2><table><tr><th>workload</th><th>kind</th><th>nodes</th><th>what the clients saw</th></tr>" + workloads + "</table>" if workloads else ""}
 <h2>Plots</h2>
 <p>Shaded: fault windows. Dashed lines: kill, stop, promote and other disruptive steps.</p>
 {''.join(plots) or '<p>no samples recorded</p>'}
