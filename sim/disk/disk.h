@@ -117,7 +117,7 @@ typedef struct DiskRegion
 	uint32_t	strict_dirs;	/* 1 = only a directory fsync keeps a new entry */
 	uint64_t	seed;
 	uint64_t	journal_seq;	/* next journal record number */
-	uint64_t	passed_calls;	/* tracked calls that met no rule (stats) */
+	uint64_t	reserved;
 	char		data_dir[DISK_PATH_MAX];	/* absolute, no trailing slash */
 	char		trace_path[DISK_PATH_MAX];
 	char		journal_path[DISK_PATH_MAX];

@@ -91,6 +91,8 @@ static FdEntry fdtab[DISK_MAX_FD];
 static char cwd_cache[PATH_MAX];
 static bool cwd_valid;
 static int	journal_fd = -1;
+static ino_t journal_ino;
+static dev_t journal_dev;
 
 /* ------------------------------------------------------------ set-up */
 
@@ -507,9 +509,35 @@ journal_append(DiskJournalType type, uint64_t seq, uint64_t dev, uint64_t ino,
 	int			n = 0;
 	int			saved = errno;
 
+	/*
+	 * The cached descriptor must still be our journal: a program may have
+	 * closed it behind our back (close_range, dup2 over it) and reused the
+	 * number for one of its own files, which must never receive our records.
+	 */
+	if (journal_fd >= 0)
+	{
+		struct stat st;
+
+		if (fstat(journal_fd, &st) != 0 || st.st_ino != journal_ino || st.st_dev != journal_dev)
+			journal_fd = -1;
+	}
 	if (journal_fd < 0)
+	{
+		struct stat st;
+
 		journal_fd = real.open(region->journal_path,
 							   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0660);
+		if (journal_fd >= 0 && fstat(journal_fd, &st) == 0)
+		{
+			journal_ino = st.st_ino;
+			journal_dev = st.st_dev;
+		}
+		else if (journal_fd >= 0)
+		{
+			real.close(journal_fd);
+			journal_fd = -1;
+		}
+	}
 	if (journal_fd < 0)
 	{
 		errno = saved;
