@@ -323,7 +323,7 @@ class RunContext:
 ProgressFn = Callable[[str, RunContext | None], None]
 
 
-def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path = "runs",
+def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path = "walsim-runs",
                  keep: bool = False, progress: ProgressFn | None = None,
                  rundir: Path | None = None, argv_file: str | None = None) -> RunResult:
     """Run one scenario; never raises for a failing system or a harness error

@@ -26,8 +26,8 @@ WITH_DISK = ["wal-fsync-eio.toml"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs", metavar="DIR",
-                        help="parent directory of the run directories (default: ./runs)")
+    parser.add_argument("--out", default="walsim-runs", metavar="DIR",
+                        help="parent directory of the run directories (default: ./walsim-runs)")
     parser.add_argument("--scenarios", default=None, metavar="DIR",
                         help="where the scenario files are (default: the checkout's scenarios/)")
     parser.set_defaults(func=run)

@@ -17,8 +17,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="a scenario file, or a directory of *.toml scenario files")
     parser.add_argument("--seed", type=lambda s: int(s, 0), default=None,
                         help="root seed (default: the scenario's own seed)")
-    parser.add_argument("--out", default="runs", metavar="DIR",
-                        help="parent directory of the run directories (default: ./runs)")
+    parser.add_argument("--out", default="walsim-runs", metavar="DIR",
+                        help="parent directory of the run directories (default: ./walsim-runs)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the cluster's data directories after the run")
     parser.set_defaults(func=run)
