@@ -564,11 +564,18 @@ class Node:
 
     def _wait_gone(self, pid: int, what: str, timeout: float | None) -> None:
         def gone() -> object:
-            self._reap()
             alive = [p for p, st in self._known.items() if procs.alive(p, st)]
             return not alive or alive
 
         wait_until(gone, what=what, done=lambda v: v is True, timeout=timeout, logs=[self.log_file])
+        # Reap only now that the postmaster is known to be dead: reaping inside
+        # the loop could run just before it exits and leave a zombie behind.
+        if self._proc is not None and self._proc.pid == pid:
+            try:
+                self._proc.wait(timeout=scaled(10))
+            except subprocess.TimeoutExpired:
+                raise ClusterError(f"{self.name}: postmaster {pid} exited but could not be reaped") from None
+        self._reap()
         self._known.clear()
 
     def _reap(self) -> None:
