@@ -521,3 +521,17 @@ def test_time_bounds_scale_with_the_runs_timeout_multiplier(tmp_path: Path) -> N
     (d / "run.json").write_text(json.dumps({"seed": 1, "timeout_mult": 2}))
     v = one(d)
     assert v.result == PASS and v.evidence["max_s"] == 2.0
+
+
+def test_converge_without_user_tables_compares_lsns(tmp_path: Path) -> None:
+    final = base_final([1])
+    final["nodes"]["pg2"]["checksums"] = {}
+    final["nodes"]["pg3"]["checksums"] = {}
+    assert one(make_run(tmp_path, CONV, events=base_events(), final=final)).result == PASS
+
+
+def test_converge_standby_without_checksums_fails(tmp_path: Path) -> None:
+    final = base_final([1])
+    del final["nodes"]["pg3"]["checksums"]
+    v = one(make_run(tmp_path, CONV, events=base_events(), final=final))
+    assert v.result == FAIL and "no table checksums" in v.summary

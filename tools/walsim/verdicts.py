@@ -287,7 +287,7 @@ def converge(record: RunRecord, values: Mapping[str, Any], durability: str):
                                 "reference_t": ref_t, "within_s": within, "nodes": {}}
     problems = []
     ref_sums = pnode.get("checksums")
-    if not ref_sums:
+    if ref_sums is None:
         raise MissingData(f"final.json has no table checksums for the primary {pname}")
     for n in wanted:
         info = nodes_final.get(n)
@@ -305,7 +305,7 @@ def converge(record: RunRecord, values: Mapping[str, Any], durability: str):
         elif caught - ref_t > within:
             problems.append(f"{n} caught up {caught - ref_t:.1f} s after the reference, more than {within:g} s")
         sums = info.get("checksums")
-        if not sums:
+        if sums is None:
             problems.append(f"{n}: no table checksums recorded")
         else:
             diff = [t for t in ref_sums if sums.get(t) != ref_sums[t]]
