@@ -33,8 +33,10 @@ def record(cluster, tag):
         pids += node.pids("postmaster") + node.pids("walsender") + node.pids("walreceiver") \
             + node.pids("startup") + node.pids("checkpointer")
     out = Path(os.environ["INNER_OUT"]) / f"{tag}.json"
-    out.write_text(json.dumps({"pids": pids, "base": str(cluster.base_dir),
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pids": pids, "base": str(cluster.base_dir),
                                "ports": [n.port for n in cluster]}))
+    os.replace(tmp, out)   # the outer test acts as soon as the file exists
 
 def test_fails(cluster):
     pg1 = cluster.create_primary("pg1")
