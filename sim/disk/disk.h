@@ -174,6 +174,9 @@ void		disk_region_unlock(int fd);
 /* Install a rule (id must be new); false with message when full/duplicate. */
 bool		disk_region_add_rule(DiskRegion *region, const DiskRule *rule,
 								 WalsimError *err);
+/* Replace the rule with the same id (counters restart), or add it. */
+bool		disk_region_set_rule(DiskRegion *region, const DiskRule *rule,
+								 WalsimError *err);
 /* Remove a rule by id ("all" removes every rule). */
 bool		disk_region_del_rule(DiskRegion *region, const char *id,
 								 WalsimError *err);

@@ -6,6 +6,7 @@
  *   walsim-diskctl --node-dir D init [--data-dir P] [--trace F] [--seed N] [--journal]
  *                                    [--strict-dirs]
  *   walsim-diskctl --node-dir D rule add id=.. path=.. ops=.. [when=..] do=.. [limit=..]
+ *   walsim-diskctl --node-dir D rule set (same words: replace the rule with that id)
  *   walsim-diskctl --node-dir D rule del ID|all
  *   walsim-diskctl --node-dir D rule list [--json]
  *   walsim-diskctl --node-dir D stats [--json]
@@ -43,6 +44,8 @@ usage(FILE *out)
 			"                 | delay:MICROSECONDS | lie\n"
 			"        OP: open read write fsync fdatasync sync_file_range rename unlink\n"
 			"            truncate fallocate close sync any\n"
+			"  rule set WORDS...     like add, but replaces the rule with that id\n"
+			"                        (its counters restart)\n"
 			"  rule del ID|all       remove a rule (or every rule)\n"
 			"  rule list [--json]    the rules with their counters\n"
 			"  stats [--json]        counters per rule and the journal's state\n"
@@ -183,15 +186,20 @@ cmd_rule(const char *node_dir, int argc, char **argv)
 	bool		ok = true;
 
 	if (argc < 1)
-		return bad_usage("rule: expected add, del or list%s", "");
-	if (strcmp(argv[0], "add") == 0)
+		return bad_usage("rule: expected add, set, del or list%s", "");
+	if (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "set") == 0)
 	{
+		const char *what = argv[0][0] == 'a' ? "rule add" : "rule set";
+
 		/* parse before touching the region: a bad rule changes nothing */
 		if (!disk_rule_parse(&rule, argc - 1, argv + 1, &err))
-			return fail("rule add", &err);
+			return fail(what, &err);
 		if ((region = open_region(node_dir, &lock_fd, &err)) == NULL)
-			return fail("rule add", &err);
-		ok = disk_region_add_rule(region, &rule, &err);
+			return fail(what, &err);
+		if (argv[0][0] == 'a')
+			ok = disk_region_add_rule(region, &rule, &err);
+		else
+			ok = disk_region_set_rule(region, &rule, &err);
 	}
 	else if (strcmp(argv[0], "del") == 0)
 	{
@@ -212,11 +220,12 @@ cmd_rule(const char *node_dir, int argc, char **argv)
 		print_rules(region, json);
 	}
 	else
-		return bad_usage("rule: unknown subcommand \"%s\" (add, del, list)", argv[0]);
+		return bad_usage("rule: unknown subcommand \"%s\" (add, set, del, list)", argv[0]);
 	disk_region_unmap(region);
 	disk_region_unlock(lock_fd);
 	if (!ok)
-		return fail(argv[0][0] == 'a' ? "rule add" : "rule del", &err);
+		return fail(argv[0][0] == 'a' ? "rule add" : argv[0][0] == 's' ? "rule set" : "rule del",
+					&err);
 	return 0;
 }
 

@@ -268,6 +268,26 @@ disk_region_add_rule(DiskRegion *region, const DiskRule *rule, WalsimError *err)
 }
 
 bool
+disk_region_set_rule(DiskRegion *region, const DiskRule *rule, WalsimError *err)
+{
+	for (int i = 0; i < DISK_MAX_RULES; i++)
+	{
+		DiskRuleSlot *slot = &region->slots[i];
+
+		if (!slot->active || strcmp(slot->rule.id, rule->id) != 0)
+			continue;
+		/* rewritten in place: a reader sees the old rule or the new one */
+		slot_write_begin(slot);
+		slot->rule = *rule;
+		__atomic_store_n(&slot->calls, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&slot->fired, 0, __ATOMIC_RELAXED);
+		slot_write_end(region, slot);
+		return true;
+	}
+	return disk_region_add_rule(region, rule, err);
+}
+
+bool
 disk_region_del_rule(DiskRegion *region, const char *id, WalsimError *err)
 {
 	bool		all = strcmp(id, "all") == 0;

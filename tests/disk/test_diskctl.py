@@ -96,3 +96,15 @@ def test_stats_and_journal(node_dir: Path) -> None:
     proc = diskctl("--node-dir", str(node_dir), "crash")
     assert proc.returncode == 0, proc.stderr
     assert "rolled back: 0 journal records" in proc.stdout
+
+
+def test_rule_set_replaces_in_place(node_dir: Path) -> None:
+    base = ["--node-dir", str(node_dir), "rule"]
+    assert diskctl(*base, "set", "id=a", "path=x", "ops=fsync", "do=lie").returncode == 0
+    assert diskctl(*base, "set", "id=a", "path=y", "ops=write", "when=nth:2",
+                   "do=errno:EIO").returncode == 0
+    assert rule_list(node_dir) == ("id=a path=y ops=write when=nth:2 do=errno:EIO limit=0 "
+                                   "calls=0 fired=0\n")
+    proc = diskctl(*base, "set", "id=a", "path=y", "ops=write", "do=errno:ENOTHING")
+    assert proc.returncode == 2 and proc.stderr.startswith("walsim-diskctl: rule set: ")
+    assert "when=nth:2" in rule_list(node_dir)

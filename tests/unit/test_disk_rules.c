@@ -233,6 +233,20 @@ START_TEST(test_region_rules)
 	ck_assert(!disk_region_add_rule(region, &rule, &err));
 	ck_assert(strstr(err.message, "no free slot") != NULL);
 
+	/* set replaces in place and restarts the counters; on a new id it adds */
+	region->slots[0].calls = 5;
+	ck_assert(parse_line(&got, "id=r1 path=base/** ops=write do=lie", &err));
+	gen = region->generation;
+	ck_assert(disk_region_set_rule(region, &got, &err));
+	ck_assert_uint_gt(region->generation, gen);
+	ck_assert(disk_region_read_rule(region, 0, &rule));
+	ck_assert_str_eq(rule.glob, "base/**");
+	ck_assert_uint_eq(region->slots[0].calls, 0);
+	ck_assert_uint_eq(region->nactive, DISK_MAX_RULES);
+	snprintf(got.id, sizeof(got.id), "brand-new");
+	ck_assert(!disk_region_set_rule(region, &got, &err));	/* full */
+	ck_assert(strstr(err.message, "no free slot") != NULL);
+
 	ck_assert(!disk_region_del_rule(region, "nope", &err));
 	ck_assert(strstr(err.message, "no such rule") != NULL);
 	ck_assert(disk_region_del_rule(region, "r1", &err));

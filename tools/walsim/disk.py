@@ -121,7 +121,7 @@ class DiskFaults:
     # ------------------------------------------------------------ set-up
     @classmethod
     def load(cls, node: "Node", *, journal: bool = False, strict_dirs: bool = False,
-             seed: int = 0, build: Path | None = None) -> "DiskFaults":
+             seed: int = 0, trace: Path | None = None, build: Path | None = None) -> "DiskFaults":
         """Prepare the layer for ``node``: copy the library into the run
         directory, create the shared region, and add ``LD_PRELOAD`` to the
         node's environment.  It takes effect at the node's next start (load it
@@ -130,9 +130,13 @@ class DiskFaults:
         ``journal`` records unsynced writes so that :meth:`power_cut` can
         roll them back; ``strict_dirs`` makes only a directory fsync keep a
         new directory entry (POSIX) instead of ext4's "fsync of the new file
-        keeps it too"; ``seed`` feeds ``prob:`` triggers and seeded flips.
+        keeps it too"; ``seed`` feeds ``prob:`` triggers and seeded flips;
+        ``trace`` names the trace file (default ``<node>/disk/walsim-disk.trace.jsonl``;
+        it must be writable by the PostgreSQL user).
         """
         self = cls(node, build=build)
+        if trace is not None:
+            self.trace_path = Path(trace).absolute()
         source = self.build / "lib" / LIBRARY_NAME
         if not source.is_file():
             raise DiskFaultError(f"{source} does not exist; run `make` first")
@@ -150,6 +154,8 @@ class DiskFaults:
             args.append("--journal")
         if strict_dirs:
             args.append("--strict-dirs")
+        if trace is not None:
+            args += ["--trace", os.fspath(self.trace_path)]
         self._ctl(args)
         node.environment["LD_PRELOAD"] = os.fspath(self.library)
         node.environment[REGION_ENV] = os.fspath(self.region)
@@ -170,12 +176,15 @@ class DiskFaults:
 
     # ------------------------------------------------------------ rules
     def add(self, id: str, *, path: str, ops: Sequence[str] | str, do: str, when: str = "always",
-            limit: int = 0) -> DiskRule:
-        """Install a rule; the node's processes apply it from their next call."""
+            limit: int = 0, replace: bool = False) -> DiskRule:
+        """Install a rule; the node's processes apply it from their next call.
+
+        With ``replace``, a rule with the same id is changed in place (its
+        counters restart) instead of being refused."""
         if isinstance(ops, str):
             ops = (ops,)
         rule = DiskRule(id=id, path=path, ops=tuple(ops), do=do, when=when, limit=limit)
-        self._ctl(["rule", "add", *rule.words()])
+        self._ctl(["rule", "set" if replace else "add", *rule.words()])
         return rule
 
     def delete(self, id: str) -> None:
