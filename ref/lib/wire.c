@@ -152,6 +152,8 @@ wire_message_name(WireDirection dir, WireKind kind, char type)
 
 /* ----------------------------------------------------------------- decoder */
 
+static void next_header_state(WireDecoder *d);
+
 void
 wire_decoder_init(WireDecoder *d, WireDirection dir, uint32_t max_length,
 				  uint32_t capture)
@@ -205,6 +207,18 @@ wire_decoder_remaining(const WireDecoder *d)
 	if (d->state == ST_BODY || d->state == ST_SKIP)
 		return (uint64_t) d->cur_len - d->body_have;
 	return 0;
+}
+
+bool
+wire_decoder_skip(WireDecoder *d, uint64_t n)
+{
+	if (d->failed || d->state != ST_SKIP || n > (uint64_t) d->cur_len - d->body_have)
+		return false;
+	d->body_have += (uint32_t) n;
+	d->offset += n;
+	if (d->body_have == d->cur_len)
+		next_header_state(d);
+	return true;
 }
 
 /* Record and return a failure; the decoder stays failed afterwards. */

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -88,6 +89,11 @@ typedef struct Slot
 	uint32_t	ev_s;
 	Handle		hc;
 	Handle		hs;
+	/* zero-copy path: a kernel pipe per direction, and what it holds */
+	int			kp[2][2];
+	size_t		kp_len[2];
+	size_t		kp_cap[2];
+	bool		no_splice;
 	struct Slot *next;
 } Slot;
 
@@ -322,6 +328,10 @@ slot_close(Netd *n, Slot *s, const char *reason, bool reset)
 		epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
 		close(fd);
 	}
+	for (int d = 0; d < 2; d++)
+		for (int e = 0; e < 2; e++)
+			if (s->kp[d][e] >= 0)
+				close(s->kp[d][e]);
 	if (s->link)
 	{
 		s->link->closed_bytes[0] += s->c.pipe[NETD_UP].bytes_out;
@@ -396,6 +406,8 @@ on_accept(Netd *n, Link *l)
 		if (s == NULL)
 			abort();
 		conn_init(&s->c, l->name, l->accepted, l->tls_pass);
+		for (int d = 0; d < 2; d++)
+			s->kp[d][0] = s->kp[d][1] = -1;
 		s->c.next_app_number = next_app_number;
 		s->c.ctx = n;
 		s->link = l;
@@ -448,6 +460,49 @@ on_accept(Netd *n, Link *l)
 	}
 }
 
+/*
+ * Zero-copy: move up to `allow` bytes of a long message body from the source
+ * socket into the direction's kernel pipe (written out by slot_service).
+ * Returns bytes moved, 0 for "not now", -1 at end of stream, -2 on error.
+ */
+static ssize_t
+slot_splice_in(Slot *s, NetdDir dir, int fd, size_t allow)
+{
+	ssize_t		r;
+
+	if (s->kp[dir][0] < 0)
+	{
+		if (pipe2(s->kp[dir], O_NONBLOCK | O_CLOEXEC) != 0)
+		{
+			s->no_splice = true;
+			return 0;
+		}
+		/* a bigger pipe means fewer wake-ups; the default 64 kB also works */
+		fcntl(s->kp[dir][1], F_SETPIPE_SZ, 1024 * 1024);
+		s->kp_cap[dir] = (size_t) fcntl(s->kp[dir][1], F_GETPIPE_SZ);
+	}
+	if (s->kp_len[dir] >= s->kp_cap[dir])
+		return 0;
+	if (allow > s->kp_cap[dir] - s->kp_len[dir])
+		allow = s->kp_cap[dir] - s->kp_len[dir];
+	r = splice(fd, NULL, s->kp[dir][1], NULL, allow, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r > 0)
+	{
+		s->kp_len[dir] += (size_t) r;
+		return r;
+	}
+	if (r == 0)
+		return -1;
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	if (errno == EINVAL || errno == ENOSYS)
+	{
+		s->no_splice = true;	/* not supported here: use recv/send */
+		return 0;
+	}
+	return -2;
+}
+
 /* Read what a source offers into its pipe; false = the slot was closed. */
 static bool
 slot_read(Netd *n, Slot *s, NetdDir dir)
@@ -455,10 +510,43 @@ slot_read(Netd *n, Slot *s, NetdDir dir)
 	Pipe	   *p = &s->c.pipe[dir];
 	int			fd = dir == NETD_UP ? s->cfd : s->sfd;
 
-	while (!p->eof && pipe_backlog(p) < PIPE_BACKLOG_MAX)
+	while (!p->eof && pipe_backlog(p) + s->kp_len[dir] < PIPE_BACKLOG_MAX)
 	{
-		uint8_t    *space = pipe_input_space(p, READ_CHUNK);
-		ssize_t		r = recv(fd, space, READ_CHUNK, 0);
+		uint8_t    *space;
+		ssize_t		r;
+		size_t		allow = (s->no_splice || s->connecting) ? 0
+			: pipe_splice_allowance(&s->c, dir, &n->fs, mono_ns());
+
+		if (allow > 0)
+		{
+			ssize_t		k = slot_splice_in(s, dir, fd, allow);
+
+			if (k > 0)
+			{
+				pipe_spliced(&s->c, dir, (size_t) k);
+				if ((size_t) k < allow && s->kp_len[dir] < s->kp_cap[dir])
+					break;		/* the socket is drained for now */
+				continue;
+			}
+			if (k == -1)
+			{
+				p->eof = true;
+				break;
+			}
+			if (k == -2)
+			{
+				char		reason[128];
+
+				snprintf(reason, sizeof(reason), "%s splice error: %s",
+						 dir == NETD_UP ? "client" : "server", strerror(errno));
+				slot_close(n, s, reason, false);
+				return false;
+			}
+			if (!s->no_splice)
+				break;			/* EAGAIN, or the kernel pipe is full */
+		}
+		space = pipe_input_space(p, READ_CHUNK);
+		r = recv(fd, space, READ_CHUNK, 0);
 
 		if (r > 0)
 		{
@@ -557,7 +645,37 @@ slot_service(Netd *n, Slot *s, uint64_t now)
 		size_t		k;
 
 		pipe_pump(&s->c, (NetdDir) d, &n->fs, now);
-		while ((k = pipe_ready(p, now, &data)) > 0)
+		/* spliced bytes come first: they precede everything queued */
+		while (s->kp_len[d] > 0)
+		{
+			ssize_t		w = splice(s->kp[d][0], NULL, dst, NULL, s->kp_len[d],
+								   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+			if (w > 0)
+			{
+				s->kp_len[d] -= (size_t) w;
+				p->bytes_out += (uint64_t) w;
+				continue;
+			}
+			if (w < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			{
+				char		reason[128];
+
+				snprintf(reason, sizeof(reason), "%s write error: %s",
+						 d == NETD_UP ? "server" : "client", w == 0 ? "closed" : strerror(errno));
+				slot_close(n, s, reason, false);
+				return false;
+			}
+		}
+		if (s->kp_len[d] > 0)
+		{
+			if (d == NETD_UP)
+				want_s |= EPOLLOUT;
+			else
+				want_c |= EPOLLOUT;
+		}
+		while (s->kp_len[d] == 0 && (k = pipe_ready(p, now, &data)) > 0)
 		{
 			ssize_t		w = send(dst, data, k, MSG_NOSIGNAL);
 
@@ -585,12 +703,12 @@ slot_service(Netd *n, Slot *s, uint64_t now)
 				return false;
 			}
 		}
-		if (p->eof && p->in_len == 0 && p->out_len == 0 && !p->shut_sent)
+		if (p->eof && p->in_len == 0 && p->out_len == 0 && s->kp_len[d] == 0 && !p->shut_sent)
 		{
 			shutdown(dst, SHUT_WR);
 			p->shut_sent = true;
 		}
-		if (!p->eof && pipe_backlog(p) < PIPE_BACKLOG_MAX)
+		if (!p->eof && pipe_backlog(p) + s->kp_len[d] < PIPE_BACKLOG_MAX)
 		{
 			if (d == NETD_UP)
 				want_c |= EPOLLIN;

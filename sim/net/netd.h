@@ -276,6 +276,7 @@ typedef struct Pipe
 	uint64_t	msgs[MC_NCLASSES];
 	uint64_t	dropped;
 	uint64_t	corrupted;
+	uint64_t	spliced;		/* bytes moved socket to socket, never copied */
 	uint64_t	nmsgs;
 	uint64_t	block_index;	/* opaque mode: next block */
 
@@ -329,6 +330,15 @@ bool		pipe_input(Conn *c, NetdDir dir, const uint8_t *data, size_t len,
  * data NULL and the count read (no extra copy).
  */
 uint8_t    *pipe_input_space(Pipe *p, size_t n);
+
+/*
+ * Zero-copy path: how many bytes of the source may go straight to the
+ * destination without being looked at (the rest of a long message body
+ * whose plan is "forward now", with nothing queued before it).  0 = none.
+ * After moving n <= that many bytes outside the pipe, call pipe_spliced.
+ */
+size_t		pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns);
+void		pipe_spliced(Conn *c, NetdDir dir, size_t n);
 
 /* Re-run the mover (after a heal or an expiry) without new input. */
 void		pipe_pump(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns);

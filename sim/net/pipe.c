@@ -961,6 +961,49 @@ pipe_pump(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 	move_bytes(c, dir, fs, now_ns);
 }
 
+/* ------------------------------------------------------------ splice */
+
+size_t
+pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+{
+	Pipe	   *p = &c->pipe[dir];
+	const Plan *plan;
+	Fault	   *cutf = NULL;
+
+	if (p->opaque || p->failed || p->cut || p->eof || p->in_len != 0 || p->out_len != 0 ||
+		p->nplans == 0 || p->decoded != p->in_base || wire_decoder_remaining(&p->dec) == 0)
+		return 0;
+	plan = &p->plans[0];
+	if (plan->start > p->in_base || plan->end <= p->in_base || plan->drop || plan->delay_ns != 0)
+		return 0;
+	if (plan->end - p->in_base != wire_decoder_remaining(&p->dec))
+		return 0;
+	for (int i = 0; i < plan->ncorrupt; i++)
+		if (plan->corrupt_off[i] >= p->in_base)
+			return 0;
+	if (pipe_stalled(c, dir, fs, now_ns) || cut_limit(c, dir, fs, &cutf) != UINT64_MAX)
+		return 0;
+	for (int i = 0; i < fs->nfaults; i++)
+		if (fs->faults[i].kind == FK_BANDWIDTH && fault_applies(&fs->faults[i], c, dir, p->in_base))
+			return 0;
+	return (size_t) (plan->end - p->in_base);
+}
+
+void
+pipe_spliced(Conn *c, NetdDir dir, size_t n)
+{
+	Pipe	   *p = &c->pipe[dir];
+
+	if (!wire_decoder_skip(&p->dec, n))
+		abort();				/* caller exceeded pipe_splice_allowance() */
+	p->in_base += n;
+	p->decoded += n;
+	p->bytes_in += n;
+	p->spliced += n;
+	if (p->nplans > 0 && p->plans[0].end == p->in_base)
+		pop_plan(p);
+}
+
 /* ------------------------------------------------------------ conn-level */
 
 void
@@ -1068,6 +1111,7 @@ conn_stats_json(const Conn *c, JsonBuf *j)
 		json_u64(j, "messages", p->nmsgs);
 		json_u64(j, "dropped_bytes", p->dropped + p->stall_dropped);
 		json_u64(j, "corrupted", p->corrupted);
+		json_u64(j, "spliced", p->spliced);
 		json_raw(j, ",\"by_type\":{");
 		j->first = true;
 		for (int k = 0; k < MC_NCLASSES; k++)

@@ -42,6 +42,10 @@ def test_streaming_through_netd_tracks_protocol(proxied: Any, netd_factory: Any)
     assert conn["command"] == "START_REPLICATION" and conn["timeline"] == 1
     assert lsn_int(conn["last_lsn_sent"]) >= lsn_int(target)
     assert conn["down"]["by_type"]["w"] > 0 and conn["up"]["by_type"]["r"] > 0
+    # the WAL payloads took the zero-copy path, and nothing was lost
+    assert conn["down"]["spliced"] > 0
+    assert conn["down"]["bytes_out"] == conn["down"]["bytes_in"] + 1  # + netd's 'N'
+    assert conn["up"]["bytes_out"] == conn["up"]["bytes_in"] - 8  # - the SSLRequest
     # the SSLRequest was answered by netd, so the stream stayed plaintext
     assert conn["tls"] is False
     events = [e["event"] for e in netd.trace()]

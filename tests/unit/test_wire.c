@@ -323,13 +323,17 @@ START_TEST(test_zero_copy_and_capture)
 	ck_assert_uint_eq(m.size, 1005);
 	ck_assert(wire_decoder_in_message(&d));
 	ck_assert_uint_eq(wire_decoder_remaining(&d), 900);
-	ck_assert_int_eq(wire_decoder_next(&d, b.data + 105, 400, &used, &m, NULL), WIRE_NEED_MORE);
+	ck_assert_int_eq(wire_decoder_next(&d, b.data + 105, 300, &used, &m, NULL), WIRE_NEED_MORE);
+	/* 100 bytes moved by the caller without the decoder (splice) */
+	ck_assert(!wire_decoder_skip(&d, 601));
+	ck_assert(wire_decoder_skip(&d, 100));
 	ck_assert_uint_eq(wire_decoder_remaining(&d), 500);
 	ck_assert_int_eq(wire_decoder_next(&d, b.data + 505, b.len - 505, &used, &m, NULL), WIRE_GOT_MESSAGE);
 	ck_assert_int_eq(m.type, 'c');
 	ck_assert_uint_eq(m.offset, 1005);
 	ck_assert_uint_eq(m.index, 1);
 	ck_assert_uint_eq(wire_decoder_remaining(&d), 0);
+	ck_assert(!wire_decoder_skip(&d, 1));	/* not inside a body */
 	wire_decoder_free(&d);
 	wire_buf_free(&b);
 }

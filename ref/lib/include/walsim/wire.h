@@ -161,6 +161,14 @@ bool		wire_decoder_in_message(const WireDecoder *d);
 /* Bytes of the current message still to come (0 between messages). */
 uint64_t	wire_decoder_remaining(const WireDecoder *d);
 
+/*
+ * Account for n bytes of the current long body that the caller moved
+ * without reading them (e.g. splice(2) from socket to socket).  Only legal
+ * while the unreported rest of a body is being skipped and n is at most
+ * wire_decoder_remaining(); returns false (changing nothing) otherwise.
+ */
+bool		wire_decoder_skip(WireDecoder *d, uint64_t n);
+
 /* Human name of a message type in a direction ("CopyData", "Query"...). */
 const char *wire_message_name(WireDirection dir, WireKind kind, char type);
 
