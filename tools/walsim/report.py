@@ -23,7 +23,8 @@ from walsim.schema import format_lsn
 from walsim.verdicts import Verdict
 
 _COLORS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INFO": "#0969da", "ERROR": "#9a6700"}
-_MARK_KINDS = ("kill", "stop", "start", "promote", "repoint", "rewind", "pause", "resume", "power_cut")
+_MARK_KINDS = ("kill", "stop", "start", "restart", "promote", "repoint", "rewind", "pause", "resume",
+               "power_cut")
 
 
 def _matplotlib():
