@@ -659,6 +659,59 @@ START_TEST(test_cut_close_reset_triggers_expiry)
 }
 END_TEST
 
+/* The zero-copy allowance: only the rest of a cleanly forwarded long body. */
+START_TEST(test_splice_allowance)
+{
+	WireBuf		fe,
+				be;
+	FaultSet	fs = {.seed = 1};
+	Conn		c;
+	uint8_t		wal[100000];
+	size_t		head;
+	const uint8_t *p;
+
+	memset(wal, 0x5a, sizeof(wal));
+	wire_buf_init(&fe);
+	wire_buf_init(&be);
+	build_conv(&fe, &be, 0, false);
+	head = be.len;
+	repl_put_xlogdata(&be, 0x2000000, 0x2000000 + sizeof(wal), 0, wal, sizeof(wal));
+	wire_put_copy_done(&be);
+	conn_init(&c, "l", 1, false);
+	ck_assert(pipe_input(&c, NETD_UP, fe.data, fe.len, &fs, 1));
+	/* header + 2000 bytes of the XLogData: reported, moved, rest allowed */
+	ck_assert(pipe_input(&c, NETD_DOWN, be.data, head + 2000, &fs, 1));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1, &p), head + 2000);
+	ck_assert_uint_eq(pipe_splice_allowance(&c, NETD_DOWN, &fs, 1), 0);	/* output not empty */
+	pipe_written(&c.pipe[NETD_DOWN], head + 2000);
+	{
+		size_t		allow = pipe_splice_allowance(&c, NETD_DOWN, &fs, 1);
+
+		ck_assert_uint_eq(allow, 5 + 25 + sizeof(wal) - 2000);
+		/* a stall or a bandwidth limit closes the path */
+		add_rule(&fs, "id=s link=l kind=stall dir=down");
+		ck_assert_uint_eq(pipe_splice_allowance(&c, NETD_DOWN, &fs, 1), 0);
+		fs.nfaults = 0;
+		add_rule(&fs, "id=b link=l kind=bandwidth rate=10 dir=down");
+		ck_assert_uint_eq(pipe_splice_allowance(&c, NETD_DOWN, &fs, 1), 0);
+		fs.nfaults = 0;
+		add_rule(&fs, "id=c link=l kind=cut_after bytes=1G dir=down");
+		ck_assert_uint_eq(pipe_splice_allowance(&c, NETD_DOWN, &fs, 1), 0);
+		fs.nfaults = 0;
+		/* move all of it "outside", then the CopyDone is framed normally */
+		pipe_spliced(&c, NETD_DOWN, allow);
+		ck_assert_uint_eq(c.pipe[NETD_DOWN].spliced, allow);
+		ck_assert_uint_eq(pipe_splice_allowance(&c, NETD_DOWN, &fs, 1), 0);
+		ck_assert(pipe_input(&c, NETD_DOWN, be.data + head + 2000 + allow, 5, &fs, 1));
+		ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1, &p), 5);
+		ck_assert_int_eq(p[0], 'c');
+	}
+	conn_free(&c);
+	wire_buf_free(&fe);
+	wire_buf_free(&be);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_int_eq(netd_msg_class('w'), MC_W);
@@ -686,6 +739,7 @@ main(void)
 	tcase_add_test(tc, test_stall_holds_then_releases);
 	tcase_add_test(tc, test_delay_bandwidth_and_order);
 	tcase_add_test(tc, test_cut_close_reset_triggers_expiry);
+	tcase_add_test(tc, test_splice_allowance);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 	return unit_run_suite(s);
