@@ -338,3 +338,14 @@ def test_disk_rule_words() -> None:
     assert sc.nodes["pg1"].disk == "journal" and sc.needs() == {"cluster", "disk"}
     assert rule_words(sc.steps[0].values) == {"path": "pg_wal/0*", "ops": ["fsync"], "do": "delay:2000",
                                               "when": "nth:3", "limit": 0}
+
+
+def test_promote_most_advanced_roles() -> None:
+    three = NODES + '[nodes.pg3]\nrole = "standby"\nupstream = "pg1"\n'
+    assert_issue(HEAD + three + '[[steps]]\ndo = "promote_most_advanced"\ncandidates = ["pg1", "pg2"]\n',
+                 "steps[0].candidates", "pg1 is the primary at this step")
+    # after it, the primary is decided at run time: a later promote is not second-guessed
+    sc = parse_scenario(HEAD + three + '[[steps]]\ndo = "promote_most_advanced"\ncandidates = ["pg2", "pg3"]\n'
+                        '[[steps]]\ndo = "follow_primary"\nnodes = ["pg2", "pg3"]\n'
+                        '[[steps]]\ndo = "promote"\nnode = "pg3"\n')
+    assert [st.kind for st in sc.steps] == ["promote_most_advanced", "follow_primary", "promote"]

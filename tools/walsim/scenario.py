@@ -516,10 +516,15 @@ def _load_steps(raw: list, names: Names, nodes: dict[str, NodeSpec], file: str,
                                     f"disk = \"journal\" in [nodes.{v['node']}]"))
         # a light simulation of roles, to catch promoting the node that already is primary
         if cat == "do" and kind_name == "promote" and v.get("node"):
-            if v["node"] == primary:
+            if primary is not None and v["node"] == primary:
                 issues.append(Issue(file, f"{path}.node", f"{v['node']} is the primary at this step "
                                     "(only a standby can be promoted)"))
             primary = v["node"]
+        elif cat == "do" and kind_name == "promote_most_advanced":
+            if primary is not None and primary in (v.get("candidates") or ()):
+                issues.append(Issue(file, f"{path}.candidates", f"{primary} is the primary at this step "
+                                    "(only standbys can be candidates)"))
+            primary = None  # decided at run time
         steps.append(Step(i, cat, kind_name, sid, note, v))
     return steps
 

@@ -40,18 +40,22 @@ def _node() -> s.Field:
 
 # ------------------------------------------------------------------ actions
 
-def _run_promote(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+def _promote(ctx: "RunContext", step: "Step", name: str) -> dict[str, Any]:
     v = step.values
-    node = ctx.node(v["node"])
+    node = ctx.node(name)
     lsn_before = ctx.try_lsn(node, "replay")
     tl = node.promote(method=v["method"])
-    ctx.set_primary(v["node"])
-    ctx.events.event("promoted", node=v["node"], timeline=tl, lsn_before=lsn_before, id=step.id)
+    ctx.set_primary(name)
+    ctx.events.event("promoted", node=name, timeline=tl, lsn_before=lsn_before, id=step.id)
     if v["retarget"]:
-        ctx.retarget_writers(v["node"])
+        ctx.retarget_writers(name)
     if v.get("expect_timeline") is not None and tl != v["expect_timeline"]:
-        ctx.fail(step, f"{v['node']} promoted to timeline {tl}, expected {v['expect_timeline']}")
-    return {"timeline": tl, "lsn_before": lsn_before}
+        ctx.fail(step, f"{name} promoted to timeline {tl}, expected {v['expect_timeline']}")
+    return {"node": name, "timeline": tl, "lsn_before": lsn_before}
+
+
+def _run_promote(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+    return _promote(ctx, step, step.values["node"])
 
 
 register("do", "promote", {
@@ -61,6 +65,49 @@ register("do", "promote", {
     "retarget": s.boolean(default=True, help="point ledger and pgbench workloads at the new primary"),
     "expect_timeline": s.integer(lo=1, help="fail the step unless promotion gives this timeline"),
 }, "promote a standby; records the new timeline and the LSN it forked at", run=_run_promote)
+
+
+def _received(ctx: "RunContext", name: str) -> int:
+    """How far a standby got: the larger of its receive and replay LSNs (0 when unreachable)."""
+    node = ctx.node(name)
+    return max(ctx.try_lsn(node, "receive") or 0, ctx.try_lsn(node, "replay") or 0)
+
+
+def _run_promote_most_advanced(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+    candidates = step.values["candidates"]
+    positions = {n: _received(ctx, n) for n in candidates}
+    best = max(candidates, key=lambda n: (positions[n], -candidates.index(n)))
+    if positions[best] == 0:
+        ctx.fail(step, f"no candidate answered with a WAL position ({', '.join(candidates)})")
+    detail = _promote(ctx, step, best)
+    detail["positions"] = {n: s.format_lsn(x) for n, x in positions.items()}
+    return detail
+
+
+register("do", "promote_most_advanced", {
+    "candidates": s.list_of(s.node_ref(), required=True, min_len=2,
+                            help="the standbys to choose from (ties: the first listed)"),
+    "method": s.choice(PROMOTE_METHODS, default="pg_ctl"),
+    "retarget": s.boolean(default=True, help="point ledger and pgbench workloads at the new primary"),
+    "expect_timeline": s.integer(lo=1, help="fail the step unless promotion gives this timeline"),
+}, "promote whichever candidate standby has received the most WAL (what a quorum failover "
+   "must do); the choice is in the step's details", run=_run_promote_most_advanced)
+
+
+def _run_follow_primary(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+    moved = []
+    for name in step.values["nodes"]:
+        if name != ctx.primary:
+            ctx.repoint(name, ctx.primary, None)
+            moved.append(name)
+    return {"primary": ctx.primary, "repointed": moved}
+
+
+register("do", "follow_primary", {
+    "nodes": s.list_of(s.node_ref(), required=True, min_len=1,
+                       help="standbys to re-point at the current primary (the primary itself is skipped)"),
+}, "re-point standbys at whichever node is primary now (after promote_most_advanced)",
+    run=_run_follow_primary)
 
 
 def _run_repoint(ctx: "RunContext", step: "Step") -> dict[str, Any]:

@@ -20,7 +20,8 @@ HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corrup
 #: the headline scenarios, in the order they tell the story
 CLUSTER_ONLY = ["tutorial.toml"]
 WITHOUT_NETD = ["failover-async-cut.toml"]
-WITH_NETD = ["failover-async.toml", "failover-sync.toml", "lag-bandwidth.toml", "partition-heal.toml",
+WITH_NETD = ["failover-async.toml", "failover-sync.toml", "failover-quorum.toml", "lag-bandwidth.toml",
+             "partition-heal.toml",
              "corruption-in-flight.toml"]
 WITH_DISK = ["wal-fsync-eio.toml"]
 
