@@ -9,3 +9,4 @@ test_sender_scram_LIBS := -lcrypto
 test_sender_command_SRCS := ref/sender/command.c
 test_sender_auth_SRCS := ref/sender/auth.c
 test_sender_auth_LIBS := -lcrypto
+test_sender_walsource_SRCS := ref/sender/walsource.c ref/sender/slots.c

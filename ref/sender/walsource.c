@@ -101,9 +101,10 @@ scan_directory(WalSource *s, WalsimError *err)
 		{
 			if (partial && hdr.magic == 0)
 				continue;
+			walsim_error_set(err, "\"%s\": first page has magic 0x%04X and info 0x%04X, expected a PostgreSQL 15 long page header (0x%04X)",
+							 path, hdr.magic, hdr.info, PG15_PAGE_MAGIC);
 			closedir(d);
-			return walsim_error_set(err, "\"%s\": first page has magic 0x%04X and info 0x%04X, expected a PostgreSQL 15 long page header (0x%04X)",
-									path, hdr.magic, hdr.info, PG15_PAGE_MAGIC);
+			return false;
 		}
 		if (s->seg_size == 0)
 		{
@@ -119,10 +120,12 @@ scan_directory(WalSource *s, WalsimError *err)
 		}
 		else if (hdr.sysid != s->sysid || hdr.seg_size != s->seg_size)
 		{
+			/* format before closedir(): de points into the DIR */
+			walsim_error_set(err, "\"%s\" belongs to system %llu with %u-byte segments, but \"%s\" to system %llu with %u-byte segments: one directory must hold one system's WAL",
+							 de->d_name, (unsigned long long) hdr.sysid, hdr.seg_size,
+							 first_file, (unsigned long long) s->sysid, s->seg_size);
 			closedir(d);
-			return walsim_error_set(err, "\"%s\" belongs to system %llu with %u-byte segments, but \"%s\" to system %llu with %u-byte segments: one directory must hold one system's WAL",
-									de->d_name, (unsigned long long) hdr.sysid, hdr.seg_size,
-									first_file, (unsigned long long) s->sysid, s->seg_size);
+			return false;
 		}
 		memcpy(base, de->d_name, WAL_SEGMENT_NAME_LEN);
 		base[WAL_SEGMENT_NAME_LEN] = '\0';
