@@ -221,3 +221,28 @@ def test_hostile_clients_leak_nothing(cluster: Cluster, archive: Path, start_sen
     # and it still serves
     _sysid, tli, _pos = identify_system(sender, cluster)
     assert tli == 1
+
+
+def test_system_id_override_and_connection_limit(cluster: Cluster, archive: Path, start_sender) -> None:
+    sender = start_sender(archive, "--auth", "trust", "--system-id", "12345", "--max-connections", "1")
+    # GSSENCRequest: 'N' as well, then a startup packet
+    c = RawClient(sender.host, sender.port)
+    c.send(struct.pack("!II", 8, 80877104))
+    assert c.read_byte() == b"N"
+    c.startup()
+    c.until(b"Z")
+    c.query("IDENTIFY_SYSTEM")
+    msgs = c.until(b"Z")
+    row = [b for t, b in msgs if t == b"D"][0]
+    assert b"12345" in row
+    # a second client while the first is connected: FATAL 53300 after its startup packet
+    d = RawClient(sender.host, sender.port)
+    d.startup()
+    f = expect_error(d, "53300", "number of requested standby connections exceeds max_wal_senders (currently 1)")
+    assert f["S"] == "FATAL"
+    d.close()
+    c.message(b"X", b"")
+    c.close()
+    no_children(sender)
+    e = connected(sender)
+    e.close()
