@@ -100,7 +100,8 @@ class Cluster:
     directory), ``pg_bin`` (a :class:`PgBin` or a bindir; default: discovery
     per :mod:`walsim.pgbin`), ``pg_user`` (the user servers run as when
     walsim is root), ``ports`` (a :class:`PortAllocator`), ``keep`` (keep
-    the base directory after :meth:`destroy`), ``template_cache`` (copy a
+    the base directory after :meth:`destroy`), ``parent_dir`` (where the
+    default base directory is created), ``template_cache`` (copy a
     cached initdb template instead of running initdb for every primary),
     ``replication_user`` (the replication role name).
     """
@@ -109,7 +110,7 @@ class Cluster:
                  pg_bin: PgBin | str | os.PathLike[str] | None = None, pg_user: str | None = None,
                  ports: PortAllocator | None = None, keep: bool = False, template_cache: bool = True,
                  replication_user: str = "replicator", superuser: str = "postgres",
-                 prefix: str = "walsim-") -> None:
+                 prefix: str = "walsim-", parent_dir: str | os.PathLike[str] | None = None) -> None:
         self.pg = pg_bin if isinstance(pg_bin, PgBin) else PgBin(pg_bin)
         self.runas = RunAs.resolve(pg_user)
         self.ports = ports or PortAllocator()
@@ -120,7 +121,7 @@ class Cluster:
         self.replication_password = secrets.token_hex(16)
         self._superuser_password: str | None = None
         if base_dir is None:
-            parent = Path(os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+            parent = Path(parent_dir or os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
             parent.mkdir(parents=True, exist_ok=True)
             self.base_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         else:

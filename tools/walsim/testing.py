@@ -17,10 +17,15 @@ Fixtures:
 ``port_allocator``
     The shared :class:`~walsim.ports.PortAllocator` (for components that
     need their own ports, e.g. a proxy's listen port).
+``walsim_run_dir``
+    The directory of this test run (session scope): every cluster's base
+    directory is created in it; it is removed at the end if nothing in it
+    was kept.
 
-Environment: ``WALSIM_KEEP=1`` keeps every base directory;
-``WALSIM_WORKDIR`` chooses where they are created; ``WALSIM_TIMEOUT_MULT``
-scales every wait.
+Options and environment: ``--walsim-workdir DIR`` (or ``WALSIM_WORKDIR``)
+chooses where run directories are created (default: the system temporary
+directory); ``--walsim-keep`` (or ``WALSIM_KEEP=1``) keeps every base
+directory; ``WALSIM_TIMEOUT_MULT`` scales every wait.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +53,15 @@ def _sigterm_to_interrupt(signum: int, frame: object) -> None:
     # Turn SIGTERM (CI cancelling a job, `timeout`) into the same orderly
     # unwinding as Ctrl-C: fixtures tear down, servers are stopped.
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("walsim", "walsim PostgreSQL clusters")
+    group.addoption("--walsim-workdir", metavar="DIR", default=None,
+                    help="where to create the run directory holding every cluster of the run "
+                         "(default: $WALSIM_WORKDIR, else the system temporary directory)")
+    group.addoption("--walsim-keep", action="store_true", default=False,
+                    help="keep the work directories of passing tests too")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,16 +113,34 @@ def port_allocator() -> PortAllocator:
     return PortAllocator()
 
 
+@pytest.fixture(scope="session")
+def walsim_run_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    parent = Path(request.config.getoption("--walsim-workdir") or os.environ.get("WALSIM_WORKDIR")
+                  or tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    run = Path(tempfile.mkdtemp(prefix=f"walsim-run-{worker}-", dir=parent))
+    # The PostgreSQL user must be able to reach the clusters inside.
+    os.chmod(run, 0o755)
+    yield run
+    try:
+        run.rmdir()  # only when every cluster in it was removed
+    except OSError:
+        pass
+
+
 def _safe_name(nodeid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", nodeid.split("::")[-1])[:40].strip("-")
 
 
 @pytest.fixture
-def cluster_factory(request: pytest.FixtureRequest, pg_bin: PgBin) -> Iterator[Callable[..., Cluster]]:
+def cluster_factory(request: pytest.FixtureRequest, pg_bin: PgBin,
+                    walsim_run_dir: Path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
     def make(**kwargs: Any) -> Cluster:
         kwargs.setdefault("pg_bin", pg_bin)
+        kwargs.setdefault("parent_dir", walsim_run_dir)
         kwargs.setdefault("prefix", f"walsim-{_safe_name(request.node.nodeid)}-")
         c = Cluster(**kwargs)
         made.append(c)
@@ -116,7 +150,7 @@ def cluster_factory(request: pytest.FixtureRequest, pg_bin: PgBin) -> Iterator[C
         yield make
     finally:
         failed = _test_failed(request.node)
-        keep_all = bool(os.environ.get("WALSIM_KEEP"))
+        keep_all = bool(os.environ.get("WALSIM_KEEP")) or bool(request.config.getoption("--walsim-keep"))
         problems: list[str] = []
         for c in made:
             problems += c.destroy(keep=failed or keep_all or c.keep)
