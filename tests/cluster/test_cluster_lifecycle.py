@@ -98,6 +98,11 @@ def test_lsns_log_waits_and_timeout_message(cluster: Cluster, monkeypatch: pytes
     assert isinstance(pg1.lsn("write"), Lsn)
     assert pg1.lsn("replay") is None          # not a standby
     assert str(Lsn("0/3000148")) == "0/3000148" and Lsn("1/0") == 1 << 32
+    segment_before = pg1.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")
+    switched = pg1.switch_wal()
+    pg1.checkpoint()
+    assert switched > before
+    assert pg1.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())") != segment_before
     with pytest.raises(ValueError):
         pg1.lsn("sideways")
 

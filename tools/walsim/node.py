@@ -45,7 +45,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from walsim import procs
-from walsim.errors import ClusterError, ServerStartError, WaitTimeout
+from walsim.errors import ClusterError, ServerStartError
 from walsim.legacy import LegacySettingWarning, translate_recovery_conf, translate_settings
 from walsim.lsn import Lsn
 from walsim.timeouts import Deadline, scaled, wait_until
@@ -538,11 +538,8 @@ class Node:
                 return lines[7].strip()
             return "no postmaster.pid yet"
 
-        try:
-            wait_until(probe, what=f"{self.name} to accept connections (postmaster.pid status 'ready')",
-                       done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file])
-        except WaitTimeout:
-            raise
+        wait_until(probe, what=f"{self.name} to accept connections (postmaster.pid status 'ready')",
+                   done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file])
         self._record_children()
 
     def stop(self, mode: str = "fast", *, timeout: float | None = None) -> None:
@@ -759,6 +756,14 @@ class Node:
         if not in_rec:
             return int(primary_tli)
         return int(received_tli or checkpoint_tli)
+
+    def switch_wal(self) -> Lsn:
+        """``pg_switch_wal()``: close the current WAL segment; returns the switch record's end."""
+        return Lsn.parse(self.scalar("SELECT pg_switch_wal()::text"))
+
+    def checkpoint(self) -> None:
+        """``CHECKPOINT`` (a restartpoint on a standby)."""
+        self.execute("CHECKPOINT")
 
     def replication_status(self) -> list[dict[str, Any]]:
         """Rows of ``pg_stat_replication`` (one per walsender), as dicts."""
