@@ -238,6 +238,30 @@ def test_standby_power_cut_loses_only_what_remote_write_allows(cluster: Cluster,
         assert min(missing) > max(present - set(missing), default=0)
 
 
+def test_lying_wal_fsync_then_power_cut_loses_acknowledged_commits(cluster: Cluster) -> None:
+    """A disk that acknowledges WAL fsyncs without doing them: PostgreSQL
+    acknowledges the commits, and a power cut takes them away (the undo
+    journal rolls the WAL back to the last real sync).  Commits made before
+    the disk started lying survive."""
+    pg1 = cluster.create_primary("pg1", durable=True, start=False)
+    disk = DiskFaults.load(pg1, journal=True)
+    pg1.start()
+    pg1.execute("CREATE TABLE t (id int PRIMARY KEY, pad text)")
+    for i in range(1, 21):
+        insert_rows(pg1, i, i)
+    disk.add("liar", path="pg_wal/0*", ops=["sync"], do="lie")
+    for i in range(21, 31):
+        insert_rows(pg1, i, i)                  # each one acknowledged
+    assert disk.stats("liar").fired >= 10
+    report = disk.power_cut()
+    assert report.writes > 0
+    disk.clear()
+    pg1.start()
+    present = {r[0] for r in pg1.query("SELECT id FROM t")}
+    assert set(range(1, 21)) <= present
+    assert not present & set(range(21, 31)), f"survived a lying fsync: {sorted(present)}"
+
+
 def test_missing_region_passes_through_and_says_so_once(cluster: Cluster) -> None:
     """A node whose region file is gone runs normally; its log says once
     that the layer passes everything through."""
