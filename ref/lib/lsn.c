@@ -90,10 +90,11 @@ lsn_parse(const char *text, uint64_t *lsn, WalsimError *err)
 	return true;
 }
 
-void
+char *
 lsn_format(uint64_t lsn, char *buf)
 {
 	snprintf(buf, LSN_TEXT_MAX, "%" PRIX32 "/%" PRIX32, lsn_hi(lsn), lsn_lo(lsn));
+	return buf;
 }
 
 bool

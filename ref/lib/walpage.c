@@ -127,23 +127,23 @@ wal_page_header_check(const WalPageHeader *hdr, const uint8_t *raw,
 	char		at[LSN_TEXT_MAX];
 	uint32_t	offset = (uint32_t) (expect->pageaddr & ((uint64_t) expect->seg_size - 1));
 
-	lsn_format(expect->pageaddr, at);
+	/* LSN text is formatted on the failure paths only: this runs per page */
 	*why = WAL_PAGE_OK;
 
 	if (raw != NULL && all_zero(raw, WAL_SHORT_PHD_SIZE))
 	{
-		walsim_error_set(err, "zeroed page header at %s", at);
+		walsim_error_set(err, "zeroed page header at %s", lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_ZEROED);
 	}
 	if (hdr->magic != v->page_magic)
 	{
 		walsim_error_set(err, "invalid magic number %04X in page at %s (expected %04X, PostgreSQL %d)",
-						 hdr->magic, at, v->page_magic, v->major);
+						 hdr->magic, lsn_format(expect->pageaddr, at), v->page_magic, v->major);
 		return fail(why, WAL_PAGE_BAD_MAGIC);
 	}
 	if ((hdr->info & ~v->all_flags) != 0)
 	{
-		walsim_error_set(err, "invalid info bits %04X in page at %s", hdr->info, at);
+		walsim_error_set(err, "invalid info bits %04X in page at %s", hdr->info, lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_BAD_INFO);
 	}
 	if (hdr->is_long)
@@ -151,26 +151,26 @@ wal_page_header_check(const WalPageHeader *hdr, const uint8_t *raw,
 		if (expect->sysid != 0 && hdr->sysid != expect->sysid)
 		{
 			walsim_error_set(err, "page at %s is from another database system: system identifier %" PRIu64 ", expected %" PRIu64,
-							 at, hdr->sysid, expect->sysid);
+							 lsn_format(expect->pageaddr, at), hdr->sysid, expect->sysid);
 			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
 		}
 		if (hdr->seg_size != expect->seg_size)
 		{
 			walsim_error_set(err, "page at %s: segment size %u in long header, expected %u",
-							 at, hdr->seg_size, expect->seg_size);
+							 lsn_format(expect->pageaddr, at), hdr->seg_size, expect->seg_size);
 			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
 		}
 		if (hdr->blcksz != WAL_BLCKSZ)
 		{
 			walsim_error_set(err, "page at %s: block size %u in long header, expected %d",
-							 at, hdr->blcksz, WAL_BLCKSZ);
+							 lsn_format(expect->pageaddr, at), hdr->blcksz, WAL_BLCKSZ);
 			return fail(why, WAL_PAGE_BAD_LONG_HEADER);
 		}
 	}
 	else if (offset == 0)
 	{
 		walsim_error_set(err, "invalid info bits %04X in page at %s: a segment's first page needs a long header",
-						 hdr->info, at);
+						 hdr->info, lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_BAD_INFO);
 	}
 	if (hdr->pageaddr != expect->pageaddr)
@@ -178,18 +178,18 @@ wal_page_header_check(const WalPageHeader *hdr, const uint8_t *raw,
 		char		got[LSN_TEXT_MAX];
 
 		lsn_format(hdr->pageaddr, got);
-		walsim_error_set(err, "unexpected pageaddr %s in page at %s", got, at);
+		walsim_error_set(err, "unexpected pageaddr %s in page at %s", got, lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_BAD_ADDR);
 	}
 	if (expect->min_tli != 0 && hdr->tli < expect->min_tli)
 	{
 		walsim_error_set(err, "out-of-sequence timeline ID %u (after %u) in page at %s",
-						 hdr->tli, expect->min_tli, at);
+						 hdr->tli, expect->min_tli, lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_BAD_TLI);
 	}
 	if ((hdr->info & WAL_XLP_FIRST_IS_CONTRECORD) && hdr->rem_len == 0)
 	{
-		walsim_error_set(err, "page at %s has XLP_FIRST_IS_CONTRECORD but xlp_rem_len 0", at);
+		walsim_error_set(err, "page at %s has XLP_FIRST_IS_CONTRECORD but xlp_rem_len 0", lsn_format(expect->pageaddr, at));
 		return fail(why, WAL_PAGE_BAD_REM_LEN);
 	}
 	return true;

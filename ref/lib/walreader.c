@@ -232,9 +232,7 @@ page_header_done(WalReader *r, const WalPageHeader *hdr)
 	char		at[LSN_TEXT_MAX],
 				rec[LSN_TEXT_MAX];
 
-	lsn_format(data_start, at);
-	lsn_format(r->rec_start, rec);
-
+	/* LSN text is formatted on the failure paths only: this runs per page */
 	if (r->phase == PHASE_FIND_FIRST)
 	{
 		/* as XLogFindNextRecord: skip what is left of a continued record */
@@ -256,7 +254,7 @@ page_header_done(WalReader *r, const WalPageHeader *hdr)
 		if (contrecord)
 			return reader_stop(r, WAL_READ_BAD_CONTRECORD, data_start,
 							   "contrecord is requested by %s: page says a record continues where a new one should start",
-							   at);
+							   lsn_format(data_start, at));
 		return WAL_READ_NEED_DATA;
 	}
 	if (hdr->info & r->version->overwrite_contrecord)
@@ -273,11 +271,12 @@ page_header_done(WalReader *r, const WalPageHeader *hdr)
 	if (!contrecord)
 		return reader_stop(r, WAL_READ_BAD_CONTRECORD, r->rec_start,
 						   "there is no contrecord flag at %s, where the record at %s should continue",
-						   at, rec);
+						   lsn_format(data_start, at), lsn_format(r->rec_start, rec));
 	if (hdr->rem_len != r->tot_len - r->rec_got)
 		return reader_stop(r, WAL_READ_BAD_CONTRECORD, r->rec_start,
 						   "invalid contrecord length %u (expected %u) at %s for the record at %s",
-						   hdr->rem_len, r->tot_len - r->rec_got, at, rec);
+						   hdr->rem_len, r->tot_len - r->rec_got,
+						   lsn_format(data_start, at), lsn_format(r->rec_start, rec));
 	return WAL_READ_NEED_DATA;
 }
 
@@ -349,6 +348,8 @@ check_tot_len(WalReader *r)
 	char		at[LSN_TEXT_MAX];
 
 	r->tot_len = get_u32(r->rec_hdr);
+	if (r->tot_len >= WAL_RECORD_HEADER_SIZE && r->tot_len <= r->cfg.max_record_size)
+		return;					/* the common case: no text to format */
 	lsn_format(r->rec_start, at);
 	if (r->tot_len == 0)
 		reader_stop(r, WAL_READ_ZEROED, r->rec_start,
@@ -374,12 +375,10 @@ check_record_header(WalReader *r)
 				got[LSN_TEXT_MAX],
 				want[LSN_TEXT_MAX];
 
-	lsn_format(r->rec_start, at);
-	lsn_format(prev, got);
 	if (rmid > r->version->max_builtin_rmid && rmid < r->version->min_custom_rmid)
 	{
 		reader_stop(r, WAL_READ_BAD_RMID, r->rec_start,
-					"invalid resource manager ID %u at %s", rmid, at);
+					"invalid resource manager ID %u at %s", rmid, lsn_format(r->rec_start, at));
 		return;
 	}
 	if (r->expect_prev == 0)
@@ -387,15 +386,16 @@ check_record_header(WalReader *r)
 		/* first record after a random-access start: only sanity */
 		if (prev >= r->rec_start)
 			reader_stop(r, WAL_READ_BAD_PREV, r->rec_start,
-						"record with incorrect prev-link %s at %s", got, at);
+						"record with incorrect prev-link %s at %s",
+						lsn_format(prev, got), lsn_format(r->rec_start, at));
 		return;
 	}
 	if (prev != r->expect_prev)
 	{
-		lsn_format(r->expect_prev, want);
 		reader_stop(r, WAL_READ_BAD_PREV, r->rec_start,
 					"record with incorrect prev-link %s at %s (expected %s)",
-					got, at, want);
+					lsn_format(prev, got), lsn_format(r->rec_start, at),
+					lsn_format(r->expect_prev, want));
 	}
 }
 

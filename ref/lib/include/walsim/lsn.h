@@ -26,8 +26,11 @@
  */
 bool		lsn_parse(const char *text, uint64_t *lsn, WalsimError *err);
 
-/* Format lsn as PostgreSQL does into buf (at least LSN_TEXT_MAX bytes). */
-void		lsn_format(uint64_t lsn, char *buf);
+/*
+ * Format lsn as PostgreSQL does into buf (at least LSN_TEXT_MAX bytes);
+ * returns buf so that it can stand in an argument list.
+ */
+char	   *lsn_format(uint64_t lsn, char *buf);
 
 /* High and low 32-bit halves (what PostgreSQL prints as %X/%X). */
 static inline uint32_t
