@@ -648,7 +648,7 @@ journal_drop_backup(uint64_t seq)
 
 /* A successful fsync-like call: forget the file's undo, or its directory's. */
 static void
-journal_synced(int fd, FdEntry *e, uint64_t seq)
+journal_synced(FdEntry *e, uint64_t seq)
 {
 	if (e->is_dir)
 		journal_append(DISK_J_DIRSYNC, seq, e->dev, e->ino, 0, 0, e->rel, NULL, NULL, 0,
@@ -656,7 +656,6 @@ journal_synced(int fd, FdEntry *e, uint64_t seq)
 	else
 		journal_append(DISK_J_SYNC, seq, e->dev, e->ino, 0, 0, e->rel, NULL, NULL, 0,
 					   false);
-	(void) fd;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -1142,7 +1141,7 @@ faulty_write(int fd, FdEntry *e, const struct iovec *iov, int iovcnt, int64_t po
 			seq = journal_next_seq();
 		w = write_iov(fd, iov, iovcnt, pos);
 		if (w >= 0 && seq != 0)
-			journal_synced(fd, e, seq);
+			journal_synced(e, seq);
 		return w;
 	}
 	switch ((DiskEffect) f.rule.effect)
@@ -1290,7 +1289,7 @@ faulty_sync(int fd, FdEntry *e, DiskOp op, off_t a, off_t b, unsigned int flags,
 	else
 		rc = real.sync_file_range(fd, a, b, flags);
 	if (rc == 0 && seq != 0)
-		journal_synced(fd, e, seq);
+		journal_synced(e, seq);
 	return rc;
 }
 
