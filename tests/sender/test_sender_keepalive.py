@@ -39,7 +39,7 @@ def stream_from(c: RawClient, lsn: str) -> None:
 
 
 def test_pings_keepalives_timeout(cluster: Cluster, archive: Path, start_sender) -> None:
-    sender = start_sender(archive, "--auth", "trust", "--wal-sender-timeout", "2s")
+    sender = start_sender(archive, "--auth", "trust", "--wal-sender-timeout", "4s")
     _sysid, _tli, xlogpos = identify_system(sender, cluster)
     c = RawClient(sender.host, sender.port, timeout=30)
     first = Lsn(Lsn(xlogpos) - 3 * 8192 - 100)      # not page aligned: the first cut is at a page
