@@ -349,3 +349,13 @@ def test_promote_most_advanced_roles() -> None:
                         '[[steps]]\ndo = "follow_primary"\nnodes = ["pg2", "pg3"]\n'
                         '[[steps]]\ndo = "promote"\nnode = "pg3"\n')
     assert [st.kind for st in sc.steps] == ["promote_most_advanced", "follow_primary", "promote"]
+
+
+def test_clock_fault_needs_faketime_on_the_node() -> None:
+    step = '[[steps]]\nfault = "clock"\nnode = "pg2"\noffset = "-1h"\n'
+    assert_issue(HEAD + NODES + step, "steps[0].node", "clock = true")
+    sc = parse_scenario(HEAD + NODES + "clock = true\n" + step)
+    assert sc.steps[0].values["offset"] == -3600.0 and sc.nodes["pg2"].clock
+    assert sc.needs() == {"cluster", "clock"}
+    assert_issue(HEAD + NODES + "clock = true\n" + step.replace('"-1h"', '"1h"'), "steps[0].offset",
+                 "signed duration")

@@ -113,6 +113,7 @@ class RunContext:
         self.netd: Any = None
         self.netd_workdir: Path | None = None
         self.disks: dict[str, Any] = {}
+        self.clocks: dict[str, Path] = {}
         self.link_addr: dict[str, tuple[str, int]] = {}
         self.workloads: dict[str, Workload] = {}
         self.observer: Observer | None = None
@@ -271,6 +272,19 @@ class RunContext:
         self.events.event("fault_on", id=step.id, kind="disk", target=node, detail=words)
         return words
 
+    def skew_clock(self, step: Step) -> dict[str, Any]:
+        node, offset = step.values["node"], float(step.values["offset"])
+        if node not in self.clocks:
+            raise HarnessError(f"{node} does not run with libfaketime")
+        self._write_offset(node, offset)
+        self.active_faults[step.id] = {"layer": "clock", "kind": "clock", "node": node}
+        self.events.event("fault_on", id=step.id, kind="clock", target=node, detail={"offset_s": offset})
+        return {"offset_s": offset}
+
+    def _write_offset(self, node: str, offset: float) -> None:
+        text = f"{'+' if offset >= 0 else '-'}{abs(int(round(offset)))}\n"
+        self.cluster.runas.write_file(self.clocks[node], text, 0o644)
+
     def power_cut(self, step: Step) -> dict[str, Any]:
         node = step.values["node"]
         report = self._disk(node).power_cut()
@@ -292,6 +306,8 @@ class RunContext:
                 self.netd.remove_fault(fid)
             elif info["layer"] == "disk":
                 self._disk(info["node"]).delete(fid)
+            elif info["layer"] == "clock":
+                self._write_offset(info["node"], 0.0)
             self.events.event("fault_off", id=fid, kind=info["kind"])
             healed.append(fid)
         return healed
@@ -445,8 +461,12 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
                                            slot=spec.slot if spec.slot else False,
                                            settings=settings, durable=_durable(settings),
                                            wait_streaming=False)
-            if spec.disk:
-                _load_disk_layer(ctx, spec.name, spec.disk == "journal")
+            if spec.disk or spec.clock:
+                if spec.disk:
+                    _load_disk_layer(ctx, spec.name, spec.disk == "journal")
+                if spec.clock:
+                    _load_faketime(ctx, spec.name)
+                ctx.node(spec.name).restart()  # the preloads take effect at start
             built.add(spec.name)
             order.append(spec.name)
             del pending[spec.name]
@@ -470,8 +490,31 @@ def _load_disk_layer(ctx: RunContext, name: str, journal: bool) -> None:
                            "not available in this build") from None
     node = ctx.node(name)
     ctx.disks[name] = DiskFaults.load(node, journal=journal, seed=ctx.seed)
-    node.restart()
     ctx.events.event("disk_layer", node=name, journal=journal)
+
+
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/faketime/libfaketime.so.1")
+
+
+def _load_faketime(ctx: RunContext, name: str) -> None:
+    """Preload libfaketime into a node, its offset read from a file walsim rewrites."""
+    lib = next((p for p in FAKETIME_LIBS if Path(p).exists()), None)
+    if lib is None:
+        raise HarnessError(f"nodes.{name}.clock needs libfaketime (Debian package libfaketime); "
+                           f"not found at {', '.join(FAKETIME_LIBS)}")
+    node = ctx.node(name)
+    offset_file = ctx.cluster.run_dir / f"faketime-{name}"
+    ctx.cluster.runas.write_file(offset_file, "+0\n", 0o644)
+    ctx.clocks[name] = offset_file
+    env = node.environment
+    env["LD_PRELOAD"] = f"{env['LD_PRELOAD']}:{lib}" if env.get("LD_PRELOAD") else lib
+    env["FAKETIME_TIMESTAMP_FILE"] = str(offset_file)
+    env["FAKETIME_CACHE_DURATION"] = "1"      # re-read the offset at most every second
+    env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # only the wall clock moves
+    env["DONT_FAKE_MONOTONIC"] = "1"           # (the older name of the same switch)
+    ctx.events.event("clock_layer", node=name, library=lib)
 
 
 def _start_netd(ctx: RunContext) -> None:

@@ -43,6 +43,7 @@ class NodeSpec:
     settings: dict[str, Any]
     hba_method: str
     disk: str | None = None  # None, "rules" or "journal": the disk fault layer
+    clock: bool = False  # libfaketime preloaded: the wall clock can be skewed
 
 
 @dataclass
@@ -148,6 +149,7 @@ NODE_FIELDS = {
     "disk": s.Field(lambda v, _n: _disk_mode(v), False, None,
                     "load the disk fault layer: true (rules) or \"journal\" (rules and power cuts)",
                     "true or \"journal\""),
+    "clock": s.boolean(default=False, help="preload libfaketime so that clock faults can skew this node's wall clock"),
 }
 
 LINK_FIELDS = {
@@ -320,7 +322,7 @@ def _load_nodes(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
             slot = f"{name}_slot"
         nodes[name] = NodeSpec(name, v["role"], v.get("upstream"), v.get("via"), slot,
                                v.get("settings") or {}, v.get("hba_method") or "scram-sha-256",
-                               v.get("disk"))
+                               v.get("disk"), bool(v.get("clock")))
     return nodes
 
 
@@ -514,6 +516,10 @@ def _load_steps(raw: list, names: Names, nodes: dict[str, NodeSpec], file: str,
             elif kind_name == "power_cut" and mode != "journal":
                 issues.append(Issue(file, f"{path}.node", f"a power cut needs the undo journal: set "
                                     f"disk = \"journal\" in [nodes.{v['node']}]"))
+        if kind.requires == "clock" and v.get("node") in nodes and len(issues) == before \
+                and not nodes[v["node"]].clock:
+            issues.append(Issue(file, f"{path}.node", f"{v['node']}'s clock cannot be skewed: set "
+                                f"clock = true in [nodes.{v['node']}]"))
         # a light simulation of roles, to catch promoting the node that already is primary
         if cat == "do" and kind_name == "promote" and v.get("node"):
             if primary is not None and v["node"] == primary:

@@ -4,7 +4,7 @@ A step is a TOML table with exactly one *category key* whose value names the
 kind: ``do = "promote"``, ``fault = "delay"``, ``heal = "f1"``,
 ``wait = "catchup"``, ``load = "start"``.  Each kind registers its fields
 (:mod:`walsim.schema`), an optional cross-field check, the facility it needs
-at run time (``cluster``, ``netd``, ``disk``) and the function that executes
+at run time (``cluster``, ``netd``, ``disk``, ``clock``) and the function that executes
 it.  Fault layers plug in by registering more kinds: the loader and the engine
 need no change.
 """
@@ -92,3 +92,4 @@ def load_all() -> None:
     import walsim.steps_builtin  # noqa: F401  (do/wait/workload/heal kinds)
     import walsim.steps_net  # noqa: F401  (network faults through walsim-netd)
     import walsim.steps_disk  # noqa: F401  (disk faults through libwalsim-disk)
+    import walsim.steps_clock  # noqa: F401  (clock skew through libfaketime)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from walsim.engine import run_scenario
+from walsim.engine import FAKETIME_LIBS, run_scenario
 from walsim.runner import (Progress, default_scenario_dir, load_all, sigterm_as_interrupt, verdict_table,
                            worst)
 
@@ -19,6 +19,7 @@ HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corrup
 
 #: the headline scenarios, in the order they tell the story
 CLUSTER_ONLY = ["tutorial.toml"]
+WITH_FAKETIME = ["clock-skew-apply-delay.toml"]
 WITHOUT_NETD = ["failover-async-cut.toml"]
 WITH_NETD = ["failover-async.toml", "failover-sync.toml", "failover-quorum.toml", "lag-bandwidth.toml",
              "partition-heal.toml",
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         names += WITHOUT_NETD
         print("walsim-netd is not built: skipping the scenarios that need it")
+    if any(Path(p).exists() for p in FAKETIME_LIBS):
+        names += WITH_FAKETIME
+    else:
+        print("libfaketime is not installed: skipping the clock scenario")
     if _disk_available():
         names += WITH_DISK
     else:
