@@ -105,6 +105,7 @@ coverage:
 
 memcheck: all
 	@WALSIM_SRCDIR=$(CURDIR) WALSIM_BUILD=$(abspath $(BUILD)) WALSIM_VALGRIND=1 tools/run-unit-tests $(UNIT_TESTS)
+	@WALSIM_BUILD=$(abspath $(BUILD)) tools/memcheck-exchange
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
