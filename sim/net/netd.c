@@ -73,6 +73,7 @@ typedef struct Link
 	Handle		h;
 	uint64_t	accepted;
 	uint64_t	refused;
+	bool		ignoring;		/* refuse mode=ignore: not accepting */
 	uint64_t	closed_bytes[2];	/* bytes of connections already closed */
 	AppCount	apps[MAX_APPS];
 	int			napps;
@@ -355,11 +356,45 @@ link_refuses(Netd *n, Link *l)
 	{
 		Fault	   *f = &n->fs.faults[i];
 
-		if ((f->kind == FK_REFUSE || f->kind == FK_PARTITION) && !f->expired &&
+		if ((f->kind == FK_REFUSE || f->kind == FK_PARTITION) && !f->expired && !f->refuse_ignore &&
 			strcmp(f->link, l->name) == 0 && (f->max_fires == 0 || f->fires < f->max_fires))
 			return f;
 	}
 	return NULL;
+}
+
+/*
+ * refuse mode=ignore: stop accepting on links that have such a rule, so
+ * connection attempts wait in the kernel's backlog (the client sees a
+ * completed TCP handshake and then silence); accept again once it is gone.
+ */
+static void
+update_listeners(Netd *n)
+{
+	for (int i = 0; i < MAX_LINKS; i++)
+	{
+		Link	   *l = &n->links[i];
+		bool		ignore = false;
+
+		if (!l->used)
+			continue;
+		for (int k = 0; k < n->fs.nfaults; k++)
+		{
+			Fault	   *f = &n->fs.faults[k];
+
+			if (f->kind == FK_REFUSE && f->refuse_ignore && !f->expired &&
+				strcmp(f->link, l->name) == 0)
+				ignore = true;
+		}
+		if (ignore != l->ignoring)
+		{
+			struct epoll_event ev = {.events = ignore ? 0 : EPOLLIN, .data.ptr = &l->h};
+
+			epoll_ctl(n->ep, EPOLL_CTL_MOD, l->fd, &ev);
+			l->ignoring = ignore;
+			trace_simple(n, ignore ? "accept_paused" : "accept_resumed", "link", l->name, NULL, NULL);
+		}
+	}
 }
 
 static void
@@ -1335,13 +1370,8 @@ run_loop(Netd *n)
 			}
 		}
 		now = mono_ns();
-		{
-			int			before = 0;
-
-			for (int i = 0; i < n->fs.nfaults; i++)
-				before += n->fs.faults[i].expired;
-			faults_expire(&n->fs, now);
-		}
+		faults_expire(&n->fs, now);
+		update_listeners(n);
 		for (Slot *s = n->slots, *next; s; s = next)
 		{
 			next = s->next;

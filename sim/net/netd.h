@@ -92,6 +92,8 @@ typedef struct Fault
 	bool		discard;
 	/* refuse / partition: reset new connections instead of closing them */
 	bool		refuse_reset;
+	/* refuse: leave new connections unaccepted in the listen backlog */
+	bool		refuse_ignore;
 	/* cut_after */
 	uint64_t	cut_bytes;
 	/* corrupt */

@@ -278,12 +278,10 @@ fault_parse(Fault *out, int nwords, char **words, WalsimError *err)
 		}
 		else if (strcmp(k, "mode") == 0)
 		{
-			if (strcmp(v, "reset") == 0)
-				f.refuse_reset = true;
-			else if (strcmp(v, "close") == 0)
-				f.refuse_reset = false;
-			else
-				return walsim_error_set(err, "mode=%s: expected close or reset", v);
+			f.refuse_reset = strcmp(v, "reset") == 0;
+			f.refuse_ignore = strcmp(v, "ignore") == 0;
+			if (!f.refuse_reset && !f.refuse_ignore && strcmp(v, "close") != 0)
+				return walsim_error_set(err, "mode=%s: expected close, reset or ignore", v);
 		}
 		else if (strcmp(k, "bytes") == 0)
 		{
@@ -473,7 +471,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 			json_bool(&j, "discard", f->discard);
 			break;
 		case FK_REFUSE:
-			json_str(&j, "mode", f->refuse_reset ? "reset" : "close");
+			json_str(&j, "mode", f->refuse_reset ? "reset" : f->refuse_ignore ? "ignore" : "close");
 			break;
 		case FK_CUT_AFTER:
 			json_u64(&j, "bytes", f->cut_bytes);

@@ -125,6 +125,22 @@ def test_garbage_instead_of_startup_is_closed_and_logged(netd_factory: Any, list
     assert netd.stats("l1")["links"][0]["active"] == 0
 
 
+def test_refuse_ignore_leaves_connections_in_the_backlog(netd_factory: Any, listener: socket.socket) -> None:
+    """refuse mode=ignore: the handshake completes in the kernel, netd does not
+    accept; after heal the waiting client is served."""
+    netd = netd_factory()
+    host, port = netd.add_link("l1", "127.0.0.1", listener.getsockname()[1])
+    netd.add_fault("ig", link="l1", kind="refuse", mode="ignore")
+    with socket.create_connection((host, port), timeout=scaled(10)) as c:
+        c.sendall(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")  # SSLRequest
+        assert netd.links()[0]["accepted"] == 0
+        netd.heal()
+        wait_until(lambda: netd.links()[0]["accepted"], what="the waiting connection accepted", done=lambda n: n == 1)
+        assert c.recv(1) == b"N"
+    events = [e["event"] for e in netd.trace()]
+    assert "accept_paused" in events and "accept_resumed" in events
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "--control PATH is required"),
     (["--control", "/tmp/x.sock", "--link", "nonsense"], "expected NAME=LISTEN_HOST:PORT,UPSTREAM_HOST:PORT"),

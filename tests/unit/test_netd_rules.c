@@ -51,6 +51,8 @@ START_TEST(test_parse_kinds)
 
 	ck_assert(parse("id=r link=l kind=refuse mode=reset", &f, &err));
 	ck_assert(f.refuse_reset);
+	ck_assert(parse("id=r link=l kind=refuse mode=ignore", &f, &err));
+	ck_assert(f.refuse_ignore && !f.refuse_reset);
 	ck_assert(parse("id=c link=l kind=cut_after bytes=1G dir=up", &f, &err));
 	ck_assert_uint_eq(f.cut_bytes, UINT64_C(1) << 30);
 
@@ -136,7 +138,7 @@ START_TEST(test_parse_errors)
 		{"id=a link=l kind=drop msg=r prob=1.5", "prob=1.5: expected a number in [0, 1]"},
 		{"id=a link=l kind=stall dir=left", "dir=left: expected up, down or both"},
 		{"id=a link=l kind=stall discard=yes", "discard=yes: expected 0/1/true/false"},
-		{"id=a link=l kind=refuse mode=maybe", "mode=maybe: expected close or reset"},
+		{"id=a link=l kind=refuse mode=maybe", "mode=maybe: expected close, reset or ignore"},
 		{"id=a b link=l kind=stall", NULL},
 		{"id=a link=l kind=stall after_lsn=nope", NULL},
 		{"id=a link=l kind=stall app=x\x01", NULL},
