@@ -586,10 +586,12 @@ cmd_identify_system(Conn *c)
 				pos[LSN_TEXT_MAX];
 	const char *vals[4] = {sysid, tli, pos, NULL};
 	uint64_t	id = c->cfg->sysid_override_set ? c->cfg->sysid_override : c->src->sysid;
-	uint32_t	timeline = c->src->tli;
+	uint32_t	timeline;
 
+	/* first look for new WAL: a new timeline changes the answer */
 	if (!conn_refresh(c))
 		return;
+	timeline = c->src->tli;
 	if (c->cfg->misbehave & MIS_WRONG_SYSID)
 		id += 1;
 	if (c->cfg->misbehave & MIS_LOWER_TIMELINE)
@@ -624,7 +626,17 @@ cmd_show(Conn *c, const char *name)
 	else if (strcmp(name, "server_encoding") == 0 || strcmp(name, "client_encoding") == 0)
 		strcpy(value, "UTF8");
 	else if (strcmp(name, "wal_sender_timeout") == 0)
-		snprintf(value, sizeof(value), "%dms", c->cfg->wal_sender_timeout_ms);
+	{
+		int			ms = c->cfg->wal_sender_timeout_ms;
+
+		/* GUC_UNIT_MS shown in the largest unit that divides it, as PostgreSQL */
+		if (ms != 0 && ms % 60000 == 0)
+			snprintf(value, sizeof(value), "%dmin", ms / 60000);
+		else if (ms != 0 && ms % 1000 == 0)
+			snprintf(value, sizeof(value), "%ds", ms / 1000);
+		else
+			snprintf(value, sizeof(value), "%dms", ms);
+	}
 	else
 	{
 		char		msg[REPL_NAME_MAX + 64];
