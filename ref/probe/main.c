@@ -622,9 +622,9 @@ run_step(Probe *p, const ProbeStep *s)
 		case STEP_SSL:
 		case STEP_GSSENC:
 			{
-				ProbeStep	w = {.nwait = 1};
+				/* the answer is one byte: 'N', 'S' (TLS) or 'G' (GSS) */
+				ProbeStep	w = {.nwait = 3,.wait_for = {'N', 'S', 'G'}};
 
-				w.wait_for[0] = 'N';
 				if (s->kind == STEP_SSL)
 					wire_put_ssl_request(&b);
 				else
@@ -632,8 +632,7 @@ run_step(Probe *p, const ProbeStep *s)
 				send_logged(p, &b, s->kind == STEP_SSL ? "ssl_request" : "gssenc_request", NULL);
 				wire_buf_free(&b);
 				wire_decoder_expect_answer(&p->dec);
-				/* the answer is reported as type "answer"; any message ends the wait */
-				return read_until(p, &w, GOAL_NONE, p->opt->timeout_ms < 2000 ? p->opt->timeout_ms : 2000);
+				return read_until(p, &w, GOAL_TYPES, p->opt->timeout_ms);
 			}
 		case STEP_QUERY:
 			wire_put_query(&b, s->text);

@@ -1,0 +1,61 @@
+"""The registry of conformance checks.
+
+A check is a function of a context (sender or receiver) that returns its
+evidence (a short text: the bytes or log line that decided it) when the
+behaviour holds, raises :class:`Failed` with the evidence when it does not,
+and :class:`Skipped` with the reason when it cannot be decided against this
+target.  Each check cites the behaviour it verifies from protocol.md §7 and
+where PostgreSQL defines it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Failed(Exception):
+    """The target departs from the behaviour; the message is the evidence."""
+
+
+class Skipped(Exception):
+    """The check cannot be decided against this target; the message says why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str                  # S05, R09: side letter + item of protocol.md §7.1 / §7.2
+    side: str                # "sender" or "receiver"
+    behaviour: str           # the behaviour, as protocol.md §7 states it
+    source: str              # where PostgreSQL defines it
+    func: Callable[[Any], str]
+
+    @property
+    def section(self) -> str:
+        return f"§7.{1 if self.side == 'sender' else 2}.{int(self.id[1:])}"
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(id: str, behaviour: str, source: str) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register a check function under ``id`` (decorator)."""
+    side = {"S": "sender", "R": "receiver"}[id[0]]
+
+    def register(func: Callable[[Any], str]) -> Callable[[Any], str]:
+        if id in CHECKS:
+            raise ValueError(f"check {id} registered twice")
+        CHECKS[id] = Check(id, side, " ".join(behaviour.split()), source, func)
+        return func
+    return register
+
+
+def checks_for(side: str) -> list[Check]:
+    return sorted((c for c in CHECKS.values() if c.side == side), key=lambda c: int(c.id[1:]))
+
+
+def expect(condition: bool, evidence: str) -> None:
+    """Raise :class:`Failed` with the evidence unless condition holds."""
+    if not condition:
+        raise Failed(evidence)
