@@ -95,6 +95,7 @@ typedef struct Slot
 	size_t		kp_len[2];
 	size_t		kp_cap[2];
 	bool		no_splice;
+	bool		dead;			/* closed; freed after the current event batch */
 	struct Slot *next;
 } Slot;
 
@@ -114,6 +115,7 @@ typedef struct Netd
 	Trace		trace;
 	Link		links[MAX_LINKS];
 	Slot	   *slots;
+	Slot	   *graveyard;		/* closed slots whose events may still be pending */
 	Control    *controls;
 	int			control_fd;
 	Handle		control_h;
@@ -344,8 +346,27 @@ slot_close(Netd *n, Slot *s, const char *reason, bool reset)
 			*pp = s->next;
 			break;
 		}
-	conn_free(&s->c);
-	free(s);
+	/*
+	 * The same epoll batch may still hold an event for the slot's other
+	 * socket (its Handle lives in the slot): free it only after the batch.
+	 */
+	s->dead = true;
+	s->cfd = s->sfd = -1;
+	s->next = n->graveyard;
+	n->graveyard = s;
+}
+
+static void
+bury_dead(Netd *n)
+{
+	while (n->graveyard)
+	{
+		Slot	   *s = n->graveyard;
+
+		n->graveyard = s->next;
+		conn_free(&s->c);
+		free(s);
+	}
 }
 
 /* Is the link refusing new connections (refuse or partition rule)? */
@@ -1326,7 +1347,7 @@ run_loop(Netd *n)
 	{
 		uint64_t	now = mono_ns();
 		struct timespec ts;
-		int			nev;
+		int			nev = 0;
 
 		next_timeout(n, now, &ts);
 		if (n->have_pwait2)
@@ -1356,20 +1377,14 @@ run_loop(Netd *n)
 					break;
 				case H_CLIENT:
 				case H_SERVER:
-					{
-						/* the slot may have been closed by an earlier event */
-						bool		live = false;
-
-						for (Slot *s = n->slots; s; s = s->next)
-							if (s == h->ptr)
-								live = true;
-						if (live)
-							on_conn_event(n, h, events[i].events);
-						break;
-					}
+					/* the slot may have been closed by an earlier event */
+					if (!((Slot *) h->ptr)->dead)
+						on_conn_event(n, h, events[i].events);
+					break;
 			}
 		}
 		now = mono_ns();
+		bury_dead(n);
 		faults_expire(&n->fs, now);
 		update_listeners(n);
 		for (Slot *s = n->slots, *next; s; s = next)
@@ -1385,6 +1400,7 @@ shutdown_all(Netd *n)
 {
 	while (n->slots)
 		slot_close(n, n->slots, "netd shutting down", false);
+	bury_dead(n);
 	while (n->controls)
 		control_close(n, n->controls);
 	for (int i = 0; i < MAX_LINKS; i++)
