@@ -43,7 +43,7 @@ from psycopg import sql
 
 from walsim import procs
 from walsim.errors import ClusterError, UnknownNode
-from walsim.legacy import translate_recovery_conf, translate_settings
+from walsim.legacy import translate_recovery_conf
 from walsim.node import MANAGED, UPSTREAM_KEYS, Node
 from walsim.pgbin import PgBin
 from walsim.ports import PortAllocator
@@ -465,5 +465,4 @@ def wait_all_streaming(primary: Node, standbys: Sequence[Node], timeout: float |
                    timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,))
 
 
-__all__ = ["Cluster", "Node", "DEFAULT_SETTINGS", "live_clusters", "stop_all_live", "wait_all_streaming",
-           "translate_settings"]
+__all__ = ["Cluster", "Node", "DEFAULT_SETTINGS", "live_clusters", "stop_all_live", "wait_all_streaming"]
