@@ -778,7 +778,8 @@ slot_service(Netd *n, Slot *s, uint64_t now)
 		Pipe	   *dn = &s->c.pipe[NETD_DOWN];
 
 		/* cut_after: let the bytes before the cut out first */
-		if ((!u->cut && !dn->cut) || (u->out_len == 0 && dn->out_len == 0))
+		if ((!u->cut && !dn->cut) ||
+			(u->out_len == 0 && dn->out_len == 0 && s->kp_len[0] == 0 && s->kp_len[1] == 0))
 		{
 			slot_close(n, s, s->c.close_reason, false);
 			return false;
