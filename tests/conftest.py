@@ -1,7 +1,7 @@
 """Shared pytest configuration for all walsim suites.
 
-Suites that start PostgreSQL use the fixtures of :mod:`walsim.testing`
-(once the cluster API provides them) so that every server a test starts is
+Suites that start PostgreSQL use the fixtures of :mod:`walsim.testing`,
+registered below, so that every server a test starts is
 stopped when it ends, passes, fails or is interrupted.
 """
 
