@@ -191,32 +191,36 @@ class SenderContext:
         return out
 
     def wal_file_bytes(self, tli: int, lsn: int, length: int) -> bytes | None:
-        """Bytes [lsn, lsn+length) from waldir as a PostgreSQL reader would take them:
-        the segment of timeline tli, or of the lowest newer timeline that has it."""
         assert self.waldir is not None
-        seg = self.seg_size()
-        out = b""
-        while length > 0:
-            segno, off = divmod(lsn, seg)
-            per_id = 0x100000000 // seg
-            n = min(length, seg - off)
-            path = None
-            for t in range(tli, tli + 16):
-                for suffix in ("", ".partial"):
-                    p = self.waldir / f"{t:08X}{segno // per_id:08X}{segno % per_id:08X}{suffix}"
-                    if p.exists():
-                        path = p
-                        break
-                if path:
+        return wal_bytes(self.waldir, self.seg_size(), tli, lsn, length)
+
+
+def wal_bytes(waldir: Path, seg: int, tli: int, lsn: int, length: int) -> bytes | None:
+    """Bytes [lsn, lsn+length) from waldir as a PostgreSQL reader takes them: the
+    segment of timeline tli, or of the lowest newer timeline that has it (the
+    segment of a switch point); None if no file holds them."""
+    out = b""
+    per_id = 0x100000000 // seg
+    while length > 0:
+        segno, off = divmod(lsn, seg)
+        n = min(length, seg - off)
+        path = None
+        for t in range(tli, tli + 16):
+            for suffix in ("", ".partial"):
+                p = waldir / f"{t:08X}{segno // per_id:08X}{segno % per_id:08X}{suffix}"
+                if p.exists():
+                    path = p
                     break
-            if path is None:
-                return None
-            with open(path, "rb") as f:
-                f.seek(off)
-                out += f.read(n)
-            lsn += n
-            length -= n
-        return out
+            if path:
+                break
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            f.seek(off)
+            out += f.read(n)
+        lsn += n
+        length -= n
+    return out
 
 
 def _answer(ctx: SenderContext, sql: str, wait: str = "Z,close", ms: int = 10000,
