@@ -174,6 +174,32 @@ run_streams(const uint8_t *fe, size_t felen, const uint8_t *be, size_t belen,
 	return r;
 }
 
+/*
+ * The trace lines of one direction, in order, joined: how the directions
+ * interleave depends on arrival, what each direction decided must not.
+ */
+static char *
+dir_lines(const char *trace, const char *dir)
+{
+	char		needle[32];
+	char	   *out = calloc(1, strlen(trace) + 1);
+	const char *line = trace;
+
+	snprintf(needle, sizeof(needle), "\"dir\":\"%s\"", dir);
+	while (*line)
+	{
+		const char *end = strchr(line, '\n');
+		size_t		len = end ? (size_t) (end - line + 1) : strlen(line);
+		char	   *copy = strndup(line, len);
+
+		if (strstr(copy, needle))
+			strcat(out, copy);
+		free(copy);
+		line += len;
+	}
+	return out;
+}
+
 static void
 run_free(Run *r)
 {
@@ -281,6 +307,17 @@ START_TEST(test_pieces_do_not_change_decisions)
 				ck_assert_msg(r.out[1].data[b] == base.out[1].data[b],
 							  "%s piece %d: down byte %zu differs", names[s], pieces[i], b);
 			ck_assert_uint_eq(r.trace_len, base.trace_len);
+			for (int d = 0; d < 2; d++)
+			{
+				char	   *a = dir_lines(base.trace, d ? "down" : "up");
+				char	   *b = dir_lines(r.trace, d ? "down" : "up");
+
+				ck_assert_msg(strlen(a) > 100, "no %s decisions traced", d ? "down" : "up");
+				ck_assert_msg(strcmp(a, b) == 0, "%s piece %d: %s trace differs",
+							  names[s], pieces[i], d ? "down" : "up");
+				free(a);
+				free(b);
+			}
 			run_free(&r);
 		}
 		/* a different seed decides differently */
