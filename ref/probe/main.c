@@ -57,6 +57,7 @@ typedef struct Probe
 	WireDecoder dec;
 	struct timespec t0;
 	uint64_t	received_end;	/* end of the last XLogData */
+	bool		autoreply;		/* answer keepalives that request a reply */
 	ScramClient scram;
 	char	   *password;
 } Probe;
@@ -445,6 +446,24 @@ answer_auth(Probe *p, const WireMessage *m)
 	return true;
 }
 
+/* With autoreply on, a keepalive asking for a reply gets r(received x3). */
+static void
+maybe_autoreply(Probe *p, const WireMessage *m)
+{
+	ReplStatus	st = {0};
+	WireBuf		b;
+
+	if (!p->autoreply || m->kind != WIRE_MSG_TYPED || m->type != 'd' ||
+		m->body_avail < REPL_KEEPALIVE_LEN || m->body[0] != 'k' || m->body[17] != 1)
+		return;
+	st.write = st.flush = st.apply = p->received_end;
+	st.send_time = pg_timestamp_now();
+	wire_buf_init(&b);
+	repl_put_status(&b, &st);
+	send_logged(p, &b, "r", ",\"auto\":true");
+	wire_buf_free(&b);
+}
+
 static bool
 goal_reached(Probe *p, const ProbeStep *step, ReadGoal goal, const WireMessage *m)
 {
@@ -533,6 +552,7 @@ read_until(Probe *p, const ProbeStep *step, ReadGoal goal, int ms)
 			if (st == WIRE_NEED_MORE)
 				break;
 			emit_message(p, &m);
+			maybe_autoreply(p, &m);
 			if (goal_reached(p, step, goal, &m))
 			{
 				/*
@@ -549,6 +569,7 @@ read_until(Probe *p, const ProbeStep *step, ReadGoal goal, int ms)
 						if (st != WIRE_GOT_MESSAGE)
 							break;
 						emit_message(p, &m);
+						maybe_autoreply(p, &m);
 						if (goal == GOAL_AUTH && m.type == 'R')
 							answer_auth(p, &m);
 					}
@@ -728,6 +749,9 @@ run_step(Probe *p, const ProbeStep *s)
 					;
 				break;
 			}
+		case STEP_AUTOREPLY:
+			p->autoreply = s->reply;
+			break;
 		case STEP_CLOSE:
 			if (!p->closed)
 			{

@@ -277,6 +277,17 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 		step->ms = (int) v;
 		return true;
 	}
+	if (strcmp(cmd, "autoreply") == 0)
+	{
+		step->kind = STEP_AUTOREPLY;
+		if (!want_words(w, lineno, 1, 1, err))
+			return false;
+		if (strcmp(w->word[1], "on") != 0 && strcmp(w->word[1], "off") != 0)
+			return walsim_error_set(err, "line %d: autoreply takes on or off, not \"%s\"",
+									lineno, w->word[1]);
+		step->reply = strcmp(w->word[1], "on") == 0;
+		return true;
+	}
 	if (strcmp(cmd, "stream") == 0)
 	{
 		step->kind = STEP_STREAM;

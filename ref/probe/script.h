@@ -23,6 +23,8 @@
  *   read MS                   read whatever comes for MS milliseconds
  *   stream LSN MS             read until XLogData reaches LSN (or MS pass)
  *   sleep MS                  send and read nothing for MS milliseconds
+ *   autoreply on|off          answer every keepalive that asks for a reply with
+ *                             'r' write = flush = received (as a caught-up standby)
  *   close                     close the socket
  */
 #ifndef WALSIM_PROBE_SCRIPT_H
@@ -55,6 +57,7 @@ typedef enum ProbeStepKind
 	STEP_READ,
 	STEP_STREAM,
 	STEP_SLEEP,
+	STEP_AUTOREPLY,
 	STEP_CLOSE
 } ProbeStepKind;
 
@@ -74,7 +77,7 @@ typedef struct ProbeStep
 	char		msg_type;		/* msg: the type byte */
 	uint64_t	lsn[3];			/* status: write, flush, apply; stream: target */
 	uint32_t	xid[4];			/* feedback */
-	bool		reply;			/* status: replyRequested */
+	bool		reply;			/* status: replyRequested; autoreply: on */
 	char		wait_for[PROBE_MAX_WAIT];	/* wait: types; PROBE_WAIT_CLOSE = close */
 	int			nwait;
 	int			ms;				/* wait/read/stream/sleep */

@@ -841,10 +841,10 @@ def s34(ctx: SenderContext) -> str:
     if ctx.shutdown is None:
         raise Skipped("needs control of the sender's shutdown (shutdown= in the Python API)")
     pos = ctx.xlogpos()
-    script = (AUTH + f"query START_REPLICATION {Lsn(pos - pos % ctx.seg_size())} TIMELINE {ctx.tli()}\n"
-              f"wait W,E,close 10000\nstream {Lsn(pos)} 10000\nread 1000\n"
-              "status received received 0/0 0\nwait C,close 30000\n"
-              "status received received 0/0 0\nwait close 30000\n")
+    script = (AUTH + "autoreply on\n"
+              f"query START_REPLICATION {Lsn(pos - pos % ctx.seg_size())} TIMELINE {ctx.tli()}\n"
+              f"wait W,E,close 10000\nstream {Lsn(pos)} 10000\n"
+              "status received received 0/0 0\nwait close 60000\n")
     proc = ctx.probe.start(script)
     time.sleep(2.0)
     ctx.shutdown()
@@ -854,7 +854,11 @@ def s34(ctx: SenderContext) -> str:
     expect("C" in types and t.closed(), f"at shutdown: {sequence(tail)}")
     expect(tail[types.index("C")]["tag"] == "COPY 0" or "c" in types[: types.index("C")],
            f"at shutdown: {sequence(tail)}")
-    return f"at shutdown: {sequence(tail)} <close>"
+    ws = t.xlogdata()
+    last = ws[-1]["start"] + ws[-1]["len"] if ws else 0
+    expect(bool(ws) and last >= max(w["wal_end"] for w in ws),
+           f"closed at {Lsn(last)} before sending all WAL (walEnd {Lsn(max(w['wal_end'] for w in ws)) if ws else '?'})")
+    return f"all WAL to {Lsn(last)} sent, then {sequence(tail)} <close>"
 
 
 @check("S35", "Interop: pg_receivewal -D dir against the sender receives files that match the "
