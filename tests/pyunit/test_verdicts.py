@@ -535,3 +535,15 @@ def test_converge_standby_without_checksums_fails(tmp_path: Path) -> None:
     del final["nodes"]["pg3"]["checksums"]
     v = one(make_run(tmp_path, CONV, events=base_events(), final=final))
     assert v.result == FAIL and "no table checksums" in v.summary
+
+
+def test_handover_between_samples_is_not_an_overlap(tmp_path: Path) -> None:
+    # pg1 last seen primary at 5.29, killed, its next sample (5.3968) down;
+    # pg2 first seen primary at 5.3966: nothing shows both accepting writes at once
+    samples = [sample(5.0, "pg1", "primary", lsn(1)), sample(5.2939, "pg1", "primary", lsn(2)),
+               sample(5.0, "pg2", "standby", lsn(1)), sample(5.2969, "pg2", "standby", lsn(2)),
+               sample(5.3966, "pg2", "primary", lsn(3)),
+               {"t": 5.3968, "node": "pg1", "up": False, "error": "terminating connection"},
+               sample(5.4943, "pg2", "primary", lsn(4))]
+    v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=[]))
+    assert v.result == PASS, v.summary

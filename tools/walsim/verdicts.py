@@ -426,23 +426,28 @@ def single_writer(record: RunRecord, values: Mapping[str, Any], durability: str)
             by_node.setdefault(smp["node"], []).append(smp)
     if not by_node or sum(len(v) for v in by_node.values()) < 2:
         raise MissingData("too few observer samples to judge")
+    # A node is known to be primary only at its samples: its primary intervals
+    # are the runs of consecutive primary samples, from the first to the last
+    # of each run (what happened between a primary sample and the next
+    # non-primary one is unknown, so it proves nothing either way).
     intervals: dict[str, list[tuple[float, float]]] = {}
     for n, smps in by_node.items():
         smps.sort(key=lambda x: x["t"])
-        for a, b in zip(smps, smps[1:] + [None]):
-            if a.get("up") and a.get("role") == "primary":
-                end = b["t"] if b is not None else a["t"]
-                intervals.setdefault(n, []).append((a["t"], end))
+        run: list[float] = []
+        for smp in smps + [None]:
+            if smp is not None and smp.get("up") and smp.get("role") == "primary":
+                run.append(smp["t"])
+            elif run:
+                intervals.setdefault(n, []).append((run[0], run[-1]))
+                run = []
     overlaps = []
     names = sorted(intervals)
     for i, x in enumerate(names):
         for y in names[i + 1:]:
             for a0, a1 in intervals[x]:
                 for b0, b1 in intervals[y]:
-                    # both sampled as primary: a real overlap needs both samples inside
-                    if a0 < b1 and b0 < a1 and max(a0, b0) < min(a1, b1):
-                        if _sampled_in(by_node[x], b0, b1) or _sampled_in(by_node[y], a0, a1):
-                            overlaps.append((x, y, max(a0, b0), min(a1, b1)))
+                    if max(a0, b0) <= min(a1, b1):
+                        overlaps.append((x, y, max(a0, b0), min(a1, b1)))
     # the ledger: acknowledgements from two nodes interleaved in time
     acks = sorted((float(r["t"]), r.get("node")) for r in _safe_ledger(record)
                   if r.get("op") == "write" and r.get("outcome") == "acked" and r.get("node"))
@@ -464,10 +469,6 @@ def single_writer(record: RunRecord, values: Mapping[str, Any], durability: str)
                       "had taken over writes"), evidence
     owners = " then ".join(dict.fromkeys(n for _, n in acks)) or ", ".join(names)
     return PASS, f"one writer at a time ({owners})", evidence
-
-
-def _sampled_in(smps: list[dict], t0: float, t1: float) -> bool:
-    return any(t0 <= x["t"] < t1 and x.get("up") and x.get("role") == "primary" for x in smps)
 
 
 def _safe_ledger(record: RunRecord) -> list[dict]:
