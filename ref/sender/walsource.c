@@ -268,11 +268,26 @@ walsource_refresh(WalSource *s, bool *changed, WalsimError *err)
 
 		if (!load_history(s, s->tli + 1, &h, err))
 			return false;
+		uint64_t	sp = 0;
+		uint64_t	from;
+
 		timeline_history_free(&s->history);
 		s->history = h;
 		s->tli++;
-		/* re-verify from the page holding the old end, now across the switch */
-		if (!start_scanner(s, lsn_align_down(s->end, WAL_BLCKSZ), err))
+		timeline_switch_point(&s->history, old_tli, &sp, NULL);
+		/*
+		 * Re-verify the switch segment from its start, now in the new
+		 * timeline's file: that is the file served for it from now on, and
+		 * a receiver may still be filling it (pg_receivewal restarts a new
+		 * timeline at the segment start, over a zero-padded .partial).  The
+		 * end of WAL may move back meanwhile; the old timeline's clients stop
+		 * at the switch point anyway.
+		 */
+		from = lsn_align_down(sp != 0 && sp < s->end ? sp : s->end, s->seg_size);
+		if (from < s->oldest_lsn)
+			from = s->oldest_lsn;
+		s->end = from;
+		if (!start_scanner(s, from, err))
 			return false;
 	}
 	if (!scan_end(s, err))
@@ -331,11 +346,10 @@ try_open(WalSource *s, uint32_t file_tli, uint32_t tli, uint64_t segno,
 }
 
 /*
- * Open the file holding segment segno as seen from timeline tli.  The
- * segment holding tli's switch point is read from the next timeline's file
- * first (PostgreSQL's WalSndSegmentOpen: the old timeline's copy may never
- * have been archived); otherwise the newest of tli and its ancestors that
- * began before the segment's end, falling back to older ones
+ * Open the file holding segment segno as seen from timeline tli: for the
+ * segment holding tli's switch point, tli's own file or else the next
+ * timeline's (see below); otherwise the newest of tli and its ancestors
+ * that began before the segment's end, falling back to older ones
  * (XLogFileReadAnyTLI).
  */
 static bool
@@ -357,10 +371,21 @@ open_for_read(WalSource *s, uint32_t tli, uint64_t segno, bool *missing,
 			break;
 	if (idx == s->history.count)
 		return walsim_error_set(err, "timeline %u is not in the history of timeline %u", tli, s->tli);
+	/*
+	 * The segment holding tli's switch point: tli's own file when it is
+	 * there (identical to the next timeline's up to the switch point, and
+	 * already verified, while the next timeline's copy may still be being
+	 * written from its start), else the next timeline's file, which is what
+	 * PostgreSQL's WalSndSegmentOpen reads because the old copy is often
+	 * never archived.
+	 */
 	if (s->history.entries[idx].end != 0 && idx + 1 < s->history.count &&
-		wal_segno_of(s->history.entries[idx].end, s->seg_size) == segno &&
-		try_open(s, s->history.entries[idx + 1].tli, tli, segno, &first_tli, err))
-		return true;
+		wal_segno_of(s->history.entries[idx].end, s->seg_size) == segno)
+	{
+		if (try_open(s, tli, tli, segno, &first_tli, err) ||
+			try_open(s, s->history.entries[idx + 1].tli, tli, segno, &first_tli, err))
+			return true;
+	}
 	for (size_t i = idx + 1; i-- > 0;)
 	{
 		const TimelineEntry *e = &s->history.entries[i];

@@ -63,7 +63,8 @@ bool		walsource_switch_point(const WalSource *s, uint32_t tli, uint64_t *lsn);
 /*
  * Copy len WAL bytes at lsn as seen from timeline tli (len must not cross a
  * segment boundary).  The segment holding a switch point is read from the
- * newer timeline's file, as PostgreSQL's WalSndSegmentOpen does.  When no
+ * old timeline's own file when present, else from the newer timeline's file
+ * (as PostgreSQL's WalSndSegmentOpen does).  When no
  * file holds that segment, *missing is set, missing_name gets the file name
  * (>= 64 bytes) and false is returned.
  */

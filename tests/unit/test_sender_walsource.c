@@ -152,11 +152,16 @@ START_TEST(test_timeline_switch)
 	ck_assert(walsource_switch_point(&s, 2, &sp));
 	ck_assert_uint_eq(sp, 0);
 	ck_assert(!walsource_switch_point(&s, 3, &sp));
-	/* timeline 1's switch segment is read from timeline 2's file */
+	/*
+	 * timeline 1's switch segment: its own file while it is there, which
+	 * holds the same bytes as timeline 2's up to the switch point (0x11A8
+	 * into the segment) and its own timeline-1 WAL after it
+	 */
 	ck_assert(walsource_read(&s, 1, 0xB00000, a, sizeof(a), &missing, name, &err));
 	ck_assert(walsource_read(&s, 2, 0xB00000, b, sizeof(b), &missing, name, &err));
-	ck_assert(memcmp(a, b, sizeof(a)) == 0);
-	/* ... even when timeline 1's copy is gone */
+	ck_assert(memcmp(a, b, 0x11A8) == 0);
+	ck_assert(memcmp(a, b, sizeof(a)) != 0);
+	/* ... and timeline 2's file when timeline 1's copy is gone, as PostgreSQL */
 	remove_file("00000001000000000000000B");
 	ck_assert(walsource_read(&s, 1, 0xB00000, a, sizeof(a), &missing, name, &err));
 	ck_assert(memcmp(a, b, sizeof(a)) == 0);
