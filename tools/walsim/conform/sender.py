@@ -916,6 +916,10 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
                       progress: Callable[[Result], None] | None = None) -> Report:
     """Run every sender check (or those in ``only``) and collect a report."""
     report = Report("sender", label or str(ctx.target))
+    try:
+        ctx.identify()      # the first connection's xlogpos: later ones must not be lower (S06)
+    except Failed:
+        pass                # S05 reports it
     for c in checks_for("sender"):
         if only and c.id not in only:
             continue
