@@ -13,6 +13,7 @@ from walsim.cluster import Cluster
 from walsim.conform.probe import Target
 from walsim.conform.results import FAIL, PASS, SKIPPED, Report
 from walsim.conform.sender import SenderContext, run_sender_checks
+from walsim.lsn import Lsn
 from walsim.pgbin import PgBin
 
 from conform_support import Sender, served_dir
@@ -54,6 +55,12 @@ def test_postgres_baseline(cluster: Cluster, tmp_path: Path, pg_bin: PgBin) -> N
     assert s1.promote() == 2
     s1.execute("INSERT INTO t SELECT g, repeat('y', 200) FROM generate_series(1, 2000) g")
     s1.checkpoint()
+    # As an archive or a pg_wal that recycled it would: the old timeline's copy
+    # of the switch segment is gone, so S30 (served from timeline 2's file) applies.
+    switch = Lsn.parse((s1.data_dir / "pg_wal" / "00000002.history").read_text().split()[1])
+    old = s1.data_dir / "pg_wal" / f"00000001{switch >> 32:08X}{(switch & 0xFFFFFFFF) >> 24:08X}"
+    if old.exists():
+        old.unlink()
 
     def generate() -> None:
         s1.execute("SELECT pg_logical_emit_message(false, 'walsim-conform', repeat('x', 4000))")
