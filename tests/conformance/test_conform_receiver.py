@@ -1,0 +1,53 @@
+"""Receiver conformance: pg_receivewal 15 and walsim-receiver pass every
+applicable check; a broken receiver is caught."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from walsim.conform.receiver import ReceiverContext, run_receiver_checks
+from walsim.conform.results import FAIL, PASS, SKIPPED
+from walsim.pgbin import PgBin
+
+# not applicable to a run without the disk layer, a 10 s idle period, a bad
+# segment size, or a slot
+EXPECTED_SKIPS = {"R08", "R11", "R14", "R17"}
+
+
+def _baseline(command: str, workdir: Path) -> None:
+    ctx = ReceiverContext(command, workdir=workdir)
+    report = run_receiver_checks(ctx)
+    print(report.to_table(160))
+    failed = [f"{r.id}: {r.evidence}" for r in report.results if r.status == FAIL]
+    assert not failed, "\n".join(failed)
+    assert {r.id for r in report.results if r.status == SKIPPED} == EXPECTED_SKIPS
+    assert report.counts()[PASS] == 17 - len(EXPECTED_SKIPS)
+    (workdir / "report.json").write_text(report.to_json())
+
+
+def test_pg_receivewal_baseline(pg_bin: PgBin, tmp_path: Path) -> None:
+    _baseline(f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password", tmp_path)
+
+
+def test_walsim_receiver_baseline(walsim_build: Path, tmp_path: Path) -> None:
+    _baseline(f"{shlex.quote(str(walsim_build / 'bin' / 'walsim-receiver'))} -d '%s' -D %d -n", tmp_path)
+
+
+def test_broken_receiver_is_caught(tmp_path: Path) -> None:
+    bad = Path(__file__).with_name("bad_receiver.py")
+    ctx = ReceiverContext(f"/usr/bin/python3 {shlex.quote(str(bad))} '%s' %d", workdir=tmp_path)
+    report = run_receiver_checks(ctx, ["R03", "R09", "R10"])
+    print(report.to_table(160))
+    results = report.by_id()
+    assert results["R03"].status == FAIL and "0/B00100" in results["R03"].evidence
+    assert results["R09"].status == FAIL      # no status update after CopyBoth
+    assert results["R10"].status == FAIL and "never answered" in results["R10"].evidence
+
+
+def test_bad_command_is_refused(tmp_path: Path) -> None:
+    from walsim.conform.probe import ConformError
+    with pytest.raises(ConformError, match="must contain %s"):
+        ReceiverContext("pg_receivewal -D %d", workdir=tmp_path)
