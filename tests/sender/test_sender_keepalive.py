@@ -65,8 +65,10 @@ def test_pings_keepalives_timeout(cluster: Cluster, archive: Path, start_sender)
     assert t == b"d" and body[:1] == b"k" and len(body) == 18
     wal_end, _ts, reply = struct.unpack("!QqB", body[1:])
     assert wal_end == Lsn(xlogpos) and reply == 1
-    # our ping gets an immediate keepalive with replyRequested = 0
+    # hot standby feedback of the right length is accepted silently
     now = int((time.time() - PG_EPOCH) * 1e6)
+    c.message(b"d", b"h" + struct.pack("!qIIII", now, 0, 0, 0, 0))
+    # our ping gets an immediate keepalive with replyRequested = 0
     c.message(b"d", b"r" + struct.pack("!QQQqB", pos, 0, 0, now, 1))
     t, body = c.read()
     assert t == b"d" and body[:1] == b"k"
