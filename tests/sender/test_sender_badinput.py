@@ -248,3 +248,39 @@ def test_system_id_override_and_connection_limit(cluster: Cluster, archive: Path
     no_children(sender)
     e = connected(sender)
     e.close()
+
+
+def test_slot_in_use_and_released(cluster: Cluster, archive: Path, start_sender) -> None:
+    sender = start_sender(archive, "--auth", "trust")
+    _sysid, _tli, xlogpos = identify_system(sender, cluster)
+    a = connected(sender)
+    a.query("CREATE_REPLICATION_SLOT busy PHYSICAL RESERVE_WAL")
+    msgs = a.until(b"Z")
+    assert [t for t, _ in msgs] == [b"T", b"D", b"C", b"Z"]
+    a.query(f'START_REPLICATION SLOT "busy" {xlogpos} TIMELINE 1')
+    assert a.read()[0] == b"W"
+    # a second client: 55006 before any CopyBothResponse; DROP refused as well
+    b = connected(sender)
+    b.query(f'START_REPLICATION SLOT "busy" {xlogpos} TIMELINE 1')
+    msgs = b.until(b"Z")
+    assert [t for t, _ in msgs] == [b"E", b"Z"]
+    f = error_fields(msgs[0][1])
+    assert f["C"] == "55006" and 'replication slot "busy" is active for PID' in f["M"], f
+    b.query("DROP_REPLICATION_SLOT busy")
+    assert error_fields(b.until(b"E")[-1][1])["C"] == "55006"
+    b.until(b"Z")
+    # the first client vanishes: the slot is free again
+    a.close()
+    def try_start() -> bytes:
+        b.query(f'START_REPLICATION SLOT "busy" {xlogpos} TIMELINE 1')
+        t = b.read()[0]
+        if t == b"E":
+            b.until(b"Z")       # still active: the error, then ReadyForQuery
+        return t
+
+    wait_until(try_start, what="the slot to become free", done=lambda t: t == b"W", timeout=scaled(30))
+    b.message(b"c", b"")
+    b.until(b"Z")
+    b.query("DROP_REPLICATION_SLOT busy")
+    assert [t for t, _ in b.until(b"Z")] == [b"C", b"Z"]
+    b.close()
