@@ -39,10 +39,11 @@ class FakeConn:
         return FakeCursor(self.result)
 
 
-def _ledger(tmp_path: Path) -> tuple[LedgerWorkload, Path]:
+def _ledger(tmp_path: Path, index: int = 0) -> tuple[LedgerWorkload, Path]:
     path = tmp_path / "ledger.jsonl"
     values = {"clients": 1, "rate": 0.0, "accounts": 4, "connect_timeout": 1.0}
-    wl = LedgerWorkload("ledger", values, 42, JsonlWriter(path, Clock()), Clock(), Target("pg1", ""))
+    wl = LedgerWorkload("ledger", values, 42, JsonlWriter(path, Clock()), Clock(), Target("pg1", ""),
+                        index=index)
     return wl, path
 
 
@@ -68,6 +69,16 @@ def test_outcome_classification(tmp_path: Path, result: Any, closed_after: bool,
         assert rec["lsn"] == 0x3000148 and wl.acked_count() == 1
     else:
         assert rec["error"] and wl.acked_count() == 0
+
+
+def test_ids_unique_across_ledger_workloads(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, pa = _ledger(tmp_path / "a", index=0)
+    b, pb = _ledger(tmp_path / "b", index=1)
+    for wl in (a, b):
+        wl._one(FakeConn(("0/1",)), client=3, seq=1, node="pg1", sync_commit="on")  # type: ignore[arg-type]
+    assert read_jsonl(pa)[0]["id"] != read_jsonl(pb)[0]["id"]
 
 
 def test_choices_follow_the_seed(tmp_path: Path) -> None:

@@ -547,3 +547,18 @@ def test_handover_between_samples_is_not_an_overlap(tmp_path: Path) -> None:
                sample(5.4943, "pg2", "primary", lsn(4))]
     v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=[]))
     assert v.result == PASS, v.summary
+
+
+def test_explicit_promise_overrides_durability(tmp_path: Path) -> None:
+    ledger = [write(1, 2.0, "acked", synchronous_commit="off"), write(2, 6.5, "acked", node="pg2")]
+    v = one(make_run(tmp_path, NAL + "promised = true\n", events=base_events(), ledger=ledger,
+                     final=base_final([2])))
+    assert v.result == FAIL and "the scenario promised none" in v.summary
+    (tmp_path / "b").mkdir()
+    v = one(make_run(tmp_path / "b", NAL + "promised = false\n", durability="sync", events=base_events(),
+                     ledger=[write(1, 2.0, "acked"), write(2, 6.5, "acked", node="pg2")], final=base_final([2])))
+    assert v.result == INFO and "not promised" in v.summary
+    (tmp_path / "c").mkdir()
+    v = one(make_run(tmp_path / "c", NAL + "promised = true\n", events=base_events(),
+                     ledger=[write(1, 2.0, "acked")], final=base_final([1])))
+    assert v.result == PASS

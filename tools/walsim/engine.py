@@ -538,8 +538,9 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
         v = spec.values
         if spec.kind == "ledger":
             LedgerWorkload.setup(ctx.node(v["node"]))
+            index = sum(1 for w in ctx.workloads.values() if isinstance(w, LedgerWorkload))
             ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 node_target(ctx.node(v["node"])))
+                                                 node_target(ctx.node(v["node"])), index=index)
         elif spec.kind == "reader":
             ctx.workloads[name] = ReaderWorkload(name, v, ctx.seed, ledger, ctx.clock,
                                                  [node_target(ctx.node(n)) for n in v["nodes"]])

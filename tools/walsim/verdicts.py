@@ -200,6 +200,9 @@ def _human_bytes(n: int) -> str:
 
 @verdict("no_acked_loss", {
     "workload": s.workload_ref(help="the ledger workload to judge (default: all)"),
+    "promised": s.boolean(help="whether a loss is a FAIL (default: durability is sync or quorum); "
+                          "true for a promise the durability field does not express, e.g. a "
+                          "single node's fsync"),
 }, "every commit a client saw acknowledged is present on the final primary")
 def no_acked_loss(record: RunRecord, values: Mapping[str, Any], durability: str):
     writes = _ledger_writes(record, values.get("workload"))
@@ -215,8 +218,12 @@ def no_acked_loss(record: RunRecord, values: Mapping[str, Any], durability: str)
     present = set(int(x) for x in present_ids)
     lost = [r for r in acked if int(r["id"]) not in present]
     ind_present = sum(1 for r in indeterminate if int(r["id"]) in present)
-    promised = durability in ("sync", "quorum")
-    lost_promised = [r for r in lost if str(r.get("synchronous_commit", "on")) in SYNC_LEVELS]
+    explicit = values.get("promised")
+    promised = durability in ("sync", "quorum") if explicit is None else bool(explicit)
+    if explicit:
+        lost_promised = list(lost)  # the scenario promised it, whatever the session settings
+    else:
+        lost_promised = [r for r in lost if str(r.get("synchronous_commit", "on")) in SYNC_LEVELS]
     evidence: dict[str, Any] = {
         "final_primary": pname, "durability": durability, "acked": len(acked), "failed": len(failed),
         "indeterminate": len(indeterminate), "indeterminate_present": ind_present,
@@ -233,10 +240,13 @@ def no_acked_loss(record: RunRecord, values: Mapping[str, Any], durability: str)
               f"{_human_bytes(evidence['loss_window_bytes'])} of WAL")
     if promised and lost_promised:
         evidence["lost_under_sync"] = len(lost_promised)
-        return FAIL, f"{window}, although durability = {durability} promised none ({counts})", evidence
+        why = "the scenario promised none" if explicit else f"durability = {durability} promised none"
+        return FAIL, f"{window}, although {why} ({counts})", evidence
     if promised:
         return INFO, (f"{window}; all were committed with synchronous_commit local/off, which "
                       f"durability = {durability} does not cover ({counts})"), evidence
+    if explicit is False:
+        return INFO, f"{window} (not promised by this scenario; {counts})", evidence
     return INFO, f"{window} (durability = async promises none; {counts})", evidence
 
 

@@ -7,7 +7,9 @@
   position just before its commit record, and the time), ``failed`` (with the
   error and SQLSTATE: the server said the transaction did not commit) or
   ``indeterminate`` (the connection broke while the commit was in flight: it
-  may or may not have committed).  Retargetable to a new primary.
+  may or may not have committed).  Ids are ``(workload index * 100 + client)
+  * 10^9 + sequence number``: unique across clients and ledger workloads
+  without coordination.  Retargetable to a new primary.
 - :class:`ReaderWorkload`: read-only clients on standbys (hot standby load
   balancing), recording each read and each error (recovery conflicts: 40001).
 - :class:`PgbenchWorkload`: ``pgbench`` as a load generator.
@@ -35,7 +37,8 @@ LEDGER_DDL = (f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ("
               "id bigint PRIMARY KEY, client int NOT NULL, seq int NOT NULL, "
               "account int NOT NULL, amount int NOT NULL, "
               "at timestamptz NOT NULL DEFAULT clock_timestamp())")
-ID_STRIDE = 1_000_000_000  # id = client * ID_STRIDE + seq: unique without coordination
+ID_STRIDE = 1_000_000_000  # id = (workload index * 100 + client) * ID_STRIDE + seq
+MAX_CLIENTS = 100          # clients per workload that the id scheme keeps apart
 
 #: SQLSTATE classes after which the transaction may still have committed
 _INDETERMINATE_CLASSES = ("08", "57", "58", "XX")
@@ -109,9 +112,11 @@ class LedgerWorkload(Workload):
     kind = "ledger"
 
     def __init__(self, name: str, values: dict[str, Any], seed: int, ledger: JsonlWriter,
-                 clock: Clock, target: Target) -> None:
+                 clock: Clock, target: Target, index: int = 0) -> None:
         super().__init__(name, values, seed, ledger, clock)
         self.target = target
+        #: the workload's position among the ledger workloads: keeps ids unique across them
+        self.index = index
         self.generation = 0
         self.acked = 0
         self._inflight: dict[int, dict[str, Any]] = {}
@@ -178,7 +183,7 @@ class LedgerWorkload(Workload):
             _close(conn)
 
     def _one(self, conn: psycopg.Connection[Any], client: int, seq: int, node: str, sync_commit: str) -> None:
-        tid = client * ID_STRIDE + seq
+        tid = (self.index * MAX_CLIENTS + client) * ID_STRIDE + seq
         account = uniform(decision(self.seed, "ledger.account", self.name, client, seq), 0,
                           self.values["accounts"] - 1)
         amount = uniform(decision(self.seed, "ledger.amount", self.name, client, seq), 1, 1000)

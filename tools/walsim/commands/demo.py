@@ -24,7 +24,7 @@ WITHOUT_NETD = ["failover-async-cut.toml"]
 WITH_NETD = ["failover-async.toml", "failover-sync.toml", "failover-quorum.toml", "lag-bandwidth.toml",
              "partition-heal.toml",
              "corruption-in-flight.toml"]
-WITH_DISK = ["wal-fsync-eio.toml"]
+WITH_DISK = ["wal-fsync-eio.toml", "power-cut-fsync.toml"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
