@@ -15,6 +15,7 @@
  */
 #include <poll.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #define IDLE_WAKEUP_MS		10000	/* wake at least this often, as PG */
 #define SLOT_SAVE_MS		1000	/* persist slot progress at most this often */
 #define SHUTDOWN_WAIT_MS	60000	/* with wal_sender_timeout off */
+#define NOTIFY_FALLBACK_MS	100		/* look anyway this often when inotify runs */
 
 typedef enum StreamEnd
 {
@@ -53,6 +55,8 @@ typedef struct Stream
 	bool		copydone_received;
 	bool		ping_outstanding;
 	int64_t		last_refresh_ms;
+	int			notify_fd;		/* inotify on the directory, -1 without */
+	bool		wal_changed;	/* the directory changed since the last look */
 	uint64_t	messages;		/* XLogData messages sent */
 	bool		gap_done;
 	const char *slot;			/* NULL without SLOT */
@@ -359,6 +363,36 @@ shutdown_stream(Conn *c, Stream *s)
 	c->gone = true;
 }
 
+/*
+ * Follow mode wakes on inotify events of the directory (a receiver writing,
+ * creating or renaming a segment) so new WAL goes out within a poll() round
+ * trip; without inotify (or if events are missed, e.g. on a network file
+ * system) it looks every --poll-interval milliseconds.
+ */
+static int
+watch_directory(const char *dir)
+{
+	int			fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+	{
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+drain_notifications(Stream *s)
+{
+	char		buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(s->notify_fd, buf, sizeof(buf)) > 0)
+		s->wal_changed = true;
+}
+
 /* Milliseconds the loop may sleep, given its timers. */
 static int
 sleep_time(Conn *c, Stream *s, bool caught_up, int64_t now)
@@ -367,7 +401,8 @@ sleep_time(Conn *c, Stream *s, bool caught_up, int64_t now)
 	int			timeout = c->cfg->wal_sender_timeout_ms;
 
 	if (caught_up && c->cfg->follow && !s->historic)
-		t = c->cfg->poll_interval_ms;
+		t = s->notify_fd >= 0 && c->cfg->poll_interval_ms < NOTIFY_FALLBACK_MS ?
+			NOTIFY_FALLBACK_MS : c->cfg->poll_interval_ms;
 	if (timeout > 0)
 	{
 		int64_t		ping_at = c->last_recv_ms + timeout / 2;
@@ -392,7 +427,7 @@ stream_loop(Conn *c, Stream *s)
 		int64_t		now;
 		uint64_t	limit;
 		bool		caught_up;
-		struct pollfd pfd;
+		struct pollfd pfd[2];
 		int			timeout = c->cfg->wal_sender_timeout_ms;
 
 		if (!process_client(c, s, &end, &stop))
@@ -405,8 +440,9 @@ stream_loop(Conn *c, Stream *s)
 		now = conn_now_ms();
 		limit = send_limit(c, s);
 		if (s->sent >= limit && !s->historic && c->cfg->follow &&
-			now - s->last_refresh_ms >= c->cfg->poll_interval_ms)
+			(s->wal_changed || now - s->last_refresh_ms >= c->cfg->poll_interval_ms))
 		{
+			s->wal_changed = false;
 			conn_refresh(c);
 			s->last_refresh_ms = now;
 			check_became_historic(c, s);
@@ -447,20 +483,25 @@ stream_loop(Conn *c, Stream *s)
 			now - c->last_recv_ms >= timeout / 2)
 			send_keepalive(c, s, true);
 
-		pfd.fd = c->fd;
-		pfd.events = POLLIN | (conn_pending(c) > 0 ? POLLOUT : 0);
-		pfd.revents = 0;
+		pfd[0].fd = c->fd;
+		pfd[0].events = POLLIN | (conn_pending(c) > 0 ? POLLOUT : 0);
+		pfd[0].revents = 0;
+		pfd[1].fd = s->notify_fd;	/* ignored by poll() when -1 */
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
 		/* more to send and room for it: do not sleep */
 		if (!caught_up && conn_pending(c) < OUT_HIGH_WATER)
 			continue;
-		poll(&pfd, 1, conn_pending(c) > 0 && !caught_up ? IDLE_WAKEUP_MS : sleep_time(c, s, caught_up, now));
+		if (poll(pfd, 2, conn_pending(c) > 0 && !caught_up ? IDLE_WAKEUP_MS :
+				 sleep_time(c, s, caught_up, now)) > 0 && (pfd[1].revents & POLLIN))
+			drain_notifications(s);
 	}
 }
 
 void
 stream_start(Conn *c, const ReplCommand *cmd)
 {
-	Stream		s = {0};
+	Stream		s = {.notify_fd = -1};
 	char		msg[256];
 	char		detail[128];
 	char		lsn1[LSN_TEXT_MAX],
@@ -539,6 +580,8 @@ stream_start(Conn *c, const ReplCommand *cmd)
 		s.sent = cmd->lsn;
 		c->last_recv_ms = conn_now_ms();
 		s.last_refresh_ms = conn_now_ms();
+		if (c->cfg->follow && !s.historic)
+			s.notify_fd = watch_directory(c->src->dir);
 		end = stream_loop(c, &s);
 		if (end != STREAM_COPY_DONE)
 			goto out;
@@ -560,6 +603,8 @@ stream_start(Conn *c, const ReplCommand *cmd)
 	if (!(c->cfg->misbehave & MIS_SINGLE_COMMANDCOMPLETE))
 		wire_put_command_complete(&c->out, "START_REPLICATION");
 out:
+	if (s.notify_fd >= 0)
+		close(s.notify_fd);
 	if (s.slot)
 	{
 		save_slot(c, &s, true);

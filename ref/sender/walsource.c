@@ -320,11 +320,11 @@ open_segment(const WalSource *s, uint32_t tli, uint64_t segno)
 }
 
 /*
- * Try one timeline's file for segment segno; remembers the first name tried
- * for the "has already been removed" message.
+ * Try one timeline's file for segment segno; remembers the first timeline
+ * tried for the "has already been removed" message.
  */
 static bool
-try_open(WalSource *s, uint32_t file_tli, uint32_t tli, uint64_t segno,
+try_open(WalSource *s, uint32_t file_tli, uint32_t owner, uint64_t segno,
 		 uint32_t *first_tli, WalsimError *err)
 {
 	int			fd;
@@ -340,83 +340,85 @@ try_open(WalSource *s, uint32_t file_tli, uint32_t tli, uint64_t segno,
 		return false;
 	}
 	s->read_fd = fd;
-	s->read_tli = tli;
+	s->read_tli = owner;
 	s->read_segno = segno;
 	return true;
 }
 
 /*
- * Open the file holding segment segno as seen from timeline tli: for the
- * segment holding tli's switch point, tli's own file or else the next
- * timeline's (see below); otherwise the newest of tli and its ancestors
- * that began before the segment's end, falling back to older ones
- * (XLogFileReadAnyTLI).
+ * Open a file holding the bytes of segment segno that belong to timeline
+ * owner (the timeline that wrote them, per the history).  Owner's own file
+ * first: it is the one whose bytes were verified when they became valid,
+ * while a newer timeline's copy of the segment may still be being written
+ * from its start by a receiver (pg_receivewal restarts a new timeline at the
+ * segment start over a zero-padded .partial).  Then the newer timelines'
+ * files, which hold the same bytes up to their switch point: that is what
+ * PostgreSQL's WalSndSegmentOpen reads for a switch segment, because the old
+ * timeline's copy is often never archived.
  */
 static bool
-open_for_read(WalSource *s, uint32_t tli, uint64_t segno, bool *missing,
-			  char *missing_name, WalsimError *err)
+open_owner(WalSource *s, uint32_t owner, uint64_t segno, bool *missing,
+		   char *missing_name, WalsimError *err)
 {
-	uint64_t	seg_end = wal_segno_to_lsn(segno + 1, 0, s->seg_size);
 	uint32_t	first_tli = 0;
-	size_t		idx;
 
 	*missing = false;
-	if (s->read_fd >= 0 && s->read_segno == segno && s->read_tli == tli)
+	if (s->read_fd >= 0 && s->read_segno == segno && s->read_tli == owner)
 		return true;
 	if (s->read_fd >= 0)
 		close(s->read_fd);
 	s->read_fd = -1;
-	for (idx = 0; idx < s->history.count; idx++)
-		if (s->history.entries[idx].tli == tli)
-			break;
-	if (idx == s->history.count)
-		return walsim_error_set(err, "timeline %u is not in the history of timeline %u", tli, s->tli);
-	/*
-	 * The segment holding tli's switch point: tli's own file when it is
-	 * there (identical to the next timeline's up to the switch point, and
-	 * already verified, while the next timeline's copy may still be being
-	 * written from its start), else the next timeline's file, which is what
-	 * PostgreSQL's WalSndSegmentOpen reads because the old copy is often
-	 * never archived.
-	 */
-	if (s->history.entries[idx].end != 0 && idx + 1 < s->history.count &&
-		wal_segno_of(s->history.entries[idx].end, s->seg_size) == segno)
+	if (try_open(s, owner, owner, segno, &first_tli, err))
+		return true;
+	for (size_t i = 0; i < s->history.count; i++)
 	{
-		if (try_open(s, tli, tli, segno, &first_tli, err) ||
-			try_open(s, s->history.entries[idx + 1].tli, tli, segno, &first_tli, err))
-			return true;
-	}
-	for (size_t i = idx + 1; i-- > 0;)
-	{
-		const TimelineEntry *e = &s->history.entries[i];
+		uint32_t	t = s->history.entries[i].tli;
 
-		if (e->begin >= seg_end && i != 0)
-			continue;
-		if (try_open(s, e->tli, tli, segno, &first_tli, err))
+		if (t > owner && try_open(s, t, owner, segno, &first_tli, err))
 			return true;
 	}
 	*missing = true;
-	wal_segment_name(missing_name, first_tli ? first_tli : tli, segno, s->seg_size);
+	wal_segment_name(missing_name, first_tli ? first_tli : owner, segno, s->seg_size);
 	return walsim_error_set(err, "requested WAL segment %s has already been removed", missing_name);
+}
+
+/* The history entry of tli, or NULL. */
+static const TimelineEntry *
+history_entry(const WalSource *s, uint32_t tli)
+{
+	for (size_t i = 0; i < s->history.count; i++)
+		if (s->history.entries[i].tli == tli)
+			return &s->history.entries[i];
+	return NULL;
 }
 
 bool
 walsource_read(WalSource *s, uint32_t tli, uint64_t lsn, void *buf, size_t len,
 			   bool *missing, char *missing_name, WalsimError *err)
 {
-	*missing = false;
 	uint64_t	segno = wal_segno_of(lsn, s->seg_size);
 	uint32_t	off = wal_segment_offset(lsn, s->seg_size);
 	size_t		done = 0;
 
+	*missing = false;
 	if ((uint64_t) off + len > s->seg_size)
 		return walsim_error_set(err, "read of %zu bytes at offset %u crosses a segment end", len, off);
-	if (!open_for_read(s, tli, segno, missing, missing_name, err))
-		return false;
+	if (history_entry(s, tli) == NULL)
+		return walsim_error_set(err, "timeline %u is not in the history of timeline %u", tli, s->tli);
 	while (done < len)
 	{
-		ssize_t		n = pread(s->read_fd, (uint8_t *) buf + done, len - done, (off_t) off + (off_t) done);
+		uint64_t	pos = lsn + done;
+		uint32_t	owner = timeline_of_lsn(&s->history, pos);
+		const TimelineEntry *e = history_entry(s, owner);
+		size_t		want = len - done;
+		ssize_t		n;
 
+		/* bytes past the owner's switch point belong to the next timeline */
+		if (e != NULL && e->end != 0 && pos + want > e->end)
+			want = (size_t) (e->end - pos);
+		if (!open_owner(s, owner, segno, missing, missing_name, err))
+			return false;
+		n = pread(s->read_fd, (uint8_t *) buf + done, want, (off_t) off + (off_t) done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -424,9 +426,9 @@ walsource_read(WalSource *s, uint32_t tli, uint64_t lsn, void *buf, size_t len,
 									(unsigned long long) segno, off + done, strerror(errno));
 		if (n == 0)
 		{
-			/* a file shorter than the valid end says it was cut: zeros follow */
-			memset((uint8_t *) buf + done, 0, len - done);
-			break;
+			/* a file shorter than the valid end was cut: zeros follow */
+			memset((uint8_t *) buf + done, 0, want);
+			n = (ssize_t) want;
 		}
 		done += (size_t) n;
 	}
@@ -479,7 +481,8 @@ walsource_file_end(WalSource *s, uint32_t tli, uint64_t lsn)
 	char		name[64];
 	struct stat st;
 
-	if (!open_for_read(s, tli, segno, &missing, name, NULL))
+	(void) tli;
+	if (!open_owner(s, timeline_of_lsn(&s->history, lsn), segno, &missing, name, NULL))
 		return 0;
 	if (fstat(s->read_fd, &st) != 0)
 		return 0;
