@@ -400,7 +400,7 @@ def r09(ctx: ReceiverContext) -> str:
         w_at = next((m["t"] for m in msgs if m["type"] == "W"), None)
         rs = [m for m in msgs if m.get("sub") == "r"]
         if w_at is not None:
-            expect(bool(rs) and rs[0]["t"] - w_at <= 1.0,
+            expect(bool(rs) and rs[0]["t"] - w_at <= scaled(1.0),
                    f"connection {conn}: first r {'never' if not rs else f'{rs[0][chr(116)] - w_at:.2f} s after W'}")
         last_flush = 0
         for r in rs:
@@ -427,7 +427,7 @@ def r10(ctx: ReceiverContext) -> str:
         closed = [m for m in run.messages if m["conn"] == k["conn"] and m["type"].startswith("close") and m["t"] >= k["t"]]
         if not answers and closed and closed[0]["t"] - k["t"] < 1.0:
             continue          # the connection ended (SIGINT) right after the ping
-        expect(bool(answers) and answers[0]["t"] - k["t"] <= 1.0,
+        expect(bool(answers) and answers[0]["t"] - k["t"] <= scaled(1.0),
                f"ping at {k['t']:.2f} s: " + (f"answered after {answers[0]['t'] - k['t']:.2f} s" if answers
                                               else "never answered"))
         worst = max(worst, answers[0]["t"] - k["t"])
@@ -520,7 +520,7 @@ def r16(ctx: ReceiverContext) -> str:
     k = short[0]
     ended = [m for m in run.messages if m["conn"] == k["conn"] and m["type"] in ("close_C", "close_S") and m["t"] >= k["t"]]
     later_r = [m for m in run.client("r") if m["conn"] == k["conn"] and m["t"] > k["t"]]
-    expect(bool(ended) and ended[0]["t"] - k["t"] <= 2.0 and (not later_r or later_r[0]["t"] >= ended[0]["t"] - 0.001),
+    expect(bool(ended) and ended[0]["t"] - k["t"] <= scaled(2.0) and (not later_r or later_r[0]["t"] >= ended[0]["t"] - 0.001),
            f"after a {k['size']}-byte keepalive the connection went on: "
            f"{'answered with r' if later_r else 'still open'}")
     return f"{k['size']}-byte keepalive: connection closed {ended[0]['t'] - k['t']:.3f} s later; {_last_line(run)}"
