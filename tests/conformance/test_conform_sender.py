@@ -5,6 +5,7 @@ every applicable check) and the misbehaviour matrix (each
 from __future__ import annotations
 
 from collections.abc import Callable
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from walsim.pgbin import PgBin
 
 from conform_support import Sender, served_dir
 
+CLI = Path(__file__).resolve().parents[2] / "tools" / "walsim-cli"
 ALL_BUT_SHUTDOWN = [f"S{i:02d}" for i in range(1, 37) if i != 34]
 
 
@@ -71,6 +73,13 @@ def test_postgres_baseline(cluster: Cluster, tmp_path: Path, pg_bin: PgBin) -> N
     report = run_sender_checks(ctx, ALL_BUT_SHUTDOWN, label="PostgreSQL 15 (promoted, timeline 2)")
     _assert_clean(report, {"S04"})
     (tmp_path / "pg15-sender.json").write_text(report.to_json())
+
+    # the command line against the same node: --sql makes it write WAL for S22
+    cli = subprocess.run([str(CLI), "conform", "sender", "--target", s1.conninfo(replication=True),
+                          "--sql", s1.conninfo(), "--only", "S05,S22", "-q", "--json", "-"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "2 passed, 0 failed, 0 skipped" in cli.stdout, cli.stdout
 
     ctx = SenderContext(target, waldir=s1.data_dir / "pg_wal", shutdown=lambda: s1.stop("fast"))
     _assert_clean(run_sender_checks(ctx, ["S34"]), set())
