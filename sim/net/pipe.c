@@ -955,9 +955,43 @@ pipe_input_space(Pipe *p, size_t n)
 	return p->in + p->in_len;
 }
 
+/*
+ * Bytes that a delay or bandwidth fault scheduled for later are held only
+ * while such a fault is in force on this pipe.  Once it is deleted, healed
+ * or expired they go out at once, in order, and the bandwidth clock starts
+ * afresh (docs/netd.md: "fault del/heal release held bytes at once").
+ * Triggers and fire counts do not matter here: a delay limited to N
+ * messages still holds its last messages for their full delay.
+ */
+static void
+release_unshaped(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+{
+	Pipe	   *p = &c->pipe[dir];
+
+	if (p->last_release_ns <= now_ns && p->bw_next_ns <= now_ns)
+		return;					/* nothing is scheduled ahead: the usual case */
+	for (int i = 0; i < fs->nfaults; i++)
+	{
+		const Fault *f = &fs->faults[i];
+
+		if ((f->kind == FK_DELAY || f->kind == FK_BANDWIDTH) && !f->expired &&
+			strcmp(f->link, c->link) == 0 && (f->dirs & NETD_DIR_BIT(dir)) &&
+			(f->app[0] == '\0' || strcmp(f->app, c->info.app) == 0))
+			return;
+	}
+	for (size_t i = p->seg_head; i < p->nsegs; i++)
+		if (p->segs[i].release_ns > now_ns)
+			p->segs[i].release_ns = now_ns;
+	if (p->last_release_ns > now_ns)
+		p->last_release_ns = now_ns;
+	if (p->bw_next_ns > now_ns)
+		p->bw_next_ns = now_ns;
+}
+
 void
 pipe_pump(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 {
+	release_unshaped(c, dir, fs, now_ns);
 	move_bytes(c, dir, fs, now_ns);
 }
 

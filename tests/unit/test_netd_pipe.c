@@ -600,6 +600,55 @@ START_TEST(test_delay_bandwidth_and_order)
 }
 END_TEST
 
+/*
+ * Lifting a shaping fault releases what it held: bytes queued by a
+ * bandwidth or delay fault go out as soon as the fault is deleted or
+ * expires, not at the release times it had given them.
+ */
+START_TEST(test_lifted_shaping_releases_held_bytes)
+{
+	WireBuf		fe,
+				be;
+	FaultSet	fs = {.seed = 3};
+	Conn		c;
+	const uint8_t *p;
+	uint64_t	now = 1000000000;
+
+	wire_buf_init(&fe);
+	wire_buf_init(&be);
+	build_conv(&fe, &be, 2, false);
+
+	/* bandwidth, then fault del */
+	conn_init(&c, "l", 1, false);
+	add_rule(&fs, "id=b link=l kind=bandwidth rate=1000 dir=down");
+	ck_assert(pipe_input(&c, NETD_UP, fe.data, fe.len, &fs, now));
+	ck_assert(pipe_input(&c, NETD_DOWN, be.data, be.len, &fs, now));
+	ck_assert_uint_lt(pipe_ready(&c.pipe[NETD_DOWN], now + 1000, &p), be.len);
+	/* still in force: pumping changes nothing */
+	pipe_pump(&c, NETD_DOWN, &fs, now + 1000);
+	ck_assert_uint_lt(pipe_ready(&c.pipe[NETD_DOWN], now + 1000, &p), be.len);
+	fs.nfaults = 0;
+	pipe_pump(&c, NETD_DOWN, &fs, now + 1000);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], now + 1000, &p), be.len);
+	conn_free(&c);
+
+	/* a delay on another link does not hold this one's bytes back */
+	conn_init(&c, "l", 1, false);
+	add_rule(&fs, "id=d link=l kind=delay dir=down ms=50 duration=10ms");
+	add_rule(&fs, "id=o link=other kind=delay dir=down ms=500");
+	fs.faults[0].activated_ns = now;
+	ck_assert(pipe_input(&c, NETD_UP, fe.data, fe.len, &fs, now));
+	ck_assert(pipe_input(&c, NETD_DOWN, be.data, be.len, &fs, now));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], now + 20000000, &p), 0);
+	faults_expire(&fs, now + 20000000);
+	pipe_pump(&c, NETD_DOWN, &fs, now + 20000000);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], now + 20000000, &p), be.len);
+	conn_free(&c);
+	wire_buf_free(&fe);
+	wire_buf_free(&be);
+}
+END_TEST
+
 START_TEST(test_cut_close_reset_triggers_expiry)
 {
 	WireBuf		fe,
@@ -775,6 +824,7 @@ main(void)
 	tcase_add_test(tc, test_tls_passed_through_is_opaque);
 	tcase_add_test(tc, test_stall_holds_then_releases);
 	tcase_add_test(tc, test_delay_bandwidth_and_order);
+	tcase_add_test(tc, test_lifted_shaping_releases_held_bytes);
 	tcase_add_test(tc, test_cut_close_reset_triggers_expiry);
 	tcase_add_test(tc, test_splice_allowance);
 	tcase_add_test(tc, test_names);
