@@ -75,7 +75,7 @@ class RunResult:
 def _versions(pg: Any) -> dict[str, str]:
     out = {"walsim": walsim.__version__}
     try:
-        out["postgresql"] = pg.version_string()
+        out["postgresql"] = pg.version_string
     except Exception as exc:  # noqa: BLE001 - versions are informative
         out["postgresql"] = f"unknown ({exc})"
     return out

@@ -74,7 +74,7 @@ def plot_lsn(record: RunRecord) -> str | None:
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(f"MB of WAL past {format_lsn(base)}")
     ax.set_title("WAL position per node (primary: insert, standby: replay)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # clear of the fault labels
     ax.grid(alpha=0.3)
     out = _png(fig)
     plt.close(fig)
@@ -105,7 +105,7 @@ def plot_lag(record: RunRecord) -> str | None:
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("replay lag (kB behind primary)")
     ax.set_title("Replay lag per standby", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     out = _png(fig)
     plt.close(fig)
