@@ -47,25 +47,6 @@ wal_version_by_magic(uint16_t magic)
 	return NULL;
 }
 
-static uint16_t
-get_u16(const uint8_t *p)
-{
-	return (uint16_t) (p[0] | p[1] << 8);
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-		(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	return (uint64_t) get_u32(p) | (uint64_t) get_u32(p + 4) << 32;
-}
-
 size_t
 wal_page_header_size(uint16_t info)
 {
@@ -82,11 +63,11 @@ wal_page_header_decode(const uint8_t *buf, size_t len, WalPageHeader *hdr,
 		return walsim_error_set(err, "WAL page header: %zu bytes, need %d",
 								len, WAL_SHORT_PHD_SIZE);
 	memset(hdr, 0, sizeof(*hdr));
-	hdr->magic = get_u16(buf);
-	hdr->info = get_u16(buf + 2);
-	hdr->tli = get_u32(buf + 4);
-	hdr->pageaddr = get_u64(buf + 8);
-	hdr->rem_len = get_u32(buf + 16);
+	hdr->magic = wal_get_u16(buf);
+	hdr->info = wal_get_u16(buf + 2);
+	hdr->tli = wal_get_u32(buf + 4);
+	hdr->pageaddr = wal_get_u64(buf + 8);
+	hdr->rem_len = wal_get_u32(buf + 16);
 	hdr->is_long = (hdr->info & WAL_XLP_LONG_HEADER) != 0;
 	need = wal_page_header_size(hdr->info);
 	if (len < need)
@@ -94,9 +75,9 @@ wal_page_header_decode(const uint8_t *buf, size_t len, WalPageHeader *hdr,
 								len, need);
 	if (hdr->is_long)
 	{
-		hdr->sysid = get_u64(buf + 24);
-		hdr->seg_size = get_u32(buf + 32);
-		hdr->blcksz = get_u32(buf + 36);
+		hdr->sysid = wal_get_u64(buf + 24);
+		hdr->seg_size = wal_get_u32(buf + 32);
+		hdr->blcksz = wal_get_u32(buf + 36);
 	}
 	return true;
 }

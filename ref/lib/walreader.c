@@ -76,19 +76,6 @@ struct WalReader
 	WalsimError msg;
 };
 
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-		(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	return (uint64_t) get_u32(p) | (uint64_t) get_u32(p + 4) << 32;
-}
-
 /* Stop with a status, the LSN to blame and a message; returns the status. */
 static WalReadStatus
 reader_stop(WalReader *r, WalReadStatus st, uint64_t at, const char *fmt,...)
@@ -347,7 +334,7 @@ check_tot_len(WalReader *r)
 {
 	char		at[LSN_TEXT_MAX];
 
-	r->tot_len = get_u32(r->rec_hdr);
+	r->tot_len = wal_get_u32(r->rec_hdr);
 	if (r->tot_len >= WAL_RECORD_HEADER_SIZE && r->tot_len <= r->cfg.max_record_size)
 		return;					/* the common case: no text to format */
 	lsn_format(r->rec_start, at);
@@ -370,7 +357,7 @@ static void
 check_record_header(WalReader *r)
 {
 	uint8_t		rmid = r->rec_hdr[17];
-	uint64_t	prev = get_u64(r->rec_hdr + 8);
+	uint64_t	prev = wal_get_u64(r->rec_hdr + 8);
 	char		at[LSN_TEXT_MAX],
 				got[LSN_TEXT_MAX],
 				want[LSN_TEXT_MAX];
@@ -403,7 +390,7 @@ check_record_header(WalReader *r)
 static void
 finish_record(WalReader *r)
 {
-	uint32_t	want = get_u32(r->rec_hdr + XL_CRC_OFFSET);
+	uint32_t	want = wal_get_u32(r->rec_hdr + XL_CRC_OFFSET);
 	uint32_t	crc;
 	WalRecordInfo info;
 	uint64_t	end;
@@ -421,9 +408,9 @@ finish_record(WalReader *r)
 		return;
 	}
 	info.start_lsn = r->rec_start;
-	info.prev_lsn = get_u64(r->rec_hdr + 8);
+	info.prev_lsn = wal_get_u64(r->rec_hdr + 8);
 	info.tot_len = r->tot_len;
-	info.xid = get_u32(r->rec_hdr + 4);
+	info.xid = wal_get_u32(r->rec_hdr + 4);
 	info.info = r->rec_hdr[16];
 	info.rmid = r->rec_hdr[17];
 	info.is_switch = info.rmid == RM_XLOG_ID &&

@@ -32,27 +32,6 @@ load_pages(void)
 	fclose(f);
 }
 
-static void
-put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
 static WalPageExpect
 expect_at(uint64_t pageaddr)
 {
@@ -183,28 +162,28 @@ START_TEST(test_each_check_fails)
 	e = expect_at(c->long_page ? SEG_LSN : SEG_LSN + 2 * WAL_BLCKSZ);
 	/* the short page, checked as if it were the third page of the segment */
 	if (!c->long_page)
-		put_u64(raw + 8, SEG_LSN + 2 * WAL_BLCKSZ);
+		unit_put_le64(raw + 8, SEG_LSN + 2 * WAL_BLCKSZ);
 
 	if (strcmp(c->what, "zeroed") == 0)
 		memset(raw, 0, sizeof(raw));
 	else if (strcmp(c->what, "magic") == 0)
-		put_u16(raw, 0xD10D);
+		unit_put_le16(raw, 0xD10D);
 	else if (strcmp(c->what, "info bit") == 0)
-		put_u16(raw + 2, 0x0015);
+		unit_put_le16(raw + 2, 0x0015);
 	else if (strcmp(c->what, "no long header") == 0)
-		put_u16(raw + 2, 0x0005);
+		unit_put_le16(raw + 2, 0x0005);
 	else if (strcmp(c->what, "sysid") == 0)
 		e.sysid = 42;
 	else if (strcmp(c->what, "seg size") == 0)
-		put_u32(raw + 32, 2u << 20);
+		unit_put_le32(raw + 32, 2u << 20);
 	else if (strcmp(c->what, "blcksz") == 0)
-		put_u32(raw + 36, 4096);
+		unit_put_le32(raw + 36, 4096);
 	else if (strcmp(c->what, "pageaddr") == 0)
-		put_u64(raw + 8, UINT64_C(0x202000));	/* a recycled segment's page */
+		unit_put_le64(raw + 8, UINT64_C(0x202000));	/* a recycled segment's page */
 	else if (strcmp(c->what, "tli") == 0)
 		e.min_tli = 2;
 	else if (strcmp(c->what, "rem_len") == 0)
-		put_u32(raw + 16, 0);
+		unit_put_le32(raw + 16, 0);
 
 	decoded = wal_page_header_decode(raw, sizeof(raw), &h, &err);
 	ck_assert_msg(decoded, "%s: %s", c->what, err.message);

@@ -27,34 +27,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
-		(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
 static uint64_t
 next_rand(uint64_t *state)
 {
@@ -574,14 +546,14 @@ START_TEST(test_bit_flips_and_torn_writes)
 
 	/* xl_tot_len: too short, zero, too long for PostgreSQL */
 	memcpy(bad, wal, len);
-	put_u32(bad + off, 23);
+	unit_put_le32(bad + off, 23);
 	expect_stop(bad, len, WAL_READ_BAD_LENGTH, s->rec[k].start_lsn, &s->rec[k - 1], "tot_len 23");
-	put_u32(bad + off, 0x40000000);
+	unit_put_le32(bad + off, 0x40000000);
 	expect_stop(bad, len, WAL_READ_BAD_LENGTH, s->rec[k].start_lsn, &s->rec[k - 1], "tot_len 1 GB");
-	put_u32(bad + off, 0);
+	unit_put_le32(bad + off, 0);
 	expect_stop(bad, len, WAL_READ_ZEROED, s->rec[k].start_lsn, &s->rec[k - 1], "tot_len 0");
 	/* a length one byte longer: the CRC covers the wrong bytes */
-	put_u32(bad + off, s->rec[k].tot_len + 1);
+	unit_put_le32(bad + off, s->rec[k].tot_len + 1);
 	expect_stop(bad, len, WAL_READ_BAD_CRC, s->rec[k].start_lsn, &s->rec[k - 1], "tot_len + 1");
 
 	/* a resource manager no PostgreSQL 15 has */
@@ -605,21 +577,21 @@ START_TEST(test_bit_flips_and_torn_writes)
 
 		/* ... or the continuation page has another magic, address, flag, length */
 		memcpy(bad, wal, len);
-		put_u16(bad + (page - FIRST_SEG), 0xD10D);
+		unit_put_le16(bad + (page - FIRST_SEG), 0xD10D);
 		expect_stop(bad, len, WAL_READ_BAD_MAGIC, page, &s->rec[k - 1], "magic");
 		memcpy(bad, wal, len);
-		put_u64(bad + (page - FIRST_SEG) + 8, page - 0x400000);
+		unit_put_le64(bad + (page - FIRST_SEG) + 8, page - 0x400000);
 		expect_stop(bad, len, WAL_READ_BAD_PAGEADDR, page, &s->rec[k - 1], "pageaddr");
 		memcpy(bad, wal, len);
 		bad[(page - FIRST_SEG) + 2] &= (uint8_t) ~0x01;
 		expect_stop(bad, len, WAL_READ_BAD_CONTRECORD, s->rec[k].start_lsn, &s->rec[k - 1],
 					"contrecord flag cleared");
 		memcpy(bad, wal, len);
-		put_u32(bad + (page - FIRST_SEG) + 16, get_u32(bad + (page - FIRST_SEG) + 16) + 8);
+		unit_put_le32(bad + (page - FIRST_SEG) + 16, wal_get_u32(bad + (page - FIRST_SEG) + 16) + 8);
 		expect_stop(bad, len, WAL_READ_BAD_CONTRECORD, s->rec[k].start_lsn, &s->rec[k - 1],
 					"rem_len off");
 		memcpy(bad, wal, len);
-		put_u32(bad + (page - FIRST_SEG) + 16, 0);
+		unit_put_le32(bad + (page - FIRST_SEG) + 16, 0);
 		expect_stop(bad, len, WAL_READ_BAD_CONTRECORD, page, &s->rec[k - 1], "rem_len 0");
 		memcpy(bad, wal, len);
 		bad[(page - FIRST_SEG) + 2] |= 0x20;
@@ -627,7 +599,7 @@ START_TEST(test_bit_flips_and_torn_writes)
 		/* a lower timeline than the pages before */
 		memcpy(bad, wal, len);
 		for (uint64_t p = FIRST_SEG; p < page; p += WAL_BLCKSZ)
-			put_u32(bad + (p - FIRST_SEG) + 4, 2);
+			unit_put_le32(bad + (p - FIRST_SEG) + 4, 2);
 		expect_stop(bad, len, WAL_READ_BAD_TIMELINE, page, &s->rec[k - 1], "timeline");
 	}
 
@@ -639,7 +611,7 @@ START_TEST(test_bit_flips_and_torn_writes)
 		for (j = 0; j < s->n && s->rec[j].start_lsn < FIRST_SEG + seg_b; j++)
 			;
 		memcpy(bad, wal, len);
-		put_u32(bad + seg_b + 32, 2u << 20);
+		unit_put_le32(bad + seg_b + 32, 2u << 20);
 		expect_stop(bad, len, WAL_READ_BAD_PAGE_HEADER, FIRST_SEG + seg_b, &s->rec[j - 1],
 					"long header segment size");
 		/* or another system */
@@ -660,7 +632,7 @@ START_TEST(test_bit_flips_and_torn_writes)
 		/* a recycled segment: segment 0B's pages say they are from 0/300000 */
 		memcpy(bad, wal, len);
 		for (size_t p = seg_b; p < len; p += WAL_BLCKSZ)
-			put_u64(bad + p + 8, (uint64_t) (p - seg_b) + 0x300000);
+			unit_put_le64(bad + p + 8, (uint64_t) (p - seg_b) + 0x300000);
 		expect_stop(bad, len, WAL_READ_BAD_PAGEADDR, FIRST_SEG + seg_b, &s->rec[j - 1],
 					"recycled segment");
 	}
@@ -689,7 +661,7 @@ START_TEST(test_contrecord_where_record_starts)
 		size_t		page = (size_t) (s->rec[k].start_lsn - WAL_SHORT_PHD_SIZE - FIRST_SEG);
 
 		wal[page + 2] |= 0x01;
-		put_u32(wal + page + 16, 8);
+		unit_put_le32(wal + page + 16, 8);
 		expect_stop(wal, len, WAL_READ_BAD_CONTRECORD, s->rec[k].start_lsn, &s->rec[k - 1],
 					"unexpected contrecord");
 	}
@@ -808,7 +780,7 @@ START_TEST(test_start_at_record)
 		uint8_t    *bad = malloc(len - off);
 
 		memcpy(bad, wal + off, len - off);
-		put_u64(bad + 8, r->start_lsn + 8);
+		unit_put_le64(bad + 8, r->start_lsn + 8);
 		o = run_reader(&cfg, bad, len - off, PIECES_WHOLE, 0);
 		ck_assert_int_eq(o.status, WAL_READ_BAD_PREV);
 		outcome_free(&o);
@@ -932,16 +904,16 @@ synth_page_header(Synth *s, uint32_t rem_len)
 								   s->next_page_flags);
 
 	ck_assert_uint_le(s->pos - s->base + WAL_LONG_PHD_SIZE, s->cap);
-	put_u16(p, MAGIC15);
-	put_u16(p + 2, info);
-	put_u32(p + 4, 1);
-	put_u64(p + 8, s->pos);
-	put_u32(p + 16, rem_len);
+	unit_put_le16(p, MAGIC15);
+	unit_put_le16(p + 2, info);
+	unit_put_le32(p + 4, 1);
+	unit_put_le64(p + 8, s->pos);
+	unit_put_le32(p + 16, rem_len);
 	if (is_long)
 	{
-		put_u64(p + 24, UINT64_C(7000000000000000001));
-		put_u32(p + 32, s->seg_size);
-		put_u32(p + 36, WAL_BLCKSZ);
+		unit_put_le64(p + 24, UINT64_C(7000000000000000001));
+		unit_put_le32(p + 32, s->seg_size);
+		unit_put_le32(p + 36, WAL_BLCKSZ);
 	}
 	s->next_page_flags = 0;
 	s->pos += is_long ? WAL_LONG_PHD_SIZE : WAL_SHORT_PHD_SIZE;
@@ -992,15 +964,15 @@ synth_record_ex(Synth *s, uint8_t rmid, uint8_t info, uint32_t body_len, bool co
 	start = s->pos;
 	for (uint32_t i = 0; i < body_len; i++)
 		rec[WAL_RECORD_HEADER_SIZE + i] = (uint8_t) (start + i * 31);
-	put_u32(rec, tot_len);
-	put_u32(rec + 4, 1000 + (uint32_t) (start & 0xFFFF));
-	put_u64(rec + 8, s->prev);
+	unit_put_le32(rec, tot_len);
+	unit_put_le32(rec + 4, 1000 + (uint32_t) (start & 0xFFFF));
+	unit_put_le64(rec + 8, s->prev);
 	rec[16] = info;
 	rec[17] = rmid;
 	rec[18] = rec[19] = 0;
 	crc = crc32c_update(CRC32C_INIT, rec + WAL_RECORD_HEADER_SIZE, body_len);
 	crc = crc32c_final(crc32c_update(crc, rec, 20));
-	put_u32(rec + 20, crc);
+	unit_put_le32(rec + 20, crc);
 	synth_bytes(s, rec, tot_len, !complete);
 	free(rec);
 	if (complete)

@@ -122,4 +122,27 @@ bool		wal_page_header_check(const WalPageHeader *hdr, const uint8_t *raw,
 /* Short name of a check result ("bad page magic", ...). */
 const char *wal_page_check_name(WalPageCheck check);
 
+/*
+ * Integers inside WAL pages and records are in the server's byte order,
+ * little-endian on every platform walsim supports (x86-64, aarch64).
+ */
+static inline uint16_t
+wal_get_u16(const uint8_t *p)
+{
+	return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static inline uint32_t
+wal_get_u32(const uint8_t *p)
+{
+	return (uint32_t) p[0] | (uint32_t) p[1] << 8 |
+		(uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static inline uint64_t
+wal_get_u64(const uint8_t *p)
+{
+	return (uint64_t) wal_get_u32(p) | (uint64_t) wal_get_u32(p + 4) << 32;
+}
+
 #endif							/* WALSIM_WALPAGE_H */
