@@ -58,6 +58,9 @@ typedef struct Probe
 	struct timespec t0;
 	uint64_t	received_end;	/* end of the last XLogData */
 	bool		autoreply;		/* answer keepalives that request a reply */
+	uint8_t		buf[256 * 1024];	/* input read but not yet decoded: */
+	size_t		pend_off;		/* [pend_off, pend_len) is pending */
+	size_t		pend_len;
 	ScramClient scram;
 	char	   *password;
 } Probe;
@@ -489,14 +492,38 @@ goal_reached(Probe *p, const ProbeStep *step, ReadGoal goal, const WireMessage *
 	}
 }
 
+
+/*
+ * Decode and print the buffered input until the goal is reached (true) or
+ * the buffer is used up (false).  What follows the message that reached
+ * the goal stays buffered for the next step, so a message that arrived in
+ * the same read as the awaited one still counts for the step awaiting it.
+ */
 static bool
-wants_close(const ProbeStep *step, ReadGoal goal)
+drain_pending(Probe *p, const ProbeStep *step, ReadGoal goal)
 {
-	if (goal != GOAL_TYPES)
-		return false;
-	for (int i = 0; i < step->nwait; i++)
-		if (step->wait_for[i] == PROBE_WAIT_CLOSE)
+	while (p->pend_off < p->pend_len && !p->closed)
+	{
+		WireMessage m;
+		WalsimError err;
+		size_t		used = 0;
+		WireStatus	st = wire_decoder_next(&p->dec, p->buf + p->pend_off,
+										   p->pend_len - p->pend_off, &used, &m, &err);
+
+		p->pend_off += used;
+		if (st == WIRE_FAILED)
+		{
+			emit_event(p, "protocol_error", err.message);
+			p->closed = true;
+			return false;
+		}
+		if (st == WIRE_NEED_MORE)
+			break;
+		emit_message(p, &m);
+		maybe_autoreply(p, &m);
+		if (goal_reached(p, step, goal, &m))
 			return true;
+	}
 	return false;
 }
 
@@ -507,25 +534,25 @@ wants_close(const ProbeStep *step, ReadGoal goal)
 static bool
 read_until(Probe *p, const ProbeStep *step, ReadGoal goal, int ms)
 {
-	static uint8_t buf[256 * 1024];
 	double		deadline = elapsed(p) + ms / 1000.0;
 
+	if (goal == GOAL_LSN && p->received_end >= step->lsn[0])
+		return true;
+	if (drain_pending(p, step, goal))
+		return true;
 	while (!p->closed)
 	{
 		double		left = deadline - elapsed(p);
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+		struct pollfd pfd = {.fd = p->fd,.events = POLLIN};
 		ssize_t		n;
-		size_t		off = 0;
 		int			rc;
 
 		if (left <= 0)
 			break;
 		rc = poll(&pfd, 1, (int) (left * 1000) + 1);
-		if (rc < 0 && errno == EINTR)
-			continue;
 		if (rc <= 0)
-			continue;
-		n = recv(p->fd, buf, sizeof(buf), 0);
+			continue;			/* EINTR or the deadline: the loop decides */
+		n = recv(p->fd, p->buf, sizeof(p->buf), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -534,55 +561,13 @@ read_until(Probe *p, const ProbeStep *step, ReadGoal goal, int ms)
 			emit_event(p, "close", n < 0 ? strerror(errno) : "EOF");
 			return n == 0 || errno == ECONNRESET;
 		}
-		while (off < (size_t) n)
-		{
-			WireMessage m;
-			WalsimError err;
-			size_t		used = 0;
-			WireStatus	st = wire_decoder_next(&p->dec, buf + off, (size_t) n - off,
-											   &used, &m, &err);
-
-			off += used;
-			if (st == WIRE_FAILED)
-			{
-				emit_event(p, "protocol_error", err.message);
-				p->closed = true;
-				return true;
-			}
-			if (st == WIRE_NEED_MORE)
-				break;
-			emit_message(p, &m);
-			maybe_autoreply(p, &m);
-			if (goal_reached(p, step, goal, &m))
-			{
-				/*
-				 * The rest of this chunk arrived before the next step ran:
-				 * print it now (its timing is still right) rather than lose it.
-				 */
-				if (off < (size_t) n)
-				{
-					while (off < (size_t) n)
-					{
-						st = wire_decoder_next(&p->dec, buf + off, (size_t) n - off,
-											   &used, &m, &err);
-						off += used;
-						if (st != WIRE_GOT_MESSAGE)
-							break;
-						emit_message(p, &m);
-						maybe_autoreply(p, &m);
-						if (goal == GOAL_AUTH && m.type == 'R')
-							answer_auth(p, &m);
-					}
-				}
-				return true;
-			}
-		}
+		p->pend_off = 0;
+		p->pend_len = (size_t) n;
+		if (drain_pending(p, step, goal))
+			return true;
 	}
-	if (!p->closed || !wants_close(step, goal))
-	{
-		if (goal != GOAL_NONE && !p->closed)
-			emit_event(p, "timeout", NULL);
-	}
+	if (goal != GOAL_NONE && !p->closed)
+		emit_event(p, "timeout", NULL);
 	return true;
 }
 

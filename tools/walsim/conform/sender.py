@@ -804,23 +804,32 @@ def s32(ctx: SenderContext) -> str:
         pos = ctx.xlogpos()
         sql = f"START_REPLICATION SLOT {slot} {Lsn(pos - pos % ctx.seg_size())} TIMELINE {ctx.tli()}"
         ev = []
-        for ending in ("terminate", "close"):
-            t = _answer(ctx, sql, "W,E,close", 10000, f"{ending}\n") if ending == "terminate" else \
-                ctx.run(AUTH + f"query {sql}\nwait W,E,close 10000\nclose\n")
-            expect(bool(t.of_type("W")), f"{sql}: {sequence(t.after('START'))}")
-            deadline = time.monotonic() + 5
+
+        def acquire(after: str, tail: str) -> Transcript:
+            """START with the slot, retrying while the sender still holds it for a
+            previous connection; fails after 5 s."""
+            deadline = time.monotonic() + scaled(5)
             while True:
-                again = _answer(ctx, sql, "W,E,close", 10000)
-                if again.of_type("W"):
-                    break
-                e = again.of_type("E")
-                expect(time.monotonic() < deadline,
-                       f"slot still active 5 s after {ending}: {brief(e[0]) if e else sequence(again.incoming())}")
+                t = ctx.run(AUTH + f"query {sql}\nwait W,E,close 10000\n{tail}")
+                if t.of_type("W"):
+                    return t
+                e = t.of_type("E")
+                expect(time.monotonic() < deadline and bool(e) and e[0].get("C") == "55006",
+                       f"slot still held 5 s after {after}: "
+                       f"{brief(e[0]) if e else sequence(t.incoming())}")
                 time.sleep(0.2)
+
+        for ending in ("terminate", "close"):
+            acquire("the previous connection", f"{ending}\n")
+            acquire(ending, "terminate\n")
             ev.append(f"after {ending} the slot is usable again")
         return "; ".join(ev)
     finally:
-        _answer(ctx, f"DROP_REPLICATION_SLOT {slot}")
+        # the last connection may still hold the slot for a moment
+        deadline = time.monotonic() + scaled(5)
+        while any(e.get("C") == "55006" for e in _answer(ctx, f"DROP_REPLICATION_SLOT {slot}").of_type("E")) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 @check("S33", "SQL (SELECT 1) in physical mode gives ErrorResponse with Z; an extended protocol Parse "
