@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
 
 import psycopg
@@ -19,7 +18,7 @@ from walsim.cluster import Cluster, wait_all_streaming
 from walsim.disk import DiskFaults
 from walsim.lsn import Lsn
 from walsim.node import Node
-from walsim.timeouts import Deadline, scaled, wait_until
+from walsim.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 

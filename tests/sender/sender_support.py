@@ -7,16 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from walsim.cluster import Cluster
 from walsim.node import Node
-from walsim.ports import PortAllocator, PortReservation
+from walsim.ports import PortReservation
 from walsim.timeouts import scaled, wait_until
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from walsim.cluster import Cluster
 from walsim.lsn import Lsn
-from walsim.timeouts import scaled, wait_until
+from walsim.timeouts import scaled
 
 from sender_support import archiving_primary, identify_system, switch_and_archive
 

@@ -3,6 +3,7 @@ finding scenario files, validating them, showing progress, printing verdicts."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -71,6 +72,25 @@ def load_all(paths: list[Path], err: TextIO = sys.stderr) -> list[Scenario] | No
             for issue in exc.issues:
                 print(f"walsim-cli: {issue}", file=err)
     return None if bad else scenarios
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SCENARIO... arguments shared by ``run`` and ``check``."""
+    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                        help="a scenario file, or a directory of *.toml scenario files")
+
+
+def load_arguments(names: list[str], err: TextIO = sys.stderr) -> list[tuple[Path, Scenario]] | None:
+    """The scenarios named on the command line with their paths, or None
+    after saying what was wrong (no files found, or every problem of every file)."""
+    paths = expand(names)
+    if not paths:
+        print("walsim-cli: error: no scenario files found", file=err)
+        return None
+    scenarios = load_all(paths, err)
+    if scenarios is None:
+        return None
+    return list(zip(paths, scenarios))
 
 
 class Progress:

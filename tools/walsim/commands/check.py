@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from walsim.runner import expand, load_all
+from walsim.runner import add_scenario_arguments, load_arguments
 
 NAME = "check"
 HELP = "validate scenario files (exit 2 and every problem listed when one is invalid)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
-                        help="a scenario file, or a directory of *.toml scenario files")
+    add_scenario_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = expand(args.scenarios)
-    if not paths:
-        print("walsim-cli: error: no scenario files found", file=sys.stderr)
+    loaded = load_arguments(args.scenarios)
+    if loaded is None:
         return 2
-    scenarios = load_all(paths)
-    if scenarios is None:
-        return 2
-    for sc, path in zip(scenarios, paths):
+    for path, sc in loaded:
         needs = ", ".join(sorted(sc.needs()))
         print(f"ok: {path}: {sc.name}: {len(sc.nodes)} nodes, {len(sc.steps)} steps, "
               f"{len(sc.verdicts)} verdicts (needs {needs})")

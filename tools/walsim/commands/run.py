@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from walsim.engine import run_scenario
-from walsim.runner import Progress, expand, load_all, sigterm_as_interrupt, verdict_table, worst
+from walsim.runner import (Progress, add_scenario_arguments, load_arguments, sigterm_as_interrupt,
+                           verdict_table, worst)
 
 NAME = "run"
 HELP = "run scenario files (or directories of them) and judge their verdicts"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO",
-                        help="a scenario file, or a directory of *.toml scenario files")
+    add_scenario_arguments(parser)
     parser.add_argument("--seed", type=lambda s: int(s, 0), default=None,
                         help="root seed (default: the scenario's own seed)")
     parser.add_argument("--out", default="walsim-runs", metavar="DIR",
@@ -25,15 +24,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = expand(args.scenarios)
-    if not paths:
-        print("walsim-cli: error: no scenario files found", file=sys.stderr)
-        return 2
-    scenarios = load_all(paths)
-    if scenarios is None:
+    loaded = load_arguments(args.scenarios)
+    if loaded is None:
         return 2
     statuses = []
-    for sc, path in zip(scenarios, paths):
+    for path, sc in loaded:
         with sigterm_as_interrupt(), Progress() as progress:
             result = run_scenario(sc, seed=args.seed, out=args.out, keep=args.keep,
                                   progress=progress, argv_file=str(path))
