@@ -51,3 +51,17 @@ def test_bad_command_is_refused(tmp_path: Path) -> None:
     from walsim.conform.probe import ConformError
     with pytest.raises(ConformError, match="must contain %s"):
         ReceiverContext("pg_receivewal -D %d", workdir=tmp_path)
+
+
+@pytest.mark.parametrize("receiver", ["pg_receivewal", "walsim-receiver"])
+def test_slot_mode(receiver: str, pg_bin: PgBin, walsim_build: Path, tmp_path: Path) -> None:
+    """With -S the suite creates the slot on walsim-sender first; R17 then runs,
+    and R09 holds across the timeline switch (where pg_receivewal reports flush
+    = the old timeline's end with write = the new start)."""
+    binary = pg_bin.path("pg_receivewal") if receiver == "pg_receivewal" else walsim_build / "bin" / "walsim-receiver"
+    extra = " --no-password" if receiver == "pg_receivewal" else ""
+    ctx = ReceiverContext(f"{shlex.quote(str(binary))} -d '%s' -D %d -n -S conformslot{extra}", workdir=tmp_path)
+    report = run_receiver_checks(ctx, ["R06", "R09", "R12", "R17"])
+    print(report.to_table(160))
+    assert [r.status for r in report.results] == [PASS] * 4, report.to_table(160)
+    assert 'SLOT "conformslot"' in report.by_id()["R17"].evidence
