@@ -12,9 +12,8 @@ from walsim.conform.receiver import ReceiverContext, run_receiver_checks
 from walsim.conform.results import FAIL, PASS, SKIPPED
 from walsim.pgbin import PgBin
 
-# not applicable to a run without the disk layer, a 10 s idle period, a bad
-# segment size, or a slot
-EXPECTED_SKIPS = {"R08", "R11", "R14", "R17"}
+# not applicable to a run without a 10 s idle period, a bad segment size, or a slot
+EXPECTED_SKIPS = {"R11", "R14", "R17"}
 
 
 def _baseline(command: str, workdir: Path) -> None:
@@ -65,3 +64,14 @@ def test_slot_mode(receiver: str, pg_bin: PgBin, walsim_build: Path, tmp_path: P
     print(report.to_table(160))
     assert [r.status for r in report.results] == [PASS] * 4, report.to_table(160)
     assert 'SLOT "conformslot"' in report.by_id()["R17"].evidence
+
+
+def test_missing_fsyncs_are_caught(pg_bin: PgBin, tmp_path: Path) -> None:
+    wrapper = Path(__file__).with_name("nosync_receiver.py")
+    ctx = ReceiverContext(f"/usr/bin/python3 {shlex.quote(str(wrapper))} "
+                          f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password",
+                          workdir=tmp_path)
+    report = run_receiver_checks(ctx, ["R08"])
+    print(report.to_table(160))
+    r08 = report.by_id()["R08"]
+    assert r08.status == FAIL and "without an fsync" in r08.evidence, r08

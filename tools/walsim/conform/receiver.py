@@ -12,13 +12,15 @@ timeline 2 and keep the unfinished segments as ``.partial``.
 Runs (each a fresh directory and sender): ``main`` (stream everything, stay
 idle long enough to be pinged, then SIGINT), ``removed`` (start at a segment
 the sender does not have), ``sender-shutdown`` (SIGTERM to the sender once
-caught up) and one per ``--misbehave`` kind the checks need (``gap``,
-``single-commandcomplete``, ``short-keepalive``).
+caught up), ``durability`` (the command under ``strace``) and one per
+``--misbehave`` kind the checks need (``gap``, ``single-commandcomplete``,
+``short-keepalive``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -193,9 +195,14 @@ class ReceiverContext:
         conninfo = f"host=127.0.0.1 port={relay.port} user={USER} passfile={self.passfile}"
         log = base / "receiver.log"
         notes: list[str] = []
+        argv = self._argv(conninfo, outdir)
+        if name == "durability":
+            # -y prints each descriptor's path: fsync(5</dir/NAME.partial>)
+            argv = [shutil.which("strace") or "strace", "-f", "-qq", "-y", "-o", str(base / "strace.log"),
+                    "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", *argv]
         try:
             with open(log, "wb") as out:
-                proc = subprocess.Popen(self._argv(conninfo, outdir), stdout=out, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 self._drive(name, proc, sender, relay, notes)
@@ -228,7 +235,9 @@ class ReceiverContext:
             return cond()
 
         exited = lambda: proc.poll() is not None     # noqa: E731
-        if name == "main":
+        if name == "durability":
+            wait(lambda: exited() or self._caught_up(relay), 60)
+        elif name == "main":
             if not wait(lambda: exited() or self._caught_up(relay), 60):
                 notes.append("did not report write >= the end of WAL within 60 s")
             wait(exited, 3.5)         # idle: the sender pings after 2 s of silence
@@ -245,7 +254,7 @@ class ReceiverContext:
     @staticmethod
     def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> int | None:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGINT)     # the whole group: the command may be a wrapper
             notes.append("stopped with SIGINT")
             try:
                 proc.wait(scaled(10))
@@ -421,10 +430,50 @@ def r07(ctx: ReceiverContext) -> str:
     return f"with 000000010000000000000009.partial present: {starts[0]['sql']}"
 
 
-@check("R08", "Durability: with sync on, files and directory are fsynced at creation and rename; "
-       "--synchronous fsyncs before reporting flush.", "walmethods.c; receivelog.c sendFeedback")
+@check("R08", "Durability: with sync on, the file and directory are fsynced at creation and at rename "
+       "(checked with strace: every NAME.partial is fsynced, then its directory, before WAL is reported; "
+       "every rename follows an fsync of the file and is followed by an fsync of the directory).",
+       "walmethods.c dir_open_for_write / dir_close (durable_rename)")
 def r08(ctx: ReceiverContext) -> str:
-    raise Skipped("needs the disk layer or strace (see tests/receiver/test_receiver_durability.py)")
+    if shutil.which("strace") is None:
+        raise Skipped("strace is not installed")
+    if any(w == "--no-sync" for w in ctx.template):
+        raise Skipped("the command turns syncing off (--no-sync)")
+    run = ctx.run("durability")
+    trace = (run.outdir.parent / "strace.log").read_text(errors="replace").splitlines()
+    events: list[tuple[str, str, str]] = []        # (kind, path, new path)
+    for line in trace:
+        m = re.search(r"\b(?:fsync|fdatasync)\(\d+<(.*)>\)\s+= 0", line)
+        if m:
+            events.append(("fsync", m.group(1), ""))
+            continue
+        m = re.search(r"\brename\(\"(.*?)\", \"(.*?)\"\)\s+= 0", line)
+        if m:
+            events.append(("rename", m.group(1), m.group(2)))
+            continue
+        # renameat(5</dir>, "old", 5</dir>, "new"): names relative to the descriptors
+        m = re.search(r"\brenameat2?\((?:\d+<(.*?)>|AT_FDCWD), \"(.*?)\", (?:\d+<(.*?)>|AT_FDCWD), "
+                      r"\"(.*?)\".*\)\s+= 0", line)
+        if m:
+            events.append(("rename", os.path.join(m.group(1) or "", m.group(2)),
+                           os.path.join(m.group(3) or "", m.group(4))))
+    outdir = str(run.outdir)
+    renames = [(i, e) for i, e in enumerate(events) if e[0] == "rename" and e[2].startswith(outdir)]
+    expect(bool(renames), f"no rename into {outdir} traced (files: {run.files()})")
+    for i, (_k, old, new) in renames:
+        expect(any(k == "fsync" and path == old for k, path, _ in events[:i]),
+               f"rename {Path(old).name} -> {Path(new).name} without an fsync of {Path(old).name} before it")
+        nxt = next((j for j in range(i + 1, len(events)) if events[j][0] == "rename"), len(events))
+        expect(any(k == "fsync" and path == outdir for k, path, _ in events[i + 1:nxt]),
+               f"rename {Path(old).name} -> {Path(new).name} not followed by an fsync of the directory")
+    created = sorted({path for k, path, _ in events if k == "fsync" and path.endswith(".partial")})
+    for path in created:
+        first = next(i for i, e in enumerate(events) if e[0] == "fsync" and e[1] == path)
+        expect(any(k == "fsync" and p == outdir for k, p, _ in events[first:first + 3]),
+               f"{Path(path).name}: its first fsync is not followed by one of the directory")
+    return (f"{len(renames)} renames, each after an fsync of the file and followed by one of the directory; "
+            f"{len(created)} .partial files fsynced with their directory at creation "
+            f"({sum(1 for e in events if e[0] == 'fsync')} fsyncs traced)")
 
 
 @check("R09", "It sends 'r' messages of exactly 34 bytes; flush = 0 or ≤ write and monotonic; the first "
