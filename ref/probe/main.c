@@ -87,21 +87,27 @@ elapsed(const Probe *p)
 
 /* A JSON string of raw bytes: bytes >= 0x80 as \u00XX, i.e. Latin-1. */
 static void
-json_bytes(const uint8_t *s, size_t n)
+json_bytes_to(FILE *out, const uint8_t *s, size_t n)
 {
-	putchar('"');
+	fputc('"', out);
 	for (size_t i = 0; i < n; i++)
 	{
 		uint8_t		c = s[i];
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(out, "\\%c", c);
 		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);
+			fprintf(out, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, out);
 	}
-	putchar('"');
+	fputc('"', out);
+}
+
+static void
+json_bytes(const uint8_t *s, size_t n)
+{
+	json_bytes_to(stdout, s, n);
 }
 
 static void
@@ -643,27 +649,17 @@ run_step(Probe *p, const ProbeStep *s)
 		case STEP_QUERY:
 			wire_put_query(&b, s->text);
 			{
-				char	   *q = NULL;
-				size_t		qlen = 0;
-				FILE	   *mem = open_memstream(&q, &qlen);
+				char	   *sql_json = NULL;
+				size_t		len = 0;
+				FILE	   *mem = open_memstream(&sql_json, &len);
 
-				/* the SQL text as a JSON string */
 				if (mem == NULL)
 					abort();
-				fputs(",\"sql\":\"", mem);
-				for (const char *c = s->text; *c; c++)
-				{
-					if (*c == '"' || *c == '\\')
-						fputc('\\', mem);
-					if ((unsigned char) *c < 0x20)
-						fprintf(mem, "\\u%04x", *c);
-					else
-						fputc(*c, mem);
-				}
-				fputc('"', mem);
+				fputs(",\"sql\":", mem);
+				json_bytes_to(mem, (const uint8_t *) s->text, strlen(s->text));
 				fclose(mem);
-				send_logged(p, &b, "Q", q);
-				free(q);
+				send_logged(p, &b, "Q", sql_json);
+				free(sql_json);
 			}
 			break;
 		case STEP_STATUS:
