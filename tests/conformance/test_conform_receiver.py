@@ -75,3 +75,17 @@ def test_missing_fsyncs_are_caught(pg_bin: PgBin, tmp_path: Path) -> None:
     print(report.to_table(160))
     r08 = report.by_id()["R08"]
     assert r08.status == FAIL and "without an fsync" in r08.evidence, r08
+
+
+@pytest.mark.parametrize("receiver,expected", [("pg_receivewal", PASS), ("walsim-receiver -s 0", FAIL)])
+def test_status_cadence(receiver: str, expected: str, pg_bin: PgBin, walsim_build: Path,
+                        tmp_path: Path) -> None:
+    """R11 (--long): pg_receivewal's default 10 s status interval passes; a
+    receiver whose periodic status updates are off fails once nothing pings it."""
+    if receiver == "pg_receivewal":
+        command = f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password"
+    else:
+        command = f"{shlex.quote(str(walsim_build / 'bin' / 'walsim-receiver'))} -d '%s' -D %d -n -s 0"
+    report = run_receiver_checks(ReceiverContext(command, workdir=tmp_path, long=True), ["R11"])
+    print(report.to_table(160))
+    assert report.results[0].status == expected, report.results[0].evidence

@@ -26,6 +26,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--command", required=True,
                    help="the receiver's command line; %%s = connection string, %%d = fresh directory")
     r.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
+    r.add_argument("--long", action="store_true",
+                   help="also run the slow checks (R11: 12.5 s without pings, status cadence)")
     for p in (s, r):
         p.add_argument("--only", default="", metavar="IDS", help="comma-separated check ids (S05,S18 / R09)")
         p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON ('-' = stdout)")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             report = run_sender_checks(ctx, only, progress=progress)
         else:
             from walsim.conform.receiver import ReceiverContext, run_receiver_checks
-            rctx = ReceiverContext(args.command, workdir=args.workdir)
+            rctx = ReceiverContext(args.command, workdir=args.workdir, long=args.long)
             try:
                 report = run_receiver_checks(rctx, only, progress=progress)
             finally:

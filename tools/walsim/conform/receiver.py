@@ -44,6 +44,8 @@ SEG = 1 << 20
 END_OF_WAL = 0xB37738             # tests/data/wal/expected.txt: end of timeline 2
 SWITCH = 0xB011A8                 # timeline 2 begins here
 SENDER_TIMEOUT_MS = 4000          # pings after 2 s of client silence
+STATUS_INTERVAL = 10.0            # pg_receivewal's default --status-interval
+CADENCE_IDLE = 12.5               # R11: idle time after catching up
 USER = "walsim_conform"
 PASSWORD = "conform-secret"
 
@@ -93,7 +95,8 @@ class ReceiverContext:
     """Runs the receiver command in the scenarios the checks need (each once)."""
 
     def __init__(self, command: str, *, workdir: Path | None = None,
-                 sender_binary: Path | None = None, dataset: Path | None = None) -> None:
+                 sender_binary: Path | None = None, dataset: Path | None = None,
+                 long: bool = False) -> None:
         try:
             self.template = shlex.split(command)
         except ValueError as exc:
@@ -104,6 +107,7 @@ class ReceiverContext:
             raise ConformError(f"--command {command!r} must contain %s (connection string) "
                                "and %d (directory)")
         self.command = command
+        self.long = long            # run the slow checks (R11: 12 s of silence)
         self.sender_binary = sender_binary or build_dir() / "bin" / "walsim-sender"
         if not self.sender_binary.exists():
             raise ConformError(f"{self.sender_binary} is missing: run make first")
@@ -149,12 +153,13 @@ class ReceiverContext:
             self._runs[name] = self._run(name)
         return self._runs[name]
 
-    def _start_sender(self, waldir: Path, misbehave: str | None, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    def _start_sender(self, waldir: Path, misbehave: str | None, log: Path,
+                      timeout_ms: int = SENDER_TIMEOUT_MS) -> tuple[subprocess.Popen[bytes], int]:
         from walsim.ports import PortAllocator
         reservation = PortAllocator().reserve()
         port = reservation.port
         argv = [str(self.sender_binary), "-D", str(waldir), "--listen", f"127.0.0.1:{port}",
-                "--passfile", str(self.passfile), "--wal-sender-timeout", f"{SENDER_TIMEOUT_MS}ms",
+                "--passfile", str(self.passfile), "--wal-sender-timeout", f"{timeout_ms}ms",
                 "--no-follow"]
         if misbehave:
             argv += ["--misbehave", misbehave]
@@ -183,7 +188,9 @@ class ReceiverContext:
         outdir.mkdir(parents=True)
         first = "000000010000000000000008" if name == "removed" else "000000010000000000000009"
         (outdir / f"{first}.partial").touch()
-        sender, port = self._start_sender(waldir, misbehave, base / "sender.log")
+        # the cadence run: a sender that never pings, so only the receiver's own timer speaks
+        sender, port = self._start_sender(waldir, misbehave, base / "sender.log",
+                                          0 if name == "cadence" else SENDER_TIMEOUT_MS)
         if self.uses_slot():
             try:
                 self._create_slot(port)
@@ -221,6 +228,10 @@ class ReceiverContext:
                            waldir, notes)
 
     @staticmethod
+    def _sent_all(relay: ObservingRelay) -> bool:
+        return any(m.get("sub") == "w" and m["start"] + m["len"] >= END_OF_WAL for m in relay.snapshot())
+
+    @staticmethod
     def _caught_up(relay: ObservingRelay) -> bool:
         return any(m.get("sub") == "r" and m["write"] >= END_OF_WAL for m in relay.snapshot())
 
@@ -237,6 +248,12 @@ class ReceiverContext:
         exited = lambda: proc.poll() is not None     # noqa: E731
         if name == "durability":
             wait(lambda: exited() or self._caught_up(relay), 60)
+        elif name == "cadence":
+            # without pings a receiver may report its position only at its next
+            # status interval: wait for the sender to have sent everything instead
+            wait(lambda: exited() or self._sent_all(relay), 60)
+            notes.append(f"caught up at {time.monotonic() - relay.started:.3f}")
+            wait(exited, CADENCE_IDLE)
         elif name == "main":
             if not wait(lambda: exited() or self._caught_up(relay), 60):
                 notes.append("did not report write >= the end of WAL within 60 s")
@@ -521,9 +538,24 @@ def r10(ctx: ReceiverContext) -> str:
     return f"{len(pings)} pings, each answered by r within {worst * 1000:.0f} ms"
 
 
-@check("R11", "It sends an 'r' at least every status interval (default 10 s).", "receivelog.c HandleCopyStream")
+@check("R11", "It sends an 'r' at least every status interval (default 10 s), so a sender with "
+       "wal_sender_timeout 60 s never times it out.", "receivelog.c HandleCopyStream (standby_message_timeout)")
 def r11(ctx: ReceiverContext) -> str:
-    raise Skipped("needs an idle period longer than the status interval (10 s); not run to keep the suite short")
+    if not ctx.long:
+        raise Skipped("needs 12.5 s of silence after catching up; run with --long")
+    run = ctx.run("cadence")
+    caught = next((float(n.split()[-1]) for n in run.notes if n.startswith("caught up at")), None)
+    expect(caught is not None, f"the receiver did not catch up: {_last_line(run)}")
+    assert caught is not None
+    end = max(m["t"] for m in run.messages)
+    times = [caught] + [m["t"] for m in run.client("r") if m["t"] > caught] + [end]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    worst = max(gaps)
+    expect(worst <= STATUS_INTERVAL + scaled(1.0),
+           f"{worst:.1f} s without a status update (a sender that never pings; status interval "
+           f"{STATUS_INTERVAL:g} s)")
+    return (f"{len(times) - 2} status updates in {end - caught:.1f} s of silence from the sender; "
+            f"longest gap {worst:.1f} s")
 
 
 @check("R12", "End of timeline: on the server's CopyDone it sends CopyDone and reads T/D/C/C/Z, then fetches "

@@ -116,7 +116,7 @@ class ObservingRelay:
         self._lock = threading.Lock()
         self._stop = False
         self._socks: list[socket.socket] = []
-        self._t0 = time.monotonic()
+        self._t0 = self.started = time.monotonic()   # message times ("t") count from here
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
