@@ -929,7 +929,9 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
         ctx.identify()      # the first connection's xlogpos: later ones must not be lower (S06)
     except Failed:
         pass                # S05 reports it
-    for c in checks_for("sender"):
+    # S34 stops the sender: it runs last, whatever its number
+    ordered = sorted(checks_for("sender"), key=lambda c: c.id == "S34")
+    for c in ordered:
         if only and c.id not in only:
             continue
         t0 = time.monotonic()
