@@ -181,6 +181,13 @@ send_all(Probe *p, const uint8_t *data, size_t len)
 static void
 send_logged(Probe *p, WireBuf *b, const char *type, const char *extra_json)
 {
+	if (p->closed)
+	{
+		/* the transcript must not claim a message the server never saw */
+		emit_event(p, "not_sent", type);
+		wire_buf_reset(b);
+		return;
+	}
 	line_start(p, "out");
 	fputs(",\"type\":", stdout);
 	json_str(type);
