@@ -89,3 +89,20 @@ def test_status_cadence(receiver: str, expected: str, pg_bin: PgBin, walsim_buil
     report = run_receiver_checks(ReceiverContext(command, workdir=tmp_path, long=True), ["R11"])
     print(report.to_table(160))
     assert report.results[0].status == expected, report.results[0].evidence
+
+
+def test_reactions_to_bitflip(pg_bin: PgBin, walsim_build: Path, tmp_path: Path) -> None:
+    """The reactions report (observed, not judged): pg_receivewal keeps a
+    flipped bit below what it acknowledged; walsim-receiver verifies records,
+    refuses it and keeps nothing wrong."""
+    from walsim.conform.receiver import receiver_reaction
+    pg = ReceiverContext(f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password",
+                         workdir=tmp_path / "pg")
+    ours = ReceiverContext(f"{shlex.quote(str(walsim_build / 'bin' / 'walsim-receiver'))} -d '%s' -D %d -n",
+                           workdir=tmp_path / "walsim")
+    pg_reaction = receiver_reaction(pg, "bitflip")
+    our_reaction = receiver_reaction(ours, "bitflip")
+    print(pg_reaction, our_reaction, sep="\n")
+    assert "differs from the source" in pg_reaction.damage
+    assert our_reaction.damage == "none" and our_reaction.exit == "exit 1"
+    assert "incorrect resource manager data checksum" in our_reaction.last_line

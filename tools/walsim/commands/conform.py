@@ -26,6 +26,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--command", required=True,
                    help="the receiver's command line; %%s = connection string, %%d = fresh directory")
     r.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
+    r.add_argument("--reactions", action="store_true",
+                   help="also run the receiver against every walsim-sender --misbehave kind and print "
+                        "how it reacted (observed, not judged; about 8 s per kind)")
     r.add_argument("--long", action="store_true",
                    help="also run the slow checks (R11: 12.5 s without pings, status cadence)")
     for p in (s, r):
@@ -82,12 +85,18 @@ def run(args: argparse.Namespace) -> int:
             rctx = ReceiverContext(args.command, workdir=args.workdir, long=args.long)
             try:
                 report = run_receiver_checks(rctx, only, progress=progress)
+                if args.reactions:
+                    from walsim.conform.receiver import MISBEHAVIOURS, reactions_table, receiver_reaction
+                    reactions = [receiver_reaction(rctx, kind) for kind in MISBEHAVIOURS]
             finally:
                 rctx.close()
     except ConformError as exc:
         print(f"walsim-cli conform: {exc}", file=sys.stderr)
         return 2
     print(report.to_table())
+    if args.side == "receiver" and args.reactions:
+        print("\nreactions to walsim-sender --misbehave (observed, not judged):")
+        print(reactions_table(reactions))
     if args.json:
         if str(args.json) == "-":
             print(report.to_json())

@@ -179,7 +179,8 @@ class ReceiverContext:
         return [w.replace("%s", conninfo).replace("%d", str(outdir)) for w in self.template]
 
     def _run(self, name: str) -> ReceiverRun:
-        misbehave = name if name in ("gap", "single-commandcomplete", "short-keepalive") else None
+        misbehave = name if name in ("gap", "single-commandcomplete", "short-keepalive") else \
+            name[len("misbehave-"):] if name.startswith("misbehave-") else None
         base = self.workdir / name
         if base.exists():
             shutil.rmtree(base)
@@ -336,6 +337,14 @@ def _reported_bytes_match(ctx: ReceiverContext, run: ReceiverRun) -> str:
                          f"below the reported write position {Lsn(upto)}")
         compared += upto - start
     return f"{compared} reported-written bytes identical to the source"
+
+
+def _first_error(run: ReceiverRun) -> str:
+    """The receiver's first error line (the cause; later ones say "disconnected"), else its last line."""
+    for line in run.output.splitlines():
+        if re.search(r"error:|FATAL|ERROR", line) and not line.rstrip().endswith("disconnected"):
+            return line.strip()[:200]
+    return _last_line(run)
 
 
 def _received_before(msgs: list[dict[str, Any]], r: dict[str, Any]) -> int:
@@ -679,3 +688,51 @@ def run_receiver_checks(ctx: ReceiverContext, only: Sequence[str] = (),
         if progress:
             progress(result)
     return report
+
+
+MISBEHAVIOURS = ("wrong-sysid", "lower-timeline", "wrong-history-name", "no-keepalive", "no-copydone",
+                 "single-commandcomplete", "gap", "unflushed", "short-keepalive", "bitflip", "take-back")
+
+
+@dataclass
+class Reaction:
+    """How the receiver behaved against one ``walsim-sender --misbehave`` kind
+    (observed, not judged: not every misbehaviour is detectable on the wire)."""
+    kind: str
+    exit: str                 # exit status, or how it was stopped
+    last_line: str
+    acknowledged: str         # the highest write/flush it reported
+    damage: str               # files that differ from the source below what it reported
+
+
+def receiver_reaction(ctx: ReceiverContext, kind: str) -> Reaction:
+    if kind not in MISBEHAVIOURS:
+        raise ConformError(f"unknown misbehaviour {kind!r}")
+    run = ctx.run(kind if kind in ("gap", "single-commandcomplete", "short-keepalive") else f"misbehave-{kind}")
+    rs = run.client("r")
+    ack = (f"write {Lsn(max(r['write'] for r in rs))}, flush {Lsn(max(r['flush'] for r in rs))}"
+           if rs else "no status update")
+    if rs and max(r["write"] for r in rs) > END_OF_WAL:
+        ack += f" (past the end of valid WAL {Lsn(END_OF_WAL)})"
+    try:
+        damage = "none"
+        _reported_bytes_match(ctx, run)
+        for name in run.files():
+            if len(name) == 24:       # complete segments must equal the source in full
+                segno = int(name[8:16], 16) * (0x100000000 // SEG) + int(name[16:], 16)
+                want = ctx.source(run, int(name[:8], 16), segno * SEG, SEG)
+                if want is not None and (run.outdir / name).read_bytes() != want:
+                    damage = f"{name} differs from the source"
+                    break
+    except Failed as exc:
+        damage = str(exc)
+    stopped = "SIGINT" if "stopped with SIGINT" in run.notes else ""
+    exit_text = f"exit {run.returncode}" + (f" after {stopped}" if stopped else "")
+    return Reaction(kind, exit_text, _first_error(run), ack, damage)
+
+
+def reactions_table(reactions: Sequence[Reaction]) -> str:
+    lines = ["| misbehaviour | exit | first error (else last line) | acknowledged | damage kept |", "|---|---|---|---|---|"]
+    for r in reactions:
+        lines.append(f"| `{r.kind}` | {r.exit} | `{r.last_line}` | {r.acknowledged} | {r.damage} |")
+    return "\n".join(lines)
