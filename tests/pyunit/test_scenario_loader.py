@@ -202,6 +202,13 @@ def test_every_problem_reported_at_once() -> None:
     assert paths == ["steps[0].node", "steps[1].seconds", "verdicts[0].check"]
 
 
+def test_a_misspelt_role_is_reported_once() -> None:
+    """A node with an invalid table is still declared: no cascade of false errors about it."""
+    text = HEAD + NODES.replace('role = "primary"', 'rol = "primary"')
+    paths = [p for p, _ in issues_of(text)]
+    assert paths == ["nodes.pg1.rol", "nodes.pg1.role"]
+
+
 def test_valid_scenario_model() -> None:
     text = HEAD + 'seed = 42\n[settings]\nfsync = "off"\n' + NODES.replace(
         'upstream = "pg1"', 'upstream = "pg1"\nvia = "l2"\nslot = true') + LINK + LEDGER + '''

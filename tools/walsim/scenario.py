@@ -260,7 +260,7 @@ def parse_scenario(text: str, file: str = "<string>") -> Scenario:
 
     nodes = _load_nodes(raw_nodes, names, file, issues)
     links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
-    _check_topology(nodes, links, file, issues)
+    _check_topology(nodes, links, names.nodes, file, issues)
     settings = top.get("settings") or {}
     durability = top.get("durability")
     if durability and nodes:
@@ -341,10 +341,13 @@ def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
     return out
 
 
-def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], file: str,
-                    issues: list[Issue]) -> None:
+def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], declared: set[str],
+                    file: str, issues: list[Issue]) -> None:
+    # A node whose own table is invalid (no role, say) is already reported and missing from
+    # `nodes`; it is still declared, so naming it as an upstream is no second error, and the
+    # primary count is only judged when every node has a valid role.
     primaries = [n.name for n in nodes.values() if n.role == "primary"]
-    if nodes and len(primaries) != 1:
+    if nodes and len(nodes) == len(declared) and len(primaries) != 1:
         issues.append(Issue(file, "nodes", "expected exactly one node with role = \"primary\", found "
                             f"{len(primaries)} ({', '.join(primaries) or 'none'})"))
     for n in nodes.values():
@@ -361,9 +364,9 @@ def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], file
             issues.append(Issue(file, f"{base}.upstream", "missing required key: a standby needs "
                                 "the name of the node it streams from"))
             continue
-        if n.upstream not in nodes:
+        if n.upstream not in declared:
             issues.append(Issue(file, f"{base}.upstream", f"unknown node {n.upstream!r} "
-                                f"(declared: {', '.join(sorted(nodes))})"))
+                                f"(declared: {', '.join(sorted(declared))})"))
             continue
         if n.upstream == n.name:
             issues.append(Issue(file, f"{base}.upstream", "a node cannot stream from itself"))
