@@ -319,6 +319,12 @@ def test_cli_check_and_list_shipped() -> None:
     assert r.returncode == 0 and "tutorial.toml" in r.stdout
 
 
+def test_cli_list_missing_directory_exits_2(tmp_path: Path) -> None:
+    r = _cli("list", str(tmp_path / "nowhere"))
+    assert r.returncode == 2
+    assert f"{tmp_path / 'nowhere'}: not a directory" in r.stderr
+
+
 DISK_RULE = '[[steps]]\nfault = "disk"\nnode = "pg1"\npath = "pg_wal/0*"\nops = ["fsync"]\nerrno = "EIO"\n'
 
 

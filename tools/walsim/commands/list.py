@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 
 from walsim.runner import default_scenario_dir
@@ -28,6 +29,9 @@ def _one_line(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
     d = Path(args.directory) if args.directory else default_scenario_dir()
+    if not d.is_dir():
+        print(f"walsim-cli: error: {d}: not a directory of scenario files", file=sys.stderr)
+        return 2
     files = sorted(d.glob("*.toml"))
     if not files:
         print(f"no scenario files in {d}")
