@@ -48,14 +48,22 @@ def register(parser: argparse.ArgumentParser) -> None:
                     help="a postgresql.conf setting for every node (repeatable)")
     up.set_defaults(func=run_up)
 
-    down = sub.add_parser("down", help="stop the cluster running in --dir")
-    down.add_argument("--dir", type=Path, required=True)
+    down = sub.add_parser("down", help="stop the cluster running in --dir",
+                          description="Stop the cluster that `walsim-cli cluster up` runs in DIR: "
+                                      "ask the `up` process to stop it, or, if that process has "
+                                      "died, stop the nodes by their pid files.")
+    down.add_argument("--dir", type=Path, required=True,
+                      help="the work directory `cluster up` printed")
     down.add_argument("--keep", action="store_true",
                       help="when walsim has to stop the nodes itself, keep the work directory")
     down.set_defaults(func=run_down)
 
-    status = sub.add_parser("status", help="print a table of the nodes of the cluster in --dir")
-    status.add_argument("--dir", type=Path, required=True)
+    status = sub.add_parser("status", help="print a table of the nodes of the cluster in --dir",
+                            description="Print one line per node of the cluster in DIR: role, "
+                                        "status, port, upstream, timeline, LSNs, lag, replication "
+                                        "state.")
+    status.add_argument("--dir", type=Path, required=True,
+                        help="the work directory `cluster up` printed")
     status.set_defaults(func=run_status)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
