@@ -601,7 +601,8 @@ wire_get_bytes(WireReader *r, size_t n, const uint8_t **v)
 {
 	if (wire_reader_left(r) < n)
 		return false;
-	*v = r->p + r->pos;
+	/* an empty body may have a NULL data pointer: no arithmetic on it */
+	*v = r->len == 0 ? r->p : r->p + r->pos;
 	r->pos += n;
 	return true;
 }
@@ -609,9 +610,17 @@ wire_get_bytes(WireReader *r, size_t n, const uint8_t **v)
 bool
 wire_get_cstring(WireReader *r, const char **s)
 {
-	const uint8_t *start = r->p + r->pos;
-	const uint8_t *nul = memchr(start, 0, wire_reader_left(r));
+	const uint8_t *start;
+	const uint8_t *nul;
 
+	/*
+	 * Nothing left: no terminator.  Checked first because an empty body may
+	 * come with a NULL pointer, which neither r->p + 0 nor memchr may see.
+	 */
+	if (wire_reader_left(r) == 0)
+		return false;
+	start = r->p + r->pos;
+	nul = memchr(start, 0, wire_reader_left(r));
 	if (nul == NULL)
 		return false;
 	*s = (const char *) start;

@@ -664,6 +664,40 @@ START_TEST(test_reader)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_wire_frontend: a StartupMessage of length 8 has an
+ * empty body, which the decoder reports with a NULL body pointer; the body
+ * readers must not do pointer arithmetic on it or hand it to memchr (UBSan,
+ * "applying zero offset to null pointer", under make asan).
+ */
+START_TEST(test_empty_body_null_pointer)
+{
+	const uint8_t startup[] = {0, 0, 0, 8, 0, 3, 0, 0};
+	WireDecoder d;
+	WireMessage msg;
+	WalsimError err;
+	WireStartup st;
+	WireReader	r;
+	const char *s;
+	const uint8_t *p = (const uint8_t *) "x";
+	size_t		used;
+
+	wire_decoder_init(&d, WIRE_FRONTEND, WIRE_DEFAULT_MAX_LENGTH, WIRE_DEFAULT_CAPTURE);
+	ck_assert_int_eq(wire_decoder_next(&d, startup, sizeof(startup), &used, &msg, &err),
+					 WIRE_GOT_MESSAGE);
+	ck_assert_int_eq(msg.kind, WIRE_MSG_STARTUP);
+	ck_assert_uint_eq(msg.body_len, 0);
+	ck_assert(!wire_parse_startup(msg.code, msg.body, msg.body_len, &st, &err));
+	ck_assert_msg(strstr(err.message, "not terminated") != NULL, "%s", err.message);
+	wire_decoder_free(&d);
+
+	wire_reader_init(&r, NULL, 0);
+	ck_assert(!wire_get_cstring(&r, &s));
+	ck_assert(wire_get_bytes(&r, 0, &p) && p == NULL);
+	ck_assert(!wire_get_bytes(&r, 1, &p));
+}
+END_TEST
+
 /* ------------------------------------------------------------ encoders */
 
 START_TEST(test_encoders_exact)
@@ -892,6 +926,7 @@ main(void)
 	tcase_add_test(tc, test_parse_startup);
 	tcase_add_test(tc, test_parse_misc);
 	tcase_add_test(tc, test_reader);
+	tcase_add_test(tc, test_empty_body_null_pointer);
 	tcase_add_test(tc, test_encoders_exact);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
