@@ -485,26 +485,24 @@ disk_glob_match(const char *glob, const char *path)
 {
 	while (*glob)
 	{
-		if (glob[0] == '*' && glob[1] == '*')
-		{
-			glob += 2;
-			/* "**" matches any string, slashes included */
-			for (const char *p = path;; p++)
-			{
-				if (disk_glob_match(glob, p))
-					return true;
-				if (*p == '\0')
-					return false;
-			}
-		}
 		if (*glob == '*')
 		{
-			glob++;
+			/*
+			 * "**" matches any string, slashes included, "*" any string
+			 * without a slash.  A longer run of stars means the same as
+			 * "**", so the whole run is taken at once: trying each star in
+			 * turn backtracks exponentially in the run's length (a glob of
+			 * 60 stars hung the matcher; found by tests/fuzz/fuzz_disk_rules).
+			 */
+			bool		cross_slash = glob[1] == '*';
+
+			while (*glob == '*')
+				glob++;
 			for (const char *p = path;; p++)
 			{
 				if (disk_glob_match(glob, p))
 					return true;
-				if (*p == '\0' || *p == '/')
+				if (*p == '\0' || (*p == '/' && !cross_slash))
 					return false;
 			}
 		}

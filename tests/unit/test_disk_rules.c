@@ -51,6 +51,36 @@ START_TEST(test_glob)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_disk_rules: a run of stars was matched one star at
+ * a time, backtracking exponentially; a rule glob of 60 stars hung every
+ * file operation the preload library checked against it.  A run of two or
+ * more stars means "**".  (Before the fix this test ran into Check's
+ * timeout.)
+ */
+START_TEST(test_glob_star_run)
+{
+	char		glob[DISK_GLOB_MAX];
+	char		path[DISK_REL_MAX];
+
+	memset(glob, '*', sizeof(glob) - 2);
+	glob[sizeof(glob) - 2] = 'x';
+	glob[sizeof(glob) - 1] = '\0';
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	path[10] = '/';
+	ck_assert(!disk_glob_match(glob, path));
+	path[sizeof(path) - 2] = 'x';
+	ck_assert(disk_glob_match(glob, path));
+
+	ck_assert(disk_glob_match("a***b", "a/x/y/b"));
+	ck_assert(disk_glob_match("a***", "a"));
+	ck_assert(disk_glob_match("***", ""));
+	ck_assert(!disk_glob_match("a*b", "a/b"));
+	ck_assert(disk_glob_match("a*/**b", "ax/y/zb"));
+}
+END_TEST
+
 START_TEST(test_parse_and_format)
 {
 	static const char *const lines[] = {
@@ -300,6 +330,7 @@ disk_rules_suite(void)
 	TCase	   *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_glob);
+	tcase_add_test(tc, test_glob_star_run);
 	tcase_add_test(tc, test_parse_and_format);
 	tcase_add_test(tc, test_parse_defaults_and_aliases);
 	tcase_add_test(tc, test_parse_errors);
