@@ -38,7 +38,7 @@ include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo
+.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -111,6 +111,9 @@ asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" unit-test
+
+fuzz:
+	@tools/fuzz
 
 bench: all
 	@tools/bench/run-all
