@@ -480,8 +480,70 @@ class_match(const char **gp, char c, bool *matched)
 	return true;
 }
 
+/*
+ * Pairs (position in the glob, position in the path) already known not to
+ * match.  A star tries every split of the path, and with several stars the
+ * same pairs come back again and again: without this the matcher is
+ * exponential in the number of stars ("*[!a]*[!b]*[!c]*..." against a long
+ * name hung it; found by tests/fuzz/fuzz_disk_rules).  With it every pair is
+ * worked out once, so a match costs at most glob length x path length steps.
+ * The bitmap covers what rules and the preload library can hand in (a glob
+ * below DISK_GLOB_MAX, a path below DISK_REL_MAX) and lives on the stack:
+ * the matcher runs inside intercepted file calls and must not allocate.
+ */
+typedef struct GlobMemo GlobMemo;
+static bool glob_match_here(GlobMemo *m, const char *glob, const char *path);
+
+#define GLOB_MEMO_BITS	(DISK_GLOB_MAX * DISK_REL_MAX)
+
+struct GlobMemo
+{
+	const char *glob0;
+	const char *path0;
+	size_t		path_span;		/* strlen(path0) + 1 */
+	uint8_t    *failed;			/* NULL: inputs too long, no memo */
+};
+
+static bool
+glob_match(GlobMemo *m, const char *glob, const char *path)
+{
+	size_t		bit = 0;
+	bool		result;
+
+	if (m->failed != NULL)
+	{
+		bit = (size_t) (glob - m->glob0) * m->path_span + (size_t) (path - m->path0);
+		if (m->failed[bit / 8] & (1u << (bit % 8)))
+			return false;
+	}
+	result = glob_match_here(m, glob, path);
+	if (!result && m->failed != NULL)
+		m->failed[bit / 8] |= (uint8_t) (1u << (bit % 8));
+	return result;
+}
+
 bool
 disk_glob_match(const char *glob, const char *path)
+{
+	uint8_t		failed[GLOB_MEMO_BITS / 8];
+	size_t		glob_span = strlen(glob) + 1;
+	GlobMemo	m;
+
+	m.glob0 = glob;
+	m.path0 = path;
+	m.path_span = strlen(path) + 1;
+	m.failed = NULL;
+	if (glob_span <= DISK_GLOB_MAX && m.path_span <= DISK_REL_MAX)
+	{
+		memset(failed, 0, (glob_span * m.path_span + 7) / 8);
+		m.failed = failed;
+	}
+	return glob_match(&m, glob, path);
+}
+
+/* One attempt at matching glob against path; stars recurse via glob_match. */
+static bool
+glob_match_here(GlobMemo *m, const char *glob, const char *path)
 {
 	while (*glob)
 	{
@@ -500,7 +562,7 @@ disk_glob_match(const char *glob, const char *path)
 				glob++;
 			for (const char *p = path;; p++)
 			{
-				if (disk_glob_match(glob, p))
+				if (glob_match(m, glob, p))
 					return true;
 				if (*p == '\0' || (*p == '/' && !cross_slash))
 					return false;

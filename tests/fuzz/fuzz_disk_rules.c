@@ -43,7 +43,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 
 	nwords = split(text, words, MAX_WORDS);
-	if (nwords >= 2)
+	/* within what rules and the preload library hand the matcher */
+	if (nwords >= 2 && strlen(words[0]) < DISK_GLOB_MAX &&
+		strlen(words[1]) < DISK_REL_MAX)
 		(void) disk_glob_match(words[0], words[1]);
 
 	memset(&rule, 0, sizeof(rule));

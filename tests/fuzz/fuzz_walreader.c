@@ -3,7 +3,7 @@
  * headers, record headers, continuation records, CRCs) on arbitrary bytes.
  *
  * Input: byte 0 chooses the piece size of the first pass, byte 1 where the
- * bytes sit (segment 9 or 10 of a 16 MB segment size, page 0..127 of it, as
+ * bytes sit (segment 9 or 10 of a 1 MB segment size, page 0..127 of it, as
  * the seeds cut from tests/data/wal are), the rest is WAL.
  *
  * Property: the reader's verdict must not depend on how the bytes arrive.
@@ -18,7 +18,7 @@
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_SEG_SIZE	(16u * 1024u * 1024u)
+#define FUZZ_SEG_SIZE	(1024u * 1024u)	/* tests/data/wal holds 1 MB segments */
 
 typedef struct Verdict
 {

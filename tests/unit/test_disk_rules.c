@@ -81,6 +81,28 @@ START_TEST(test_glob_star_run)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_disk_rules after the fix above: several single
+ * stars each try every split of a long name, (path length)^(stars) steps
+ * without the memo of failed (glob, path) positions.  Before the memo this
+ * test ran into Check's timeout.
+ */
+START_TEST(test_glob_many_stars)
+{
+	const char *glob = "*[!a]*[!b]*[!c]*[!d]*[!e]*[!f]*[!g]*[!h]*[!i]*[!j]*y";
+	char		path[DISK_REL_MAX];
+
+	memset(path, 'q', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	ck_assert(!disk_glob_match(glob, path));
+	path[sizeof(path) - 2] = 'y';
+	ck_assert(disk_glob_match(glob, path));
+	path[5] = '/';				/* '*' and '[!x]' never match '/' */
+	ck_assert(!disk_glob_match(glob, path));
+	ck_assert(disk_glob_match("**[!a]*[!b]*y", path));
+}
+END_TEST
+
 START_TEST(test_parse_and_format)
 {
 	static const char *const lines[] = {
@@ -331,6 +353,7 @@ disk_rules_suite(void)
 
 	tcase_add_test(tc, test_glob);
 	tcase_add_test(tc, test_glob_star_run);
+	tcase_add_test(tc, test_glob_many_stars);
 	tcase_add_test(tc, test_parse_and_format);
 	tcase_add_test(tc, test_parse_defaults_and_aliases);
 	tcase_add_test(tc, test_parse_errors);
