@@ -10,9 +10,12 @@ where PostgreSQL defines it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from walsim.conform.results import FAIL, PASS, SKIPPED, Report, Result
 
 
 class Failed(Exception):
@@ -59,3 +62,25 @@ def expect(condition: bool, evidence: str) -> None:
     """Raise :class:`Failed` with the evidence unless condition holds."""
     if not condition:
         raise Failed(evidence)
+
+
+def run_checks(report: Report, checks: Sequence[Check], ctx: Any, only: Sequence[str] = (),
+               progress: Callable[[Result], None] | None = None) -> Report:
+    """Run ``checks`` (or those of them named in ``only``) in order against
+    ``ctx``, appending one Result each to ``report``: PASS with the evidence a
+    check returns, FAIL or SKIPPED with the reason it raises."""
+    for c in checks:
+        if only and c.id not in only:
+            continue
+        t0 = time.monotonic()
+        try:
+            status, evidence = PASS, c.func(ctx)
+        except Failed as exc:
+            status, evidence = FAIL, str(exc)
+        except Skipped as exc:
+            status, evidence = SKIPPED, str(exc)
+        result = Result(c.id, c.behaviour, c.source, status, evidence, time.monotonic() - t0)
+        report.results.append(result)
+        if progress:
+            progress(result)
+    return report

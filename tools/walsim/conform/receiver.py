@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from walsim.conform.checks import Failed, Skipped, check, checks_for, expect
+from walsim.conform.checks import Failed, Skipped, check, checks_for, expect, run_checks
 from walsim.conform.probe import ConformError, build_dir
 from walsim.conform.relay import ObservingRelay
-from walsim.conform.results import FAIL, PASS, SKIPPED, Report, Result
+from walsim.conform.results import Report, Result
 from walsim.conform.sender import wal_bytes
 from walsim.lsn import Lsn
 from walsim.timeouts import scaled
@@ -672,22 +672,7 @@ def r17(ctx: ReceiverContext) -> str:
 
 def run_receiver_checks(ctx: ReceiverContext, only: Sequence[str] = (),
                         progress: Callable[[Result], None] | None = None) -> Report:
-    report = Report("receiver", ctx.command)
-    for c in checks_for("receiver"):
-        if only and c.id not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            status, evidence = PASS, c.func(ctx)
-        except Failed as exc:
-            status, evidence = FAIL, str(exc)
-        except Skipped as exc:
-            status, evidence = SKIPPED, str(exc)
-        result = Result(c.id, c.behaviour, c.source, status, evidence, time.monotonic() - t0)
-        report.results.append(result)
-        if progress:
-            progress(result)
-    return report
+    return run_checks(Report("receiver", ctx.command), checks_for("receiver"), ctx, only, progress)
 
 
 MISBEHAVIOURS = ("wrong-sysid", "lower-timeline", "wrong-history-name", "no-keepalive", "no-copydone",

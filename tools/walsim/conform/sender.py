@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from walsim.conform.checks import Failed, Skipped, check, checks_for, expect
+from walsim.conform.checks import Failed, Skipped, check, checks_for, expect, run_checks
 from walsim.conform.probe import ConformError, Probe, Target, Transcript, brief, sequence
-from walsim.conform.results import FAIL, PASS, SKIPPED, Report, Result
+from walsim.conform.results import Report, Result
 from walsim.lsn import Lsn
 from walsim.timeouts import scaled
 
@@ -937,21 +937,7 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
         pass                # S05 reports it
     # S34 stops the sender: it runs last, whatever its number
     ordered = sorted(checks_for("sender"), key=lambda c: c.id == "S34")
-    for c in ordered:
-        if only and c.id not in only:
-            continue
-        t0 = time.monotonic()
-        try:
-            status, evidence = PASS, c.func(ctx)
-        except Failed as exc:
-            status, evidence = FAIL, str(exc)
-        except Skipped as exc:
-            status, evidence = SKIPPED, str(exc)
-        result = Result(c.id, c.behaviour, c.source, status, evidence, time.monotonic() - t0)
-        report.results.append(result)
-        if progress:
-            progress(result)
-    return report
+    return run_checks(report, ordered, ctx, only, progress)
 
 
 __all__ = ["SenderContext", "run_sender_checks", "ConformError", "Target"]
