@@ -13,7 +13,8 @@
 #include <string.h>
 
 #include "walsim/lsn.h"
-#include "netd.h"
+#include "json.h"
+#include "fault.h"
 
 static const char *const kind_names[FK_NKINDS] = {
 	[FK_DELAY] = "delay",

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/net/netd.h"
+#include "sim/net/fault.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

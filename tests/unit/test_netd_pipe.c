@@ -12,7 +12,7 @@
 #include "walsim/decision.h"
 #include "walsim/replmsg.h"
 #include "walsim/wire.h"
-#include "../../sim/net/netd.h"
+#include "../../sim/net/pipe.h"
 #include "unit_support.h"
 
 typedef struct Run

@@ -5,7 +5,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "../../sim/net/netd.h"
+#include "../../sim/net/fault.h"
 #include "unit_support.h"
 
 /* Parse a rule given as one string; returns success, fills f and err. */
