@@ -38,20 +38,6 @@ reply(int fd, const char *text)
 	}
 }
 
-/* Move what a rule change releases or holds (writing is left to the loop). */
-static void
-pump_all(Proxy *p)
-{
-	uint64_t	now = proxy_now_ns();
-
-	for (Slot *s = p->slots, *next; s; s = next)
-	{
-		next = s->next;
-		for (int d = 0; d < 2; d++)
-			pipe_pump(&s->c, (NetdDir) d, &p->fs, now);
-	}
-}
-
 /* ------------------------------------------------------------ faults */
 
 static void
@@ -94,7 +80,7 @@ fault_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 		json_member_raw(&j, "fault", js);
 		trace_end(&p->trace, &j);
 	}
-	pump_all(p);
+	proxy_settle(p, proxy_now_ns());
 	snprintf(out, outlen, "ok %s\n", js);
 }
 
@@ -111,7 +97,7 @@ fault_del(ControlServer *cs, const char *id, char *out, size_t outlen)
 	}
 	faults_remove_at(&p->fs, i);
 	proxy_trace(p, "fault_del", "rule", id, NULL, NULL);
-	pump_all(p);
+	proxy_settle(p, proxy_now_ns());
 	snprintf(out, outlen, "ok {\"deleted\":\"%s\"}\n", id);
 }
 
@@ -185,7 +171,7 @@ cmd_heal(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 			removed++;
 		}
 	proxy_trace(p, "heal", "link", link ? link : "*", NULL, NULL);
-	pump_all(p);
+	proxy_settle(p, proxy_now_ns());
 	snprintf(out, outlen, "ok {\"removed\":%d}\n", removed);
 }
 

@@ -2,7 +2,12 @@
  * control.h — the control protocol of walsim-netd: a UNIX socket, one
  * command per line, one reply line per command ("ok <JSON>" or
  * "err <reason>"); see docs/netd.md, "Control protocol".
-
+ *
+ * Commands are executed one at a time in the order they arrive, and a
+ * command that changes rules takes effect on every listener and connection
+ * before the next command is read (proxy_settle), so a client that writes
+ * several commands at once sees the same behaviour as one that waits for
+ * each reply.
  */
 #ifndef WALSIM_NETD_CONTROL_H
 #define WALSIM_NETD_CONTROL_H

@@ -125,6 +125,12 @@ refuse_connection(Proxy *p, Link *l, Fault *rf, int fd)
 static void
 on_accept(Proxy *p, Link *l)
 {
+	/*
+	 * The batch of events may have been taken before a rule paused the
+	 * listener: leave the connection in the backlog all the same.
+	 */
+	if (l->ignoring)
+		return;
 	for (;;)
 	{
 		int			fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -220,6 +226,8 @@ proxy_link_add(Proxy *p, const char *name, const char *listen_addr, const char *
 	l->used = true;
 	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
 	proxy_trace(p, "link_add", "link", l->name, "listen", addr);
+	/* a refuse mode=ignore rule may name the link already */
+	link_sync_listener(p, l);
 	return true;
 }
 

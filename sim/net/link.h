@@ -129,7 +129,9 @@ void		proxy_link_del(Proxy *p, Link *l);
  * Bring every listener and connection in line with the rule set at `now`:
  * expire rules whose duration has passed, pause or resume accepting for
  * refuse mode=ignore, apply close/reset rules, move held bytes and write
- * what is due.  The event loop runs it after each batch of events.
+ * what is due.  The event loop runs it after each batch of events, and the
+ * control protocol after every command that changes rules, so that each
+ * command takes effect before the next is read.
  */
 void		proxy_settle(Proxy *p, uint64_t now);
 

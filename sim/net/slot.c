@@ -271,8 +271,12 @@ service_connecting(Proxy *p, Slot *s, uint64_t now)
 	const uint8_t *data;
 	size_t		k;
 
-	/* the client's bytes wait in the up pipe */
+	/*
+	 * The client's bytes wait in the up pipe; the down pipe can hold netd's
+	 * own answer to an SSLRequest, which a rule change may release.
+	 */
 	pipe_pump(&s->c, NETD_UP, &p->fs, now);
+	pipe_pump(&s->c, NETD_DOWN, &p->fs, now);
 	k = pipe_ready(dp, now, &data);
 	if (k > 0)
 	{
