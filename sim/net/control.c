@@ -3,7 +3,6 @@
  * docs/netd.md): the socket, line framing, and one function per command.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,17 +107,17 @@ fault_list(ControlServer *cs, char *out, size_t outlen)
 	JsonBuf		j;
 
 	json_init(&j, out, outlen);
-	json_raw(&j, "ok [");
+	json_raw(&j, "ok ");
+	json_array_begin(&j, NULL);
 	for (int i = 0; i < fs->nfaults; i++)
 	{
 		char		js[1024];
 
 		fault_to_json(&fs->faults[i], js, sizeof(js));
-		if (i)
-			json_raw(&j, ",");
-		json_raw(&j, js);
+		json_member_raw(&j, NULL, js);
 	}
-	json_raw(&j, "]\n");
+	json_array_end(&j);
+	json_raw(&j, "\n");
 }
 
 static void
@@ -191,8 +190,7 @@ link_json(Proxy *p, Link *l, JsonBuf *j, bool with_conns)
 			bytes[0] += s->c.pipe[NETD_UP].bytes_out;
 			bytes[1] += s->c.pipe[NETD_DOWN].bytes_out;
 		}
-	json_raw(j, "{");
-	j->first = true;
+	json_object_begin(j, NULL);
 	json_str(j, "name", l->name);
 	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
 	json_str(j, "listen", addr);
@@ -207,22 +205,13 @@ link_json(Proxy *p, Link *l, JsonBuf *j, bool with_conns)
 	json_u64(j, "bytes_down", bytes[1]);
 	if (with_conns)
 	{
-		bool		first = true;
-
-		json_raw(j, ",\"conns\":[");
+		json_array_begin(j, "conns");
 		for (Slot *s = p->slots; s; s = s->next)
-		{
-			if (s->link != l)
-				continue;
-			if (!first)
-				json_raw(j, ",");
-			first = false;
-			conn_stats_json(&s->c, j);
-		}
-		json_raw(j, "]");
+			if (s->link == l)
+				conn_stats_json(&s->c, j);
+		json_array_end(j);
 	}
-	json_raw(j, "}");
-	j->first = false;
+	json_object_end(j);
 }
 
 /* "links" and "stats": the links (one with link=NAME), stats with connections. */
@@ -232,7 +221,6 @@ links_or_stats(ControlServer *cs, int nw, char **w, char *out, size_t outlen, bo
 	Proxy	   *p = cs->proxy;
 	JsonBuf		j;
 	const char *only = NULL;
-	bool		first = true;
 
 	for (int i = 1; i < nw; i++)
 	{
@@ -250,32 +238,26 @@ links_or_stats(ControlServer *cs, int nw, char **w, char *out, size_t outlen, bo
 		return;
 	}
 	json_init(&j, out, outlen - 2);
+	json_raw(&j, "ok ");
 	if (stats)
 	{
-		char		num[32];
-
-		snprintf(num, sizeof(num), "%" PRIu64, p->fs.seed);
-		json_raw(&j, "ok {\"seed\":");
-		json_raw(&j, num);
-		snprintf(num, sizeof(num), "%d", p->fs.nfaults);
-		json_raw(&j, ",\"faults\":");
-		json_raw(&j, num);
-		json_raw(&j, ",\"links\":[");
+		json_object_begin(&j, NULL);
+		json_u64(&j, "seed", p->fs.seed);
+		json_u64(&j, "faults", (uint64_t) p->fs.nfaults);
+		json_array_begin(&j, "links");
 	}
 	else
-		json_raw(&j, "ok [");
+		json_array_begin(&j, NULL);
 	for (int i = 0; i < MAX_LINKS; i++)
 	{
 		Link	   *l = &p->links[i];
 
-		if (!l->used || (only && strcmp(l->name, only) != 0))
-			continue;
-		if (!first)
-			json_raw(&j, ",");
-		first = false;
-		link_json(p, l, &j, stats);
+		if (l->used && (only == NULL || strcmp(l->name, only) == 0))
+			link_json(p, l, &j, stats);
 	}
-	json_raw(&j, stats ? "]}" : "]");
+	json_array_end(&j);
+	if (stats)
+		json_object_end(&j);
 	strcat(out, "\n");
 }
 

@@ -6,7 +6,7 @@
  * The modules, each with its header, from the bottom up (a module includes
  * only those below it):
  *
- *   json     the JSON text builder            trace    the JSON Lines trace
+ *   trace    the JSON Lines trace (on walsim/json.h of libwalsim)
  *   fault    rules: syntax (rules.c), matching, activation, expiry (fault.c)
  *   pipe     the socket- and clock-free fault core: protocol tracking,
  *            decisions, output queue, mover (track.c plan.c queue.c pipe.c)
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "walsim/parse.h"
 #include "loop.h"
 #include "replay.h"
 
@@ -67,17 +68,13 @@ usage(FILE *f)
 static bool
 take_option(Options *o, int opt, char *arg)
 {
-	char	   *end;
-
 	switch (opt)
 	{
 		case 'c':
 			o->control = arg;
 			return true;
 		case 's':
-			errno = 0;
-			o->seed = strtoull(arg, &end, 0);
-			if (errno || *end || arg[0] == '-')
+			if (!parse_u64_hex_ok("--seed", arg, &o->seed, NULL))
 				return fprintf(stderr, "%s: --seed %s: not an unsigned integer\n", progname, arg), false;
 			return true;
 		case 't':
@@ -109,8 +106,7 @@ take_option(Options *o, int opt, char *arg)
 			o->replay.link = arg;
 			return true;
 		case 'C':
-			o->replay.chunk = strtoull(arg, &end, 10);
-			if (*end || o->replay.chunk == 0)
+			if (!parse_u64("--replay-chunk", arg, 1, UINT64_MAX, &o->replay.chunk, NULL))
 				return fprintf(stderr, "%s: --replay-chunk %s: expected a positive integer\n",
 							   progname, arg), false;
 			return true;

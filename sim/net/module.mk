@@ -2,7 +2,7 @@
 # (see docs/netd.md; the modules and their order are listed in main.c).
 # The core (JSON, trace, rules, the fault core) is socket-free and is
 # linked into the unit tests as well.
-NETD_CORE_SRCS := sim/net/json.c sim/net/trace.c sim/net/rules.c sim/net/fault.c \
+NETD_CORE_SRCS := sim/net/trace.c sim/net/rules.c sim/net/fault.c \
 	sim/net/track.c sim/net/plan.c sim/net/queue.c sim/net/pipe.c
 
 PROGRAMS += walsim-netd

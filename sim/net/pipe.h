@@ -28,7 +28,7 @@
 #include "walsim/error.h"
 #include "walsim/wire.h"
 #include "fault.h"
-#include "json.h"
+#include "walsim/json.h"
 
 /* What the tracker knows about a connection (both directions). */
 typedef struct ConnInfo

@@ -10,14 +10,13 @@
  * malformed command changes nothing.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
 #include <stddef.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "walsim/lsn.h"
-#include "json.h"
+#include "walsim/json.h"
+#include "walsim/parse.h"
 #include "fault.h"
 
 
@@ -76,75 +75,49 @@ netd_split_words(char *line, char **words, int cap)
 	return n;
 }
 
-/* Unsigned decimal with an optional unit suffix table (NULL = none). */
-static bool
-parse_u64(const char *key, const char *v, uint64_t *out, WalsimError *err)
+/*
+ * Values are read with the shared parsers of walsim/parse.h; their
+ * messages name the word as written ("rate=10X: unknown unit ...").
+ */
+static const char *
+key_what(const char *key, char *buf, size_t len)
 {
-	char	   *end;
-	unsigned long long x;
-
-	if (!isdigit((unsigned char) v[0]))
-		return walsim_error_set(err, "%s=%s: not a non-negative integer", key, v);
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end)
-		return walsim_error_set(err, "%s=%s: not a non-negative integer", key, v);
-	*out = x;
-	return true;
+	snprintf(buf, len, "%s=", key);
+	return buf;
 }
 
-/* Seconds with a fraction ("2.5"), or with a unit: "250ms", "3s", "100us". */
+/* A whole non-negative number. */
 static bool
-parse_duration_us(const char *key, const char *v, uint64_t *out, WalsimError *err)
+value_u64(const char *key, const char *v, uint64_t *out, WalsimError *err)
 {
-	char	   *end;
-	double		x;
-	double		scale = 1e6;	/* plain numbers are seconds */
+	char		what[NETD_NAME_MAX];
 
-	if (!isdigit((unsigned char) v[0]) && v[0] != '.')
-		return walsim_error_set(err, "%s=%s: not a duration (e.g. 2.5, 250ms, 3s)", key, v);
-	errno = 0;
-	x = strtod(v, &end);
-	if (errno)
-		return walsim_error_set(err, "%s=%s: not a duration", key, v);
-	if (strcmp(end, "ms") == 0)
-		scale = 1e3;
-	else if (strcmp(end, "us") == 0)
-		scale = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		scale = 1e6;
-	else
-		return walsim_error_set(err, "%s=%s: unknown unit \"%s\" (use s, ms or us)", key, v, end);
-	if (x < 0 || x * scale > 1e15)
-		return walsim_error_set(err, "%s=%s: out of range", key, v);
-	*out = (uint64_t) (x * scale + 0.5);
-	return true;
+	return parse_u64(key_what(key, what, sizeof(what)), v, 0, UINT64_MAX, out, err);
+}
+
+/*
+ * A duration in microseconds: seconds, with a fraction ("2.5") or a unit
+ * ("250ms", "3s", "100us").
+ */
+static bool
+value_duration_us(const char *key, const char *v, uint64_t *out, WalsimError *err)
+{
+	static const DurationSyntax syntax = {
+		.units = "us,ms,s", .bare = TIME_S, .result = TIME_US, .max = UINT64_C(1000000000000000)
+	};
+	char		what[NETD_NAME_MAX];
+
+	return parse_duration(key_what(key, what, sizeof(what)), v, &syntax, out, err);
 }
 
 /* Byte counts and rates: 1000, 64k, 10M, 1G (powers of 1024). */
 static bool
-parse_size(const char *key, const char *v, uint64_t *out, WalsimError *err)
+value_size(const char *key, const char *v, uint64_t *out, WalsimError *err)
 {
-	char	   *end;
-	unsigned long long x;
-	uint64_t	mult = 1;
+	static const SizeSyntax syntax = {.units = "k,K,M,m,G,g", .bare = true, .max = UINT64_MAX};
+	char		what[NETD_NAME_MAX];
 
-	if (!isdigit((unsigned char) v[0]))
-		return walsim_error_set(err, "%s=%s: not a size (e.g. 4096, 64k, 10M)", key, v);
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno)
-		return walsim_error_set(err, "%s=%s: out of range", key, v);
-	if (*end == 'k' || *end == 'K')
-		mult = 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		mult = 1024 * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		mult = 1024 * 1024 * 1024, end++;
-	if (*end)
-		return walsim_error_set(err, "%s=%s: not a size (e.g. 4096, 64k, 10M)", key, v);
-	*out = x * mult;
-	return true;
+	return parse_size(key_what(key, what, sizeof(what)), v, &syntax, out, err);
 }
 
 static bool
@@ -237,7 +210,7 @@ key_ms(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
 	uint64_t	x;
 
-	if (!parse_u64(k->name, v, &x, err))
+	if (!value_u64(k->name, v, &x, err))
 		return false;
 	if (x > 3600 * 1000)
 		return walsim_error_set(err, "%s=%s: more than an hour", k->name, v);
@@ -249,14 +222,14 @@ key_ms(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_duration(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	return parse_duration_us(k->name, v, draft_field(d, k), err);
+	return value_duration_us(k->name, v, draft_field(d, k), err);
 }
 
 /* count=: a plain count */
 static bool
 key_count(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	return parse_u64(k->name, v, draft_field(d, k), err);
+	return value_u64(k->name, v, draft_field(d, k), err);
 }
 
 /* msg=, count_msg=: a replication message class */
@@ -302,7 +275,7 @@ key_dir(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_rate(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_size(k->name, v, &d->f.rate, err))
+	if (!value_size(k->name, v, &d->f.rate, err))
 		return false;
 	if (d->f.rate == 0)
 		return walsim_error_set(err, "%s=%s: must be positive (use stall to stop traffic)",
@@ -334,7 +307,7 @@ key_mode(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_bytes(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_size(k->name, v, &d->f.cut_bytes, err))
+	if (!value_size(k->name, v, &d->f.cut_bytes, err))
 		return false;
 	d->have_cut = true;
 	return true;
@@ -360,7 +333,7 @@ key_at_lsn(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_at_offset(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_u64(k->name, v, &d->f.corrupt_at, err))
+	if (!value_u64(k->name, v, &d->f.corrupt_at, err))
 		return false;
 	d->f.corrupt_mode = CORRUPT_AT_OFFSET;
 	d->have_corrupt = true;
@@ -370,7 +343,7 @@ key_at_offset(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_nth(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_u64(k->name, v, &d->f.corrupt_at, err))
+	if (!value_u64(k->name, v, &d->f.corrupt_at, err))
 		return false;
 	d->f.corrupt_mode = CORRUPT_NTH_XLOGDATA;
 	if (d->f.corrupt_at == 0)
@@ -384,7 +357,7 @@ key_bit(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
 	uint64_t	b;
 
-	if (!parse_u64(k->name, v, &b, err))
+	if (!value_u64(k->name, v, &b, err))
 		return false;
 	if (b > 7)
 		return walsim_error_set(err, "%s=%s: expected 0..7", k->name, v);
@@ -397,7 +370,7 @@ key_bits(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
 	uint64_t	b;
 
-	if (!parse_u64(k->name, v, &b, err))
+	if (!value_u64(k->name, v, &b, err))
 		return false;
 	if (b < 1 || b > 8)
 		return walsim_error_set(err, "%s=%s: expected 1..8", k->name, v);
@@ -408,19 +381,15 @@ key_bits(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 static bool
 key_prob(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	char	   *end;
+	char		what[NETD_NAME_MAX];
 
-	errno = 0;
-	d->f.prob = strtod(v, &end);
-	if (errno || *end || !(d->f.prob >= 0.0 && d->f.prob <= 1.0))
-		return walsim_error_set(err, "%s=%s: expected a number in [0, 1]", k->name, v);
-	return true;
+	return parse_double(key_what(k->name, what, sizeof(what)), v, 0.0, 1.0, &d->f.prob, err);
 }
 
 static bool
 key_after_msgs(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_u64(k->name, v, &d->f.trig_value, err))
+	if (!value_u64(k->name, v, &d->f.trig_value, err))
 		return false;
 	d->f.trig = TRIG_MSGS;
 	return true;
@@ -429,7 +398,7 @@ key_after_msgs(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err
 static bool
 key_after_bytes(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 {
-	if (!parse_size(k->name, v, &d->f.trig_value, err))
+	if (!value_size(k->name, v, &d->f.trig_value, err))
 		return false;
 	d->f.trig = TRIG_BYTES;
 	return true;
@@ -630,7 +599,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 	char		tmp[64];
 
 	json_init(&j, buf, len);
-	json_raw(&j, "{");
+	json_object_begin(&j, NULL);
 	json_str(&j, "id", f->id);
 	json_str(&j, "link", f->link);
 	json_str(&j, "kind", fault_kind_name(f->kind));
@@ -696,7 +665,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 	json_u64(&j, "fires", f->fires);
 	json_bool(&j, "active", f->activated_ns != 0 && !f->expired);
 	json_bool(&j, "expired", f->expired);
-	json_raw(&j, "}");
+	json_object_end(&j);
 }
 
 bool
@@ -704,8 +673,7 @@ netd_parse_addr(const char *text, char *host, size_t hostlen, uint16_t *port,
 				WalsimError *err)
 {
 	const char *colon = strrchr(text, ':');
-	char	   *end;
-	unsigned long p;
+	uint64_t	p;
 	size_t		hlen;
 
 	if (colon == NULL || colon == text || colon[1] == '\0')
@@ -713,9 +681,7 @@ netd_parse_addr(const char *text, char *host, size_t hostlen, uint16_t *port,
 	hlen = (size_t) (colon - text);
 	if (hlen >= hostlen)
 		return walsim_error_set(err, "address \"%s\": host too long", text);
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || p > 65535 || !isdigit((unsigned char) colon[1]))
+	if (!parse_u64("port", colon + 1, 0, 65535, &p, NULL))
 		return walsim_error_set(err, "address \"%s\": bad port \"%s\"", text, colon + 1);
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';

@@ -10,7 +10,7 @@ trace_begin(Trace *t, JsonBuf *j, char *buf, size_t cap, uint64_t now_ns,
 			const char *event)
 {
 	json_init(j, buf, cap);
-	json_raw(j, "{");
+	json_object_begin(j, NULL);
 	json_u64(j, "seq", t ? t->seq : 0);
 	json_u64(j, "t_ns", now_ns);
 	json_u64(j, "seed", t ? t->seed : 0);
@@ -20,7 +20,7 @@ trace_begin(Trace *t, JsonBuf *j, char *buf, size_t cap, uint64_t now_ns,
 void
 trace_end(Trace *t, JsonBuf *j)
 {
-	json_raw(j, "}");
+	json_object_end(j);
 	if (t == NULL)
 		return;
 	t->seq++;

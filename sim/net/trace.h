@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "json.h"
+#include "walsim/json.h"
 
 typedef struct Trace
 {

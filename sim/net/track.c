@@ -192,8 +192,7 @@ track_message(Conn *c, NetdDir dir, Framed *fr, FaultSet *fs, uint64_t now_ns)
 void
 conn_stats_json(const Conn *c, JsonBuf *j)
 {
-	json_raw(j, "{");
-	j->first = true;
+	json_object_begin(j, NULL);
 	json_str(j, "conn", c->info.key);
 	json_u64(j, "id", c->id);
 	json_str(j, "app", c->info.app);
@@ -215,10 +214,7 @@ conn_stats_json(const Conn *c, JsonBuf *j)
 	{
 		const Pipe *p = &c->pipe[d];
 
-		json_raw(j, ",");
-		json_escape(j, netd_dir_name((NetdDir) d));
-		json_raw(j, ":{");
-		j->first = true;
+		json_object_begin(j, netd_dir_name((NetdDir) d));
 		json_u64(j, "bytes_in", p->bytes_in);
 		json_u64(j, "bytes_out", p->bytes_out);
 		json_u64(j, "held", pipe_backlog(p));
@@ -226,12 +222,11 @@ conn_stats_json(const Conn *c, JsonBuf *j)
 		json_u64(j, "dropped_bytes", p->dropped + p->stall_dropped);
 		json_u64(j, "corrupted", p->corrupted);
 		json_u64(j, "spliced", p->spliced);
-		json_raw(j, ",\"by_type\":{");
-		j->first = true;
+		json_object_begin(j, "by_type");
 		for (int k = 0; k < MC_NCLASSES; k++)
 			json_u64(j, netd_msg_class_name(k), p->msgs[k]);
-		json_raw(j, "}}");
+		json_object_end(j);
+		json_object_end(j);
 	}
-	json_raw(j, "}");
-	j->first = false;
+	json_object_end(j);
 }
