@@ -11,9 +11,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "walsim/parse.h"
 #include "disk.h"
 
 static const char *const op_names[DISK_OP_COUNT] = {
@@ -61,15 +61,12 @@ disk_op_name(DiskOp op)
 int
 disk_errno_from_name(const char *name)
 {
-	char	   *end;
-	long		v;
+	uint64_t	v;
 
 	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
 		if (strcmp(errno_names[i].name, name) == 0)
 			return errno_names[i].value;
-	errno = 0;
-	v = strtol(name, &end, 10);
-	if (errno == 0 && end != name && *end == '\0' && v > 0 && v < 4096)
+	if (parse_u64("", name, 1, 4095, &v, NULL))
 		return (int) v;
 	return -1;
 }
@@ -83,21 +80,14 @@ disk_errno_name(int err)
 	return NULL;
 }
 
-/* Parse a whole unsigned decimal number; false on anything else. */
+/*
+ * A whole unsigned decimal number; false on anything else (the callers say
+ * what the number is for).
+ */
 static bool
-parse_u64(const char *s, uint64_t *out)
+whole_number(const char *s, uint64_t *out)
 {
-	char	   *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
+	return parse_u64("", s, 0, UINT64_MAX, out, NULL);
 }
 
 static bool
@@ -148,7 +138,7 @@ static bool
 when_nth(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 {
 	rule->trigger = DISK_WHEN_NTH;
-	if (!parse_u64(arg, &rule->n) || rule->n == 0)
+	if (!whole_number(arg, &rule->n) || rule->n == 0)
 		return walsim_error_set(err, "when=%s: N must be a whole number >= 1", value);
 	return true;
 }
@@ -157,7 +147,7 @@ static bool
 when_after(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 {
 	rule->trigger = DISK_WHEN_AFTER;
-	if (!parse_u64(arg, &rule->n))
+	if (!whole_number(arg, &rule->n))
 		return walsim_error_set(err, "when=%s: N must be a whole number >= 0", value);
 	return true;
 }
@@ -173,7 +163,7 @@ when_range(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 		return walsim_error_set(err, "when=%s: expected range:LO-HI (byte offsets)", value);
 	memcpy(lo, arg, dash - arg);
 	lo[dash - arg] = '\0';
-	if (!parse_u64(lo, &rule->range_lo) || !parse_u64(dash + 1, &rule->range_hi) ||
+	if (!whole_number(lo, &rule->range_lo) || !whole_number(dash + 1, &rule->range_hi) ||
 		rule->range_hi <= rule->range_lo)
 		return walsim_error_set(err, "when=%s: LO and HI must be byte offsets "
 								"with LO < HI", value);
@@ -183,13 +173,8 @@ when_range(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 static bool
 when_prob(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 {
-	char	   *end;
-
 	rule->trigger = DISK_WHEN_PROB;
-	errno = 0;
-	rule->prob = strtod(arg, &end);
-	if (errno != 0 || end == arg || *end != '\0' ||
-		!(rule->prob >= 0.0 && rule->prob <= 1.0))
+	if (!parse_double("", arg, 0.0, 1.0, &rule->prob, NULL))
 		return walsim_error_set(err, "when=%s: P must be a number in [0, 1]", value);
 	return true;
 }
@@ -273,7 +258,7 @@ do_partial(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 	rule->effect = value[0] == 's' ? DISK_DO_SHORT : DISK_DO_TORN;
 	if (arg != NULL)
 	{
-		if (!parse_u64(arg, &keep) || keep > INT64_MAX)
+		if (!whole_number(arg, &keep) || keep > INT64_MAX)
 			return walsim_error_set(err, "do=%s: KEEP must be a byte count", value);
 		rule->keep = (int64_t) keep;
 	}
@@ -297,13 +282,13 @@ do_flip(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 		return walsim_error_set(err, "do=%s: expected flip[:BYTE[.BIT]]", value);
 	memcpy(byte, arg, blen);
 	byte[blen] = '\0';
-	if (!parse_u64(byte, &v) || v > INT64_MAX)
+	if (!whole_number(byte, &v) || v > INT64_MAX)
 		return walsim_error_set(err, "do=%s: BYTE must be an offset in the "
 								"call's data", value);
 	rule->flip_byte = (int64_t) v;
 	if (dot != NULL)
 	{
-		if (!parse_u64(dot + 1, &v) || v > 7)
+		if (!whole_number(dot + 1, &v) || v > 7)
 			return walsim_error_set(err, "do=%s: BIT must be 0..7", value);
 		rule->flip_bit = (int32_t) v;
 	}
@@ -314,7 +299,7 @@ static bool
 do_delay(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
 {
 	rule->effect = DISK_DO_DELAY;
-	if (arg == NULL || !parse_u64(arg, &rule->delay_us) ||
+	if (arg == NULL || !whole_number(arg, &rule->delay_us) ||
 		rule->delay_us > UINT64_C(3600000000))
 		return walsim_error_set(err, "do=%s: expected delay:MICROSECONDS "
 								"(at most one hour)", value);
@@ -450,7 +435,7 @@ key_do(RuleDraft *d, const char *value, WalsimError *err)
 static bool
 key_limit(RuleDraft *d, const char *value, WalsimError *err)
 {
-	if (!parse_u64(value, &d->rule->limit))
+	if (!whole_number(value, &d->rule->limit))
 		return walsim_error_set(err, "limit=%s: must be a whole number "
 								"(0 = no limit)", value);
 	return true;

@@ -37,6 +37,23 @@ reply(int fd, const char *text)
 	}
 }
 
+/* "ok" and a JSON object with one member, a string or a number. */
+static void
+reply_ok_member(char *out, size_t outlen, const char *key, const char *str, int64_t num)
+{
+	JsonBuf		j;
+
+	json_init(&j, out, outlen - 1);
+	json_raw(&j, "ok ");
+	json_object_begin(&j, NULL);
+	if (str)
+		json_str(&j, key, str);
+	else
+		json_i64(&j, key, num);
+	json_object_end(&j);
+	json_raw(&j, "\n");
+}
+
 /* ------------------------------------------------------------ faults */
 
 static void
@@ -97,7 +114,7 @@ fault_del(ControlServer *cs, const char *id, char *out, size_t outlen)
 	faults_remove_at(&p->fs, i);
 	proxy_trace(p, "fault_del", "rule", id, NULL, NULL);
 	proxy_settle(p, proxy_now_ns());
-	snprintf(out, outlen, "ok {\"deleted\":\"%s\"}\n", id);
+	reply_ok_member(out, outlen, "deleted", id, 0);
 }
 
 static void
@@ -171,7 +188,7 @@ cmd_heal(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 		}
 	proxy_trace(p, "heal", "link", link ? link : "*", NULL, NULL);
 	proxy_settle(p, proxy_now_ns());
-	snprintf(out, outlen, "ok {\"removed\":%d}\n", removed);
+	reply_ok_member(out, outlen, "removed", NULL, removed);
 }
 
 /* ------------------------------------------------------------ links */
@@ -283,6 +300,8 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	bool		tls_pass = p->default_tls_pass;
 	WalsimError err;
 	Link	   *l;
+	char		addr[300];
+	JsonBuf		j;
 
 	for (int i = 2; i < nw; i++)
 	{
@@ -313,8 +332,15 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 		return;
 	}
 	l = proxy_find_link(p, name);
-	snprintf(out, outlen, "ok {\"name\":\"%s\",\"listen\":\"%s:%u\",\"port\":%u}\n",
-			 l->name, l->listen_host, l->listen_port, l->listen_port);
+	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
+	json_init(&j, out, outlen - 1);
+	json_raw(&j, "ok ");
+	json_object_begin(&j, NULL);
+	json_str(&j, "name", l->name);
+	json_str(&j, "listen", addr);
+	json_u64(&j, "port", l->listen_port);
+	json_object_end(&j);
+	json_raw(&j, "\n");
 }
 
 static void
@@ -332,7 +358,7 @@ cmd_link(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 			return;
 		}
 		proxy_link_del(cs->proxy, l);
-		snprintf(out, outlen, "ok {\"deleted\":\"%s\"}\n", w[2]);
+		reply_ok_member(out, outlen, "deleted", w[2], 0);
 	}
 	else
 		snprintf(out, outlen, "err usage: link add name=NAME listen=HOST:PORT upstream=HOST:PORT | link del NAME\n");

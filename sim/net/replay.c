@@ -188,6 +188,34 @@ replay_feed(Replay *r, FaultSet *fs, uint64_t chunk, const char *progname)
 	return true;
 }
 
+/* The JSON summary line on stdout. */
+static void
+replay_summary(const Replay *r, const FaultSet *fs, bool ok)
+{
+	char		line[1024];
+	char		hash[2][20];
+	JsonBuf		j;
+
+	for (int d = 0; d < 2; d++)
+		snprintf(hash[d], sizeof(hash[d]), "%016" PRIx64, r->hash[d]);
+	json_init(&j, line, sizeof(line));
+	json_object_begin(&j, NULL);
+	json_u64(&j, "seed", fs->seed);
+	json_str(&j, "conn", r->c.info.key);
+	json_u64(&j, "up_in", r->len[0]);
+	json_u64(&j, "up_out", r->outlen[0]);
+	json_u64(&j, "down_in", r->len[1]);
+	json_u64(&j, "down_out", r->outlen[1]);
+	json_str(&j, "up_hash", hash[0]);
+	json_str(&j, "down_hash", hash[1]);
+	json_u64(&j, "trace_events", fs->trace ? fs->trace->seq : 0);
+	json_u64(&j, "corrupted", r->c.pipe[0].corrupted + r->c.pipe[1].corrupted);
+	json_u64(&j, "dropped_bytes", r->c.pipe[0].dropped + r->c.pipe[1].dropped);
+	json_bool(&j, "ok", ok);
+	json_object_end(&j);
+	puts(line);
+}
+
 int
 replay_run(FaultSet *fs, const ReplayOptions *o, const char *progname)
 {
@@ -205,14 +233,7 @@ replay_run(FaultSet *fs, const ReplayOptions *o, const char *progname)
 	/* drain: deliver everything still queued (delays are virtual) */
 	for (int e = 0; e < 2; e++)
 		replay_collect(&r, fs, e, UINT64_MAX - 1);
-	printf("{\"seed\":%" PRIu64 ",\"conn\":\"%s\",\"up_in\":%zu,\"up_out\":%" PRIu64
-		   ",\"down_in\":%zu,\"down_out\":%" PRIu64 ",\"up_hash\":\"%016" PRIx64
-		   "\",\"down_hash\":\"%016" PRIx64 "\",\"trace_events\":%" PRIu64
-		   ",\"corrupted\":%" PRIu64 ",\"dropped_bytes\":%" PRIu64 ",\"ok\":%s}\n",
-		   fs->seed, r.c.info.key, r.len[0], r.outlen[0], r.len[1], r.outlen[1],
-		   r.hash[0], r.hash[1], fs->trace ? fs->trace->seq : 0,
-		   r.c.pipe[0].corrupted + r.c.pipe[1].corrupted,
-		   r.c.pipe[0].dropped + r.c.pipe[1].dropped, ok ? "true" : "false");
+	replay_summary(&r, fs, ok);
 	replay_close(&r);
 	conn_free(&r.c);
 	return ok ? 0 : 1;
