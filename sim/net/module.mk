@@ -1,6 +1,6 @@
 # sim/net — walsim-netd, the protocol-aware deterministic TCP fault proxy
 # (see docs/netd.md; the modules and their order are listed in main.c).
-# The core (JSON, trace, rules, the fault core) is socket-free and is
+# The core (trace, rules, the fault core) is socket-free and is
 # linked into the unit tests as well.
 NETD_CORE_SRCS := sim/net/trace.c sim/net/rules.c sim/net/fault.c \
 	sim/net/track.c sim/net/plan.c sim/net/queue.c sim/net/pipe.c
