@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import Netd, netd_binary
+from walsim.sim.netd import Netd, netd_binary
 
 
 @pytest.fixture

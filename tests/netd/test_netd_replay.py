@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import NetdError, replay
+from walsim.sim.netd import NetdError, replay
 
 STREAMS = Path(__file__).resolve().parent.parent / "data" / "streams"
 

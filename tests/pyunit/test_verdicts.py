@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from walsim.record import RunRecord
-from walsim.verdicts import ERROR, FAIL, INFO, PASS, Verdict, evaluate_all, overall
+from walsim.api import open_run
+from walsim.judge.verdict import ERROR, FAIL, INFO, PASS, Verdict, evaluate_all, overall
 
 SCENARIO = '''
 name = "synthetic"
@@ -79,11 +79,11 @@ def make_run(tmp: Path, verdicts: str, *, durability: str = "async", events: lis
 
 
 def judge(d: Path) -> dict[str, Verdict]:
-    return {v.name: v for v in evaluate_all(RunRecord(d))}
+    return {v.name: v for v in evaluate_all(open_run(d))}
 
 
 def one(d: Path) -> Verdict:
-    vs = evaluate_all(RunRecord(d))
+    vs = evaluate_all(open_run(d))
     assert len(vs) == 1
     return vs[0]
 
