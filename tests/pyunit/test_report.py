@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_verdicts import base_events, base_final, base_samples, make_run, write
+from records import base_events, base_final, base_samples, make_run, write
 
-from walsim.judge.report import build_report
 from walsim.api import open_run
+from walsim.judge.report import build_report
 from walsim.judge.verdict import Verdict
 
 TOP = Path(__file__).resolve().parents[2]

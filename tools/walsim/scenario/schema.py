@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 from walsim.core import lsn as _lsn
 from walsim.core.errors import Invalid
-from walsim.core.lsn import format_lsn
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|sec|min|m|h)?\s*$")
 _DURATION_UNITS = {None: 1.0, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0,
