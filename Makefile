@@ -99,8 +99,15 @@ unit-test: all
 pytest: all
 	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS)
 
-coverage:
+# C: the unit tests of a --coverage build.  Python: the suites named by
+# PY_COVERAGE_TESTS (the package's unit tests and the scenario suite, which
+# drives the engine, the fault layers and the judge end to end).
+PY_COVERAGE_TESTS ?= tests/pyunit tests/scenarios
+coverage: all
 	$(MAKE) BUILD=build/coverage OPT="-O0 -g" EXTRA_CFLAGS=--coverage EXTRA_LDFLAGS=--coverage unit-test
+	@mkdir -p build/coverage
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m coverage run --data-file=build/coverage/python.coverage \
+	    --source=tools/walsim -m pytest -q -p no:cacheprovider $(PY_COVERAGE_TESTS)
 	@tools/coverage-report build/coverage
 
 memcheck: all

@@ -1,6 +1,6 @@
 """Shared pytest configuration for all walsim suites.
 
-Suites that start PostgreSQL use the fixtures of :mod:`walsim.testing`,
+Suites that start PostgreSQL use the fixtures of :mod:`walsim.pg.testing`,
 registered below, so that every server a test starts is
 stopped when it ends, passes, fails or is interrupted.
 """
@@ -14,7 +14,7 @@ import pytest
 
 TOP = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["walsim.testing"]
+pytest_plugins = ["walsim.pg.testing"]
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.errors import ClusterError, PgBinariesNotFound, PortError, ServerStartError, UnknownNode
-from walsim.pgbin import PgBin, find_bindir
-from walsim.ports import PortAllocator, port_is_free
+from walsim.pg.cluster import Cluster
+from walsim.core.errors import ClusterError, PgBinariesNotFound, PortError, ServerStartError, UnknownNode
+from walsim.pg.pgbin import PgBin, find_bindir
+from walsim.pg.ports import PortAllocator, port_is_free
 
 pytestmark = pytest.mark.pg
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from walsim import procs
+from walsim.pg import procs
 from walsim.commands.cluster import sync_spec
-from walsim.cli import UsageError
-from walsim.timeouts import scaled, wait_until
+from walsim.core.errors import UsageError
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 CLI = Path(__file__).resolve().parents[2] / "tools" / "walsim-cli"

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from walsim import procs
-from walsim.cluster import Cluster
+from walsim.pg import procs
+from walsim.pg.cluster import Cluster
 
 pytestmark = pytest.mark.pg
 

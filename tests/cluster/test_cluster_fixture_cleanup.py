@@ -1,4 +1,4 @@
-"""No server outlives its test: the fixtures of walsim.testing are run on an
+"""No server outlives its test: the fixtures of walsim.pg.testing are run on an
 inner pytest session whose tests fail, raise, pass and get interrupted."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from walsim import procs
-from walsim.ports import PortAllocator
-from walsim.timeouts import scaled, wait_until
+from walsim.pg import procs
+from walsim.pg.ports import PortAllocator
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
@@ -87,7 +87,7 @@ def _env(dirs: dict[str, Path]) -> dict[str, str]:
 
 
 def _argv(dirs: dict[str, Path], select: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "walsim.testing", "-q", "-rN",
+    return [sys.executable, "-m", "pytest", "-p", "walsim.pg.testing", "-q", "-rN",
             "-k", select, "--rootdir", str(dirs["tests"]), str(dirs["tests"] / "test_inner.py")]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.legacy import LegacySettingWarning, parse_conf, translate_recovery_conf
-from walsim.timeouts import wait_until
+from walsim.pg.cluster import Cluster
+from walsim.pg.legacy import LegacySettingWarning, parse_conf, translate_recovery_conf
+from walsim.core.timeouts import wait_until
 
 pytestmark = pytest.mark.pg
 

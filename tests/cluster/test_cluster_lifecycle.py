@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from walsim import procs
-from walsim.cluster import Cluster
-from walsim.errors import WaitTimeout
-from walsim.lsn import Lsn
-from walsim.timeouts import wait_until
+from walsim.pg import procs
+from walsim.pg.cluster import Cluster
+from walsim.core.errors import WaitTimeout
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import wait_until
 
 pytestmark = pytest.mark.pg
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from walsim import procs
-from walsim.cluster import Cluster
-from walsim.timeouts import scaled
+from walsim.pg import procs
+from walsim.pg.cluster import Cluster
+from walsim.core.timeouts import scaled
 
 pytestmark = pytest.mark.pg
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
@@ -43,8 +43,8 @@ def test_as_root_servers_run_as_the_postgres_user(cluster: Cluster) -> None:
 
 SCRIPT = r'''
 import json, os, sys
-from walsim.cluster import Cluster
-from walsim import procs
+from walsim.pg.cluster import Cluster
+from walsim.pg import procs
 with Cluster(keep=False) as c:
     pg1 = c.create_primary("pg1")
     pg2 = c.create_standby("pg2", pg1)

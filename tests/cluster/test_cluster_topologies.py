@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from walsim.cluster import Cluster
+from walsim.pg.cluster import Cluster
 
 pytestmark = pytest.mark.pg
 

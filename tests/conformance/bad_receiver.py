@@ -13,14 +13,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
-from walsim.conform.probe import Target, build_dir  # noqa: E402
+from walsim.conform.probe import Target  # noqa: E402
+from walsim.core.paths import program  # noqa: E402
 
 
 def main() -> int:
     target = Target.from_conninfo(sys.argv[1])
     script = ("startup application_name=bad_receiver\nquery IDENTIFY_SYSTEM\nwait Z 5000\n"
               "query START_REPLICATION 0/B00100 TIMELINE 2\nwait W,E 5000\nread 5000\nclose\n")
-    argv = [str(build_dir() / "bin" / "walsim-probe"), "--host", target.host, "--port",
+    argv = [str(program("walsim-probe")), "--host", target.host, "--port",
             str(target.port), "--user", target.user]
     if target.passfile:
         argv += ["--passfile", target.passfile]

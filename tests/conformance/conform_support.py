@@ -10,7 +10,7 @@ from pathlib import Path
 
 from walsim.conform.probe import Target
 from walsim.conform.receiver import prepare_waldir
-from walsim.timeouts import scaled
+from walsim.core.timeouts import scaled
 
 PASSWORD = "conform-pw"
 # Where the timeline-2 segment is cut for the live-append check (S22): the

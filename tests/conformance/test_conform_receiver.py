@@ -10,7 +10,7 @@ import pytest
 
 from walsim.conform.receiver import ReceiverContext, run_receiver_checks
 from walsim.conform.results import FAIL, PASS, SKIPPED
-from walsim.pgbin import PgBin
+from walsim.pg.pgbin import PgBin
 
 # not applicable to a run without a 10 s idle period, a bad segment size, or a slot
 EXPECTED_SKIPS = {"R11", "R14", "R17"}

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from walsim.cluster import Cluster
+from walsim.pg.cluster import Cluster
 from walsim.conform.probe import Target
 from walsim.conform.results import FAIL, PASS, SKIPPED, Report
 from walsim.conform.sender import SenderContext, run_sender_checks
-from walsim.lsn import Lsn
-from walsim.pgbin import PgBin
+from walsim.core.lsn import Lsn
+from walsim.pg.pgbin import PgBin
 
 from conform_support import Sender, served_dir
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from walsim.disk import build_dir
+from walsim.core.paths import program
 
 
 def diskctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(build_dir() / "bin" / "walsim-diskctl"), *args],
+    return subprocess.run([str(program("walsim-diskctl")), *args],
                           capture_output=True, text=True, close_fds=True)
 
 

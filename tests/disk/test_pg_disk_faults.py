@@ -1,6 +1,6 @@
 """libwalsim-disk.so under real PostgreSQL 15 nodes.
 
-Each test loads the disk layer into one node (walsim.disk.DiskFaults), puts
+Each test loads the disk layer into one node (walsim.sim.disk.DiskFaults), puts
 a fault under it, and checks what PostgreSQL does and that it recovers once
 the fault is healed.  Tests about durability run with fsync on.
 """
@@ -14,11 +14,11 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from walsim.cluster import Cluster, wait_all_streaming
-from walsim.disk import DiskFaults
-from walsim.lsn import Lsn
-from walsim.node import Node
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster, wait_all_streaming
+from walsim.sim.disk import DiskFaults
+from walsim.core.lsn import Lsn
+from walsim.pg.node import Node
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import Netd, netd_binary
+from walsim.sim.netd import Netd, netd_binary
 
 
 @pytest.fixture

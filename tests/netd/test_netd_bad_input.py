@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import Netd, NetdError, netd_binary
-from walsim.timeouts import scaled, wait_until
+from walsim.sim.netd import Netd, NetdError, netd_binary
+from walsim.core.timeouts import scaled, wait_until
 
 
 def free_port() -> int:

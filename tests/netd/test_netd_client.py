@@ -1,4 +1,4 @@
-"""The Python client walsim.netd without PostgreSQL: rule formatting, errors,
+"""The Python client walsim.sim.netd without PostgreSQL: rule formatting, errors,
 process management."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import Netd, NetdError, format_fault
+from walsim.sim.netd import Netd, NetdError, format_fault
 
 
 def test_format_fault() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from walsim.netd import wait_conn
-from walsim.timeouts import wait_until
+from walsim.sim.netd import wait_conn
+from walsim.core.timeouts import wait_until
 
 pytestmark = pytest.mark.pg
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from walsim.decision import Decision, chance, decision, mix, uniform
+from walsim.core.decision import Decision, chance, decision, mix, uniform
 
 VECTORS = Path(__file__).resolve().parent.parent / "data" / "decision_vectors.txt"
 

@@ -1,8 +1,8 @@
 """The run directory records the versions it ran with (walsim and PostgreSQL)."""
 
 from walsim import __version__
-from walsim.engine import _versions
-from walsim.pgbin import PgBin
+from walsim.run.engine import versions as _versions
+from walsim.pg.pgbin import PgBin
 
 
 def test_versions_name_walsim_and_postgresql():

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_verdicts import base_events, base_final, base_samples, make_run, write
+from records import base_events, base_final, base_samples, make_run, write
 
-from walsim.report import build_report
-from walsim.verdicts import Verdict
+from walsim.api import open_run
+from walsim.judge.report import build_report
+from walsim.judge.verdict import Verdict
 
 TOP = Path(__file__).resolve().parents[2]
 VERDICTS = ('[[verdicts]]\ncheck = "no_acked_loss"\n'
@@ -26,7 +27,7 @@ def _run(tmp_path: Path) -> Path:
 
 def test_report_has_verdicts_timeline_and_plots(tmp_path: Path) -> None:
     d = _run(tmp_path)
-    out = build_report(d, [Verdict("no_acked_loss", "no_acked_loss", "INFO", "1 acknowledged commit(s) lost", {"lost": 1}),
+    out = build_report(open_run(d), [Verdict("no_acked_loss", "no_acked_loss", "INFO", "1 acknowledged commit(s) lost", {"lost": 1}),
                            Verdict("timeline", "timeline", "FAIL", "pg2 <b>is</b> wrong", {})])
     page = out.read_text()
     assert out == d / "report.html"
@@ -40,7 +41,7 @@ def test_report_has_verdicts_timeline_and_plots(tmp_path: Path) -> None:
 
 def test_report_of_a_run_without_samples(tmp_path: Path) -> None:
     d = make_run(tmp_path, VERDICTS, events=base_events())
-    page = build_report(d, []).read_text()
+    page = build_report(open_run(d), []).read_text()
     assert "no samples recorded" in page and "no verdicts" in page
 
 

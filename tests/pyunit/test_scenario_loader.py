@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from walsim.scenario import ScenarioError, load_scenario, parse_scenario, parse_standby_names
-from walsim.schema import parse_duration, parse_lsn, parse_size
-from walsim import vocabulary
+from walsim.api import load_scenario, parse_scenario, vocabulary
+from walsim.core.errors import ScenarioError
+from walsim.scenario.loader import parse_standby_names
+from walsim.scenario.registry import DEFAULT_WAIT_TIMEOUT
+from walsim.scenario.schema import parse_duration, parse_lsn, parse_size
 
 TOP = Path(__file__).resolve().parents[2]
 
@@ -251,7 +253,7 @@ max_bytes = "64kB"
 
 def test_wait_has_default_timeout() -> None:
     sc = parse_scenario(HEAD + NODES + '[[steps]]\nwait = "catchup"\nnode = "pg2"\n')
-    assert sc.steps[0].values["timeout"] == vocabulary.DEFAULT_WAIT_TIMEOUT
+    assert sc.steps[0].values["timeout"] == DEFAULT_WAIT_TIMEOUT
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -267,7 +269,7 @@ def test_shipped_scenarios_are_valid(path: Path) -> None:
 
 
 def test_every_kind_has_a_runner_and_doc() -> None:
-    for kind in vocabulary.kinds():
+    for kind in vocabulary().step_kinds():
         assert kind.run is not None, kind.name
         assert kind.doc, kind.name
 
@@ -344,11 +346,11 @@ def test_disk_mode_value() -> None:
 
 
 def test_disk_rule_words() -> None:
-    from walsim.steps_disk import rule_words
+    from walsim.faults.disk import rule_words
     sc = parse_scenario(HEAD + NODES.replace('role = "primary"', 'role = "primary"\ndisk = "journal"')
                         + DISK_RULE.replace('errno = "EIO"', 'delay = "2ms"\nnth = 3')
                         + '[[steps]]\ndo = "power_cut"\nnode = "pg1"\n')
-    assert sc.nodes["pg1"].disk == "journal" and sc.needs() == {"cluster", "disk"}
+    assert sc.nodes["pg1"].options["disk"] == "journal" and sc.needs() == {"cluster", "disk"}
     assert rule_words(sc.steps[0].values) == {"path": "pg_wal/0*", "ops": ["fsync"], "do": "delay:2000",
                                               "when": "nth:3", "limit": 0}
 
@@ -368,7 +370,7 @@ def test_clock_fault_needs_faketime_on_the_node() -> None:
     step = '[[steps]]\nfault = "clock"\nnode = "pg2"\noffset = "-1h"\n'
     assert_issue(HEAD + NODES + step, "steps[0].node", "clock = true")
     sc = parse_scenario(HEAD + NODES + "clock = true\n" + step)
-    assert sc.steps[0].values["offset"] == -3600.0 and sc.nodes["pg2"].clock
+    assert sc.steps[0].values["offset"] == -3600.0 and sc.nodes["pg2"].options["clock"]
     assert sc.needs() == {"cluster", "clock"}
     assert_issue(HEAD + NODES + "clock = true\n" + step.replace('"-1h"', '"1h"'), "steps[0].offset",
                  "signed duration")

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from walsim.events import Clock, JsonlWriter, read_jsonl
-from walsim.observer import shape_sample
-from walsim.workload import ID_STRIDE, LedgerWorkload, Target
+from walsim.core.events import Clock, JsonlWriter, read_jsonl
+from walsim.run.observer import shape_sample
+from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Target
 
 
 class FakeCursor:

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from receiver_support import Receivers  # noqa: E402
 
-from walsim.cluster import Cluster  # noqa: E402
+from walsim.pg.cluster import Cluster  # noqa: E402
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from walsim.lsn import Lsn
-from walsim.node import Node
-from walsim.timeouts import scaled, wait_until
+from walsim.core.lsn import Lsn
+from walsim.pg.node import Node
+from walsim.core.timeouts import scaled, wait_until
 
 SEGMENT_RE = r"^[0-9A-F]{24}$"
 

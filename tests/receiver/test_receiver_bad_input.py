@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from receiver_support import Receivers
-from walsim.ports import PortAllocator
-from walsim.timeouts import scaled
+from walsim.pg.ports import PortAllocator
+from walsim.core.timeouts import scaled
 from receiver_wire import FakeServer, FakeServerScript, keepalive, xlogdata
 
 SEG = 1024 * 1024

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from receiver_support import Receivers, complete_segments, generate_wal, iter_events, wait_received
-from walsim.cluster import Cluster
-from walsim.lsn import Lsn
-from walsim.ports import PortAllocator
+from walsim.pg.cluster import Cluster
+from walsim.core.lsn import Lsn
+from walsim.pg.ports import PortAllocator
 from receiver_wire import FlipRelay
 
 pytestmark = pytest.mark.pg

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from receiver_support import generate_wal, wait_received
-from walsim.cluster import Cluster
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled
+from walsim.pg.cluster import Cluster
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import scaled
 
 pytestmark = pytest.mark.pg
 

@@ -12,9 +12,9 @@ import pytest
 
 from receiver_support import (Receivers, complete_segments, generate_wal, iter_events,
                               segment_files, wait_received)
-from walsim.cluster import Cluster
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 

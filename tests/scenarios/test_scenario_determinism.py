@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from walsim.engine import run_scenario
-from walsim.netd import netd_binary
-from walsim.scenario import parse_scenario
+from walsim.api import run_scenario
+from walsim.sim.netd import netd_binary
+from walsim.api import parse_scenario
 
 pytestmark = [pytest.mark.pg]
 

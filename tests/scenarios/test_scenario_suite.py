@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from walsim.engine import run_scenario
-from walsim.netd import netd_binary
-from walsim.runner import default_scenario_dir
-from walsim.scenario import load_scenario
+from walsim.api import run_scenario
+from walsim.sim.netd import netd_binary
+from walsim.commands._support import default_scenario_dir
+from walsim.api import load_scenario
 
 pytestmark = [pytest.mark.pg]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from walsim.ports import PortAllocator
+from walsim.pg.ports import PortAllocator
 
 from sender_support import SenderProcess
 

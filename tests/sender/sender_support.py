@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from walsim.cluster import Cluster
-from walsim.node import Node
-from walsim.ports import PortReservation
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.pg.node import Node
+from walsim.pg.ports import PortReservation
+from walsim.core.timeouts import scaled, wait_until
 
 
 class SenderProcess:

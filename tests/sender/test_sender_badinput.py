@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.core.timeouts import scaled, wait_until
 
 from sender_support import (RawClient, SenderProcess, archiving_primary, error_fields,
                             identify_system, switch_and_archive)

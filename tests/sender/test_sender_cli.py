@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from walsim.timeouts import scaled
+from walsim.core.timeouts import scaled
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "wal"
 

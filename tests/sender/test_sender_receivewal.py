@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import scaled, wait_until
 
 from sender_support import (SenderProcess, archiving_primary, identify_system, replication_sql,
                             switch_and_archive)

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.timeouts import scaled, wait_until
+from walsim.pg.cluster import Cluster
+from walsim.core.timeouts import scaled, wait_until
 
 pytestmark = pytest.mark.pg
 

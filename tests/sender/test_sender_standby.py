@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from walsim.cluster import Cluster
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled
+from walsim.pg.cluster import Cluster
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import scaled
 
 from sender_support import archiving_primary, identify_system, switch_and_archive
 

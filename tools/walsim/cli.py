@@ -15,12 +15,9 @@ import pkgutil
 import sys
 from typing import Sequence
 
-import walsim
 import walsim.commands
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed without a traceback, exit status 2."""
+from walsim.core.errors import UsageError
+from walsim.core.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="walsim: build PostgreSQL replication clusters, inject faults, "
         "run scenarios and check senders and receivers against the protocol.",
     )
-    parser.add_argument("--version", action="version", version=f"walsim {walsim.__version__}")
+    parser.add_argument("--version", action="version", version=f"walsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(walsim.commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue  # shared helpers of the subcommands
         module = importlib.import_module(f"walsim.commands.{info.name}")
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.register(cmd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from walsim.runner import add_scenario_arguments, load_arguments
+from walsim.commands._support import add_scenario_arguments, load_arguments
 
 NAME = "check"
 HELP = "validate scenario files (exit 2 and every problem listed when one is invalid)"

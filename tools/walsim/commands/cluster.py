@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from walsim import procs
-from walsim.cli import UsageError
-from walsim.cluster import Cluster, wait_all_streaming
-from walsim.errors import ClusterError, WalsimError
-from walsim.lsn import Lsn
-from walsim.node import Node
-from walsim.timeouts import wait_until
+from walsim.pg import procs
+from walsim.core.errors import UsageError
+from walsim.pg.cluster import Cluster, wait_all_streaming
+from walsim.core.errors import ClusterError, WalsimError
+from walsim.core.lsn import Lsn
+from walsim.pg.node import Node
+from walsim.core.timeouts import wait_until
 
 NAME = "cluster"
 HELP = "start, inspect and stop a PostgreSQL streaming replication cluster"

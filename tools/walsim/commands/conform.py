@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.side == "sender":
             from walsim.conform.sender import SenderContext, run_sender_checks
-            from walsim.pgbin import find_bindir
+            from walsim.pg.pgbin import find_bindir
             if args.waldir is not None and not args.waldir.is_dir():
                 raise ConformError(f"--waldir {args.waldir}: not a directory")
             try:

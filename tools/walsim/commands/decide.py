@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from walsim.decision import decision
+from walsim.core.decision import decision
 
 NAME = "decide"
 HELP = "print decision(seed, rule, coordinates...) as used by the fault simulators"

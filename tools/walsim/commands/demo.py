@@ -4,13 +4,14 @@ verdict table and the paths of the reports."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
 from pathlib import Path
 
-from walsim.engine import FAKETIME_LIBS, run_scenario
-from walsim.runner import (Progress, default_scenario_dir, load_all, sigterm_as_interrupt, verdict_table,
+from walsim.api import run_scenario
+from walsim.faults.clock import ClockLayer
+from walsim.faults.disk import DiskLayer
+from walsim.faults.net import NetLayer
+from walsim.commands._support import (Progress, default_scenario_dir, load_all, sigterm_as_interrupt, verdict_table,
                            worst)
 
 NAME = "demo"
@@ -35,35 +36,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _build() -> Path:
-    return Path(os.environ.get("WALSIM_BUILD") or Path(__file__).resolve().parents[3] / "build")
-
-
-def _netd_available() -> bool:
-    if importlib.util.find_spec("walsim.netd") is None:
-        return False
-    return (_build() / "bin" / "walsim-netd").exists()
-
-
-def _disk_available() -> bool:
-    if importlib.util.find_spec("walsim.disk") is None:
-        return False
-    return (_build() / "lib" / "libwalsim-disk.so").exists() and (_build() / "bin" / "walsim-diskctl").exists()
-
-
 def run(args: argparse.Namespace) -> int:
     d = Path(args.scenarios) if args.scenarios else default_scenario_dir()
     names = list(CLUSTER_ONLY)
-    if _netd_available():
+    if NetLayer.unavailable() is None:
         names += WITH_NETD
     else:
         names += WITHOUT_NETD
         print("walsim-netd is not built: skipping the scenarios that need it")
-    if any(Path(p).exists() for p in FAKETIME_LIBS):
+    if ClockLayer.unavailable() is None:
         names += WITH_FAKETIME
     else:
         print("libfaketime is not installed: skipping the clock scenario")
-    if _disk_available():
+    if DiskLayer.unavailable() is None:
         names += WITH_DISK
     else:
         print("the disk fault layer is not built: skipping the scenarios that need it")

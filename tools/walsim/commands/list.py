@@ -6,8 +6,9 @@ import argparse
 import sys
 import textwrap
 
-from walsim.runner import default_scenario_dir
-from walsim.scenario import ScenarioError, load_scenario
+from walsim.api import load_scenario
+from walsim.commands._support import default_scenario_dir
+from walsim.core.errors import ScenarioError
 
 NAME = "list"
 HELP = "list scenarios (default directory: the checkout's scenarios/) with a one-line description"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from walsim.engine import run_scenario
-from walsim.runner import (Progress, add_scenario_arguments, load_arguments, sigterm_as_interrupt,
+from walsim.api import run_scenario
+from walsim.commands._support import (Progress, add_scenario_arguments, load_arguments, sigterm_as_interrupt,
                            verdict_table, worst)
 
 NAME = "run"

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from walsim.conform.results import FAIL, PASS, SKIPPED, Report, Result
+from walsim.core.errors import WalsimError
 
 
-class Failed(Exception):
+class Failed(WalsimError):
     """The target departs from the behaviour; the message is the evidence."""
 
 
-class Skipped(Exception):
+class Skipped(WalsimError):
     """The check cannot be decided against this target; the message says why."""
 
 

@@ -11,16 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from walsim.timeouts import scaled
-
-
-class ConformError(Exception):
-    """Bad input or a harness failure (exit status 2)."""
-
-
-def build_dir() -> Path:
-    env = os.environ.get("WALSIM_BUILD")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "build"
+from walsim.core.errors import ConformError
+from walsim.core.paths import program
+from walsim.core.timeouts import scaled
 
 
 def parse_conninfo(text: str) -> dict[str, str]:
@@ -133,10 +126,10 @@ def brief(m: Mapping[str, Any]) -> str:
     if t == "W":
         return f"W {m.get('hex')}"
     if t == "w":
-        from walsim.lsn import Lsn
+        from walsim.core.lsn import Lsn
         return f"w start={Lsn(m['start'])} len={m['len']} walEnd={Lsn(m['wal_end'])}"
     if t == "k":
-        from walsim.lsn import Lsn
+        from walsim.core.lsn import Lsn
         return f"k walEnd={Lsn(m['wal_end'])} reply={m['reply']} size={m['size']}"
     if t == "answer":
         return f"'{m['byte']}'"
@@ -168,7 +161,7 @@ class Probe:
 
     def __init__(self, target: Target, binary: Path | None = None) -> None:
         self.target = target
-        self.binary = binary or build_dir() / "bin" / "walsim-probe"
+        self.binary = binary or program("walsim-probe")
         if not self.binary.exists():
             raise ConformError(f"{self.binary} is missing: run make first")
         self.runs = 0

@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from walsim.conform.checks import Failed, Skipped, check, checks_for, expect, run_checks
-from walsim.conform.probe import ConformError, build_dir
+from walsim.conform.probe import ConformError
 from walsim.conform.relay import ObservingRelay
 from walsim.conform.results import Report, Result
 from walsim.conform.sender import wal_bytes
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled
+from walsim.core.lsn import Lsn
+from walsim.core.paths import program, test_data_dir
+from walsim.core.timeouts import scaled
 
 SEG = 1 << 20
 END_OF_WAL = 0xB37738             # tests/data/wal/expected.txt: end of timeline 2
@@ -51,7 +52,7 @@ PASSWORD = "conform-secret"
 
 
 def dataset_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "tests" / "data" / "wal"
+    return test_data_dir() / "wal"
 
 
 def prepare_waldir(dest: Path, source: Path | None = None) -> Path:
@@ -108,7 +109,7 @@ class ReceiverContext:
                                "and %d (directory)")
         self.command = command
         self.long = long            # run the slow checks (R11: 12 s of silence)
-        self.sender_binary = sender_binary or build_dir() / "bin" / "walsim-sender"
+        self.sender_binary = sender_binary or program("walsim-sender")
         if not self.sender_binary.exists():
             raise ConformError(f"{self.sender_binary} is missing: run make first")
         self.dataset = dataset
@@ -155,7 +156,7 @@ class ReceiverContext:
 
     def _start_sender(self, waldir: Path, misbehave: str | None, log: Path,
                       timeout_ms: int = SENDER_TIMEOUT_MS) -> tuple[subprocess.Popen[bytes], int]:
-        from walsim.ports import PortAllocator
+        from walsim.pg.ports import PortAllocator
         reservation = PortAllocator().reserve()
         port = reservation.port
         argv = [str(self.sender_binary), "-D", str(waldir), "--listen", f"127.0.0.1:{port}",

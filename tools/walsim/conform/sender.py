@@ -22,8 +22,8 @@ from typing import Any
 from walsim.conform.checks import Failed, Skipped, check, checks_for, expect, run_checks
 from walsim.conform.probe import ConformError, Probe, Target, Transcript, brief, sequence
 from walsim.conform.results import Report, Result
-from walsim.lsn import Lsn
-from walsim.timeouts import scaled
+from walsim.core.lsn import Lsn
+from walsim.core.timeouts import scaled
 
 PAGE = 8192
 MAX_SEND = 128 * 1024

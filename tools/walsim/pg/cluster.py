@@ -1,0 +1,468 @@
+"""PostgreSQL replication clusters built the way an operator builds them.
+
+>>> from walsim.pg.cluster import Cluster
+>>> with Cluster() as c:                                   # doctest: +SKIP
+...     pg1 = c.create_primary("pg1")
+...     pg2 = c.create_standby("pg2", upstream=pg1)
+...     pg1.execute("CREATE TABLE t (x int)")
+...     pg1.wait_for_catchup(pg2)
+
+A :class:`Cluster` owns one base directory (``--workdir``; by default a new
+``walsim-*`` directory under the system temporary directory, or under
+``$WALSIM_WORKDIR``), the port reservations of its nodes, a ``run_dir`` where
+files the servers must read are put, and a passfile with the passwords of
+the superuser and of the replication role.  When walsim runs as root, all of
+it belongs to the PostgreSQL user (see :mod:`walsim.pg.runas`).
+
+Primaries are made by ``initdb`` (data checksums, scram-sha-256 over TCP)
+or by copying a cached initdb template, then configured as the PostgreSQL
+documentation's "Log-Shipping Standby Servers" chapter says: ``wal_level =
+replica``, ``max_wal_senders``, ``wal_keep_size``, ``hot_standby``,
+``wal_log_hints``, a ``host replication`` line in pg_hba.conf and a role
+``WITH REPLICATION LOGIN PASSWORD``.  Standbys are made by ``pg_basebackup -R
+-X stream --checkpoint=fast`` from their upstream.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from walsim.pg import procs
+from walsim.core.errors import ClusterError, UnknownNode
+from walsim.pg.legacy import translate_recovery_conf
+from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
+from walsim.pg.pgbin import PgBin
+from walsim.pg.ports import PortAllocator
+from walsim.pg.runas import RunAs
+from walsim.pg.template import copy_template, ensure_template, run_initdb
+from walsim.core.timeouts import scaled, wait_until
+
+WORKDIR_ENV = "WALSIM_WORKDIR"
+KEEP_ENV = "WALSIM_KEEP"
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,30}")
+AUTH_METHODS = ("scram-sha-256", "md5")
+
+#: settings of every primary (a standby inherits its upstream's); see docs/clusters.md
+DEFAULT_SETTINGS: dict[str, object] = {
+    "listen_addresses": "127.0.0.1",
+    "wal_level": "replica",
+    "max_wal_senders": 10,
+    "max_replication_slots": 10,
+    "wal_keep_size": "128MB",
+    "hot_standby": True,
+    "wal_log_hints": True,
+    "max_connections": 40,
+    "shared_buffers": "32MB",
+    "log_line_prefix": "%m [%p] %b: ",
+    "log_replication_commands": True,
+    "wal_retrieve_retry_interval": "500ms",
+}
+
+_LIVE: "weakref.WeakSet[Cluster]" = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def live_clusters() -> list["Cluster"]:
+    """Clusters with nodes that may still be running (for cleanup hooks)."""
+    with _LIVE_LOCK:
+        return list(_LIVE)
+
+
+def stop_all_live(keep: bool = True) -> list[str]:
+    """Tear down every live cluster of this process (atexit, signal handlers)."""
+    problems: list[str] = []
+    for c in live_clusters():
+        problems += c.destroy(keep=keep)
+    return problems
+
+
+atexit.register(stop_all_live)
+
+
+class Cluster:
+    """A set of nodes sharing a base directory, passwords and port allocator.
+
+    Parameters: ``base_dir`` (created if missing; default: a fresh temporary
+    directory), ``pg_bin`` (a :class:`PgBin` or a bindir; default: discovery
+    per :mod:`walsim.pg.pgbin`), ``pg_user`` (the user servers run as when
+    walsim is root), ``ports`` (a :class:`PortAllocator`), ``keep`` (keep
+    the base directory after :meth:`destroy`), ``parent_dir`` (where the
+    default base directory is created), ``template_cache`` (copy a
+    cached initdb template instead of running initdb for every primary),
+    ``replication_user`` (the replication role name).
+    """
+
+    def __init__(self, base_dir: str | os.PathLike[str] | None = None, *,
+                 pg_bin: PgBin | str | os.PathLike[str] | None = None, pg_user: str | None = None,
+                 ports: PortAllocator | None = None, keep: bool = False, template_cache: bool = True,
+                 replication_user: str = "replicator", superuser: str = "postgres",
+                 prefix: str = "walsim-", parent_dir: str | os.PathLike[str] | None = None) -> None:
+        self.pg = pg_bin if isinstance(pg_bin, PgBin) else PgBin(pg_bin)
+        self.runas = RunAs.resolve(pg_user)
+        self.ports = ports or PortAllocator()
+        self.keep = keep or bool(os.environ.get(KEEP_ENV))
+        self.template_cache = template_cache
+        self.superuser = superuser
+        self.replication_user = replication_user
+        self.replication_password = secrets.token_hex(16)
+        self._superuser_password: str | None = None
+        if base_dir is None:
+            parent = Path(parent_dir or os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+            parent.mkdir(parents=True, exist_ok=True)
+            self.base_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        else:
+            self.base_dir = Path(base_dir).absolute()
+            if self.base_dir.exists() and any(self.base_dir.iterdir()):
+                raise ClusterError(f"work directory {self.base_dir} is not empty; choose a new one")
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base_dir, 0o755)
+        self.runas.chown(self.base_dir)
+        self.runas.check_access(self.base_dir)
+        #: a directory owned by the PostgreSQL user for files the servers must read
+        self.run_dir = self.runas.makedirs(self.base_dir / "run", 0o755)
+        #: libpq password file (0600, owned by the PostgreSQL user)
+        self.passfile = self.run_dir / "pgpass"
+        self.nodes: dict[str, Node] = {}
+        self.destroyed = False
+        self._write_passfile()
+        self._save_state()
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.base_dir} nodes={list(self.nodes)}>"
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.destroy(keep=self.keep or exc_type is not None)
+
+    # ---------------------------------------------------------------- nodes
+    def node(self, name: str) -> Node:
+        """The node called ``name``; :class:`UnknownNode` lists the known names."""
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise UnknownNode(f"no node {name!r} in cluster {self.base_dir} "
+                              f"(nodes: {', '.join(self.nodes) or 'none'})") from None
+
+    __getitem__ = node
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(list(self.nodes.values()))
+
+    def primaries(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.upstream is None and n.upstream_address is None]
+
+    def _check_new_name(self, name: str) -> None:
+        if not NAME_RE.fullmatch(name):
+            raise ClusterError(f"invalid node name {name!r}: letters, digits, _ and -, starting "
+                               f"with a letter, at most 31 characters")
+        if name in self.nodes or name == "run":
+            raise ClusterError(f"cluster {self.base_dir} already has a node {name!r}")
+
+    def _new_node(self, name: str, port: int | None, durable: bool) -> Node:
+        if self.destroyed:
+            raise ClusterError(f"cluster {self.base_dir} was destroyed")
+        self._check_new_name(name)
+        reservation = self.ports.reserve(port)
+        node = Node(self, name, reservation, port_fixed=port is not None, durable=durable)
+        try:
+            self.runas.makedirs(node.base_dir, 0o700)
+            node.log_file.touch()
+            self.runas.chown(node.log_file)
+        except BaseException:
+            reservation.release()
+            raise
+        self.nodes[name] = node
+        return node
+
+    def _write_passfile(self) -> None:
+        def esc(s: str) -> str:
+            return s.replace("\\", "\\\\").replace(":", "\\:")
+        lines = [f"*:*:*:{esc(self.replication_user)}:{esc(self.replication_password)}"]
+        if self._superuser_password is not None:
+            lines.append(f"*:*:*:{esc(self.superuser)}:{esc(self._superuser_password)}")
+        self.runas.write_file(self.passfile, "\n".join(lines) + "\n", 0o600)
+
+    def _initdb_options(self, durable: bool, auth: str, extra: Sequence[str]) -> list[str]:
+        opts = ["--auth-host", auth, "--auth-local", "peer", "--data-checksums", "-E", "UTF8",
+                "--locale", "C"]
+        if not durable:
+            opts.append("--no-sync")
+        return opts + list(extra)
+
+    def _hba(self, auth: str, allow_from: str, extra: Sequence[str]) -> str:
+        lines = [
+            "# pg_hba.conf written by walsim (see docs/clusters.md)",
+            "# TYPE  DATABASE        USER            ADDRESS                 METHOD",
+            "local   all             all                                     peer",
+            f"host    all             all             {allow_from:<23} {auth}",
+            f"host    replication     {self.replication_user:<15} {allow_from:<23} {auth}",
+        ]
+        return "\n".join(lines + list(extra)) + "\n"
+
+    def create_primary(self, name: str = "pg1", *, settings: Mapping[str, object] | None = None,
+                       durable: bool = False, port: int | None = None, auth: str = "scram-sha-256",
+                       allow_from: str = "127.0.0.1/32", hba_lines: Sequence[str] = (),
+                       initdb_options: Sequence[str] = (), environment: Mapping[str, str] | None = None,
+                       start: bool = True, timeout: float | None = None) -> Node:
+        """Create (and by default start) a primary.
+
+        ``settings`` override :data:`DEFAULT_SETTINGS` (legacy
+        ``wal_keep_segments`` is translated); ``fsync = off`` unless
+        ``durable=True``; ``auth`` is the pg_hba method for TCP
+        (``scram-sha-256`` or ``md5``, as in the legacy tutorial);
+        ``allow_from`` the address range of the ``host`` lines.  The
+        replication role is created once the server runs.
+        """
+        if auth not in AUTH_METHODS:
+            raise ClusterError(f"auth must be one of {', '.join(AUTH_METHODS)}, not {auth!r}")
+        node = self._new_node(name, port, durable)
+        try:
+            secs = scaled(timeout, 120)
+            options = self._initdb_options(durable, auth, initdb_options)
+            if self.template_cache:
+                template, password = ensure_template(self.pg, self.runas, self.superuser, options,
+                                                     node.log_file, secs)
+                if self._superuser_password not in (None, password):
+                    # Another primary of this cluster came from a different template:
+                    # initdb afresh with the cluster's password instead.
+                    run_initdb(self.pg, self.runas, node.data_dir, self._superuser_password,
+                               self.superuser, options, node.log_file, secs)
+                else:
+                    self._superuser_password = password
+                    copy_template(self.runas, template, node.data_dir, node.log_file, secs)
+                    if durable:
+                        os.sync()
+            else:
+                if self._superuser_password is None:
+                    self._superuser_password = secrets.token_hex(16)
+                run_initdb(self.pg, self.runas, node.data_dir, self._superuser_password, self.superuser,
+                           options, node.log_file, secs)
+            self._write_passfile()
+            self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(auth, allow_from, hba_lines), 0o600)
+            conf: dict[str, object] = dict(DEFAULT_SETTINGS)
+            if not durable:
+                conf["fsync"] = False
+            if auth == "md5":
+                conf["password_encryption"] = "md5"
+            node.settings = conf
+            node.set_settings(dict(settings or {}), apply=None)
+            node.environment.update(environment or {})
+            self._save_state()
+            if start:
+                node.start(timeout=timeout)
+                self.create_replication_role(node)
+        except BaseException:
+            node._teardown()
+            raise
+        return node
+
+    def create_replication_role(self, node: Node) -> None:
+        """``CREATE ROLE <replication_user> WITH REPLICATION LOGIN PASSWORD ...`` (if missing)."""
+        exists = node.scalar("SELECT 1 FROM pg_roles WHERE rolname = %s", [self.replication_user])
+        if exists:
+            return
+        node.execute(sql.SQL("CREATE ROLE {} WITH REPLICATION LOGIN PASSWORD {}").format(
+            sql.Identifier(self.replication_user), sql.Literal(self.replication_password)))
+
+    def create_standby(self, name: str, upstream: Node | str, *, via: tuple[str, int] | None = None,
+                       slot: bool | str = False, settings: Mapping[str, object] | None = None,
+                       recovery_conf: str | Mapping[str, object] | None = None,
+                       durable: bool | None = None, port: int | None = None,
+                       environment: Mapping[str, str] | None = None, start: bool = True,
+                       wait_streaming: bool | None = None, timeout: float | None = None) -> Node:
+        """Create a standby of ``upstream`` (a primary or, for cascading, a standby).
+
+        The data comes from ``pg_basebackup -R -X stream --checkpoint=fast``
+        run against ``upstream`` (progress goes to the new node's log).  The
+        standby then streams from ``upstream``, or from ``via=(host, port)``
+        when given (a network proxy or a reference sender in between).
+        ``slot=True`` (or a name) creates a physical slot on the upstream and
+        sets ``primary_slot_name``.  ``recovery_conf`` accepts legacy
+        recovery.conf contents (text or dict) and translates them.  With
+        ``wait_streaming`` (default: when not ``via``), returns once
+        ``pg_stat_wal_receiver`` says ``streaming``.
+        """
+        up = self.node(upstream) if isinstance(upstream, str) else upstream
+        if up.cluster is not self:
+            raise ClusterError(f"upstream {up.name} belongs to another cluster")
+        if not up.is_running():
+            raise ClusterError(f"upstream {up.name} is not running ({up.status()}); cannot take a base backup")
+        durable = up.durable if durable is None else durable
+        node = self._new_node(name, port, durable)
+        try:
+            slot_name = (name.replace("-", "_").lower() if slot is True else slot) or None
+            if slot_name:
+                if not up.ensure_slot(slot_name):
+                    raise ClusterError(f"replication slot {slot_name!r} already exists on {up.name}")
+            secs = scaled(timeout, 300)
+            argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
+                    "--checkpoint=fast", "--progress", "--verbose",
+                    "-d", self._backup_conninfo(up, name)]
+            if slot_name:
+                argv += ["-S", slot_name]
+            if not durable:
+                argv.append("--no-sync")
+            self.runas.run(argv, what=f"{name}: base backup from {up.name}", log=node.log_file,
+                           cwd=node.base_dir, timeout=secs)
+            inherited = {k: v for k, v in up.settings.items()
+                         if k not in UPSTREAM_KEYS and k not in MANAGED and k != "promote_trigger_file"}
+            node.settings = inherited
+            if durable:
+                node.settings.pop("fsync", None)
+            else:
+                node.settings["fsync"] = False
+            node.environment.update(environment or {})
+            node._set_upstream(up, via, slot_name)
+            if settings:
+                node.set_settings(dict(settings), apply=None)
+            if recovery_conf is not None:
+                conf, signal_file, notices = translate_recovery_conf(recovery_conf)
+                if "primary_conninfo" in conf:
+                    node.upstream_address = None
+                node._apply_recovery_settings(conf, signal_file, notices)
+            node._write_conf()
+            self._save_state()
+            if start:
+                node.start(timeout=timeout)
+                if wait_streaming if wait_streaming is not None else via is None:
+                    node.wait_for_streaming(timeout=timeout)
+        except BaseException:
+            node._teardown()
+            raise
+        return node
+
+    def _backup_conninfo(self, up: Node, name: str) -> str:
+        from psycopg.conninfo import make_conninfo
+        return make_conninfo(host=up.host, port=up.port, user=self.replication_user,
+                             passfile=str(self.passfile), application_name=name)
+
+    # ------------------------------------------------------------- teardown
+    def _register_live(self, node: Node) -> None:
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+
+    def stop_all(self, mode: str = "fast", *, timeout: float | None = None) -> None:
+        """Stop every running node (standbys first)."""
+        for node in sorted(self.nodes.values(), key=lambda n: n.upstream is None):
+            node.stop(mode, timeout=timeout)
+
+    def destroy(self, keep: bool | None = None) -> list[str]:
+        """Stop every node at once (immediate; SIGKILL of stragglers by
+        recorded pid), release the ports and remove the base directory unless
+        ``keep``.  Returns the problems met (empty when all went well)."""
+        problems: list[str] = []
+        for node in list(self.nodes.values()):
+            problems += node._teardown()
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+        keep = self.keep if keep is None else keep
+        if not keep and not self.destroyed:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+        self.destroyed = True
+        return problems
+
+    # ---------------------------------------------------------------- state
+    def state(self) -> dict[str, Any]:
+        return {
+            "owner_pid": os.getpid(),
+            "owner_starttime": _own_starttime(),
+            "base_dir": str(self.base_dir),
+            "bindir": str(self.pg.bindir),
+            "pg_user": self.runas.user,
+            "superuser": self.superuser,
+            "replication_user": self.replication_user,
+            "passfile": str(self.passfile),
+            "nodes": [{
+                "name": n.name, "port": n.port, "host": n.host, "data_dir": str(n.data_dir),
+                "log_file": str(n.log_file),
+                "upstream": n.upstream.name if n.upstream is not None else None,
+                "upstream_address": list(n.upstream_address) if n.upstream_address else None,
+                "slot_name": n.slot_name,
+            } for n in self.nodes.values()],
+        }
+
+    def _save_state(self) -> None:
+        if self.destroyed or not self.base_dir.is_dir():
+            return
+        tmp = self.base_dir / ".cluster.json.tmp"
+        tmp.write_text(json.dumps(self.state(), indent=2) + "\n")
+        os.replace(tmp, self.base_dir / "cluster.json")
+
+    @classmethod
+    def attach(cls, base_dir: str | os.PathLike[str]) -> "Cluster":
+        """A Cluster object for an existing base directory (from its cluster.json),
+        e.g. to inspect or stop a cluster another process started.  Its nodes
+        hold no port reservations; destroying it never removes the directory
+        unless asked."""
+        base = Path(base_dir).absolute()
+        try:
+            state = json.loads((base / "cluster.json").read_text())
+        except FileNotFoundError:
+            raise ClusterError(f"{base} is not a walsim cluster directory (no cluster.json)") from None
+        self = cls.__new__(cls)
+        self.pg = PgBin(state["bindir"])
+        self.runas = RunAs.resolve(state["pg_user"])
+        self.ports = PortAllocator()
+        self.keep = True
+        self.template_cache = True
+        self.superuser = state["superuser"]
+        self.replication_user = state["replication_user"]
+        self.replication_password = ""
+        self._superuser_password = None
+        self.base_dir = base
+        self.run_dir = base / "run"
+        self.passfile = Path(state["passfile"])
+        self.nodes = {}
+        self.destroyed = False
+        for entry in state["nodes"]:
+            node = Node(self, entry["name"], None, port=entry["port"], port_fixed=True)
+            node.host = entry.get("host", node.host)
+            node.slot_name = entry.get("slot_name")
+            if entry.get("upstream_address"):
+                node.upstream_address = tuple(entry["upstream_address"])  # type: ignore[assignment]
+            self.nodes[node.name] = node
+        for entry in state["nodes"]:
+            if entry.get("upstream"):
+                self.nodes[entry["name"]].upstream = self.nodes.get(entry["upstream"])
+        return self
+
+    def owner(self) -> tuple[int, int] | None:
+        """(pid, start time) of the process that created the cluster, from cluster.json."""
+        try:
+            state = json.loads((self.base_dir / "cluster.json").read_text())
+            return int(state["owner_pid"]), int(state["owner_starttime"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _own_starttime() -> int | None:
+    info = procs.stat(os.getpid())
+    return info.starttime if info is not None else None
+
+
+def wait_all_streaming(primary: Node, standbys: Sequence[Node], timeout: float | None = None) -> None:
+    """Wait until every standby appears ``streaming`` in its upstream's pg_stat_replication."""
+    for s in standbys:
+        up = s.upstream or primary
+        wait_until(lambda: [r["state"] for r in up.replication_status() if r["application_name"] == s.name],
+                   what=f"{s.name} streaming in {up.name}'s pg_stat_replication", done=lambda v: v == ["streaming"],
+                   timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,))
+
+
+__all__ = ["Cluster", "Node", "DEFAULT_SETTINGS", "live_clusters", "stop_all_live", "wait_all_streaming"]

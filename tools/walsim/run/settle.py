@@ -1,0 +1,123 @@
+"""The end phase of a run: settle, then record every node's final state.
+
+Settling stops the workloads, heals every fault and gives the standbys the
+verdicts care about (each verdict kind says which, through its ``settle``
+hook) time to reach the final primary's WAL position.  ``final.json`` then
+holds, per node: role, timeline, LSNs, table checksums and, on the primary,
+the ledger's ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from walsim.core.timeouts import Deadline
+from walsim.run.context import RunContext
+from walsim.run.workloads import LEDGER_TABLE
+
+SETTLE_DEFAULT = 30.0
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a reader never sees half a file)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def settle_needs(ctx: RunContext) -> tuple[list[str], float]:
+    """The nodes the verdicts expect to catch up, and how long to wait for them."""
+    sc = ctx.scenario
+    nodes: list[str] = []
+    timeout = SETTLE_DEFAULT
+    for spec in sc.verdicts:
+        hook = sc.verdict_kind(spec).settle
+        if hook is None:
+            continue
+        wanted, within = hook(spec.values, sc)
+        nodes += wanted
+        timeout = max(timeout, within)
+    return list(dict.fromkeys(nodes)), timeout
+
+
+def settle(ctx: RunContext) -> None:
+    sc = ctx.scenario
+    ctx.events.event("settle_start")
+    for wl in ctx.workloads.values():
+        if wl.running:
+            wl.stop()
+            ctx.events.event("workload_stop", name=wl.name)
+    ctx.heal("all")
+    settled: dict[str, Any] = {"start_t": ctx.clock.now(), "caught_up": {}}
+    final: dict[str, Any] = {"primary": None, "nodes": {}, "settle": settled}
+    primary = find_primary(ctx)
+    if primary is not None:
+        final["primary"] = primary.name
+        target = int(primary.lsn("write"))
+        settled["target_lsn"] = target
+        wanted, timeout = settle_needs(ctx)
+        deadline = Deadline(timeout)
+        waiting = [n for n in wanted if n != primary.name]
+        while waiting and not deadline.expired():
+            for n in list(waiting):
+                node = ctx.node(n)
+                try:
+                    if not node.is_running():
+                        waiting.remove(n)
+                        continue
+                    lsn = node.lsn("replay")
+                except Exception:  # noqa: BLE001 - not reachable yet
+                    continue
+                if lsn is not None and int(lsn) >= target:
+                    settled["caught_up"][n] = ctx.clock.now()
+                    waiting.remove(n)
+            time.sleep(0.1)
+        settled["not_caught_up"] = waiting
+    ctx.events.event("settle_end", caught_up=settled["caught_up"])
+    tables = user_tables(primary) if primary is not None else []
+    for n in sc.nodes:
+        final["nodes"][n] = final_node(ctx, n, tables, is_primary=primary is not None and n == primary.name)
+    write_json(ctx.rundir / "final.json", final)
+
+
+def find_primary(ctx: RunContext) -> Any:
+    """The node that is running and out of recovery, the context's primary first."""
+    candidates = [ctx.primary] + [n for n in ctx.scenario.nodes if n != ctx.primary]
+    for n in candidates:
+        node = ctx.node(n)
+        try:
+            if node.is_running() and not node.in_recovery():
+                return node
+        except Exception:  # noqa: BLE001
+            continue
+    return None
+
+
+def user_tables(node: Any) -> list[str]:
+    rows = node.query("SELECT schemaname || '.' || tablename FROM pg_tables "
+                      "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+def final_node(ctx: RunContext, name: str, tables: list[str], is_primary: bool) -> dict[str, Any]:
+    node = ctx.node(name)
+    info: dict[str, Any] = {"up": False}
+    try:
+        if not node.is_running():
+            info["status"] = node.status()
+            return info
+        smp = ctx.observer.sample_now(name) if ctx.observer else {}
+        info.update({k: smp.get(k) for k in ("up", "role", "timeline", "insert_lsn", "flush_lsn",
+                                             "receive_lsn", "replay_lsn")})
+        if not info.get("up"):
+            return info
+        info["checksums"] = {t: node.table_checksum(t) for t in tables}
+        if is_primary and f"public.{LEDGER_TABLE}" in tables:
+            info["ledger_ids"] = [r[0] for r in node.query(f"SELECT id FROM {LEDGER_TABLE} ORDER BY id")]
+    except Exception as exc:  # noqa: BLE001 - recorded; verdicts needing it will ERROR
+        info["error"] = f"{type(exc).__name__}: {exc}"
+    return info

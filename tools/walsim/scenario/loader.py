@@ -1,0 +1,462 @@
+"""The scenario loader: complete validation against a vocabulary.
+
+A scenario is a TOML file (read with :mod:`tomllib`) declaring the cluster to
+build, the load to run, the steps (actions, faults, heals, waits) and the
+verdicts.  :func:`load_scenario` checks everything before anything starts and
+raises :class:`~walsim.core.errors.ScenarioError` listing every problem, each
+with the file, the key path (``steps[4].node``) and what was expected.  Step
+and verdict kinds, and the node keys of fault layers, come from the
+:class:`~walsim.scenario.registry.Vocabulary` it is given
+(:func:`walsim.api.load_scenario` passes walsim's own).  The format is
+documented in ``docs/scenarios.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from walsim.core.errors import ScenarioError
+from walsim.scenario import schema as s
+from walsim.scenario.model import (DURABILITIES, ROLES, LinkSpec, NodeSpec, Scenario, Step, VerdictSpec,
+                                   WorkloadSpec)
+from walsim.scenario.registry import CATEGORIES, COMMON_FIELDS, VERDICT_COMMON, Vocabulary
+from walsim.scenario.schema import Issue, Names
+
+NAME_RE = r"[a-z][a-z0-9_]*"
+
+
+# ------------------------------------------------------------------ schemas
+
+TOP_FIELDS = {
+    "name": s.string(required=True, pattern=r"[a-z0-9][a-z0-9_.-]*",
+                     help="short identifier, lower case"),
+    "description": s.string(required=True, help="one paragraph: what the scenario demonstrates"),
+    "seed": s.integer(default=1, lo=0, hi=(1 << 64) - 1, help="root seed of every fault decision"),
+    "durability": s.choice(DURABILITIES, required=True,
+                           help="what the configuration promises for acknowledged commits"),
+    "settings": s.settings(help="postgresql.conf settings for every node"),
+}
+TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts")
+
+NODE_FIELDS = {
+    "role": s.choice(ROLES, required=True),
+    "upstream": s.string(help="the node this standby streams from"),
+    "via": s.string(help="a link (see [links]) through which it streams"),
+    "slot": s.Field(lambda v, _n: _slot(v), False, None, "true or a slot name", "true or slot name"),
+    "settings": s.settings(help="postgresql.conf settings for this node"),
+    "hba_method": s.choice(("scram-sha-256", "md5"), default="scram-sha-256",
+                           help="pg_hba.conf method of the replication line"),
+}
+
+LINK_FIELDS = {
+    "to": s.string(required=True, help="the node whose server port this link forwards to"),
+}
+
+WORKLOAD_FIELDS: dict[str, dict[str, s.Field]] = {
+    "ledger": {
+        "kind": s.choice(("ledger",), required=True),
+        "node": s.node_ref(required=True, help="the primary the clients write to first"),
+        "clients": s.integer(default=2, lo=1, hi=64),
+        "rate": s.number(default=50.0, lo=0.0,
+                         help="commits per second, all clients together (0 = as fast as possible)"),
+        "accounts": s.integer(default=16, lo=1, help="rows are spread over this many accounts"),
+        "autostart": s.boolean(default=True, help="start before the first step"),
+        "connect_timeout": s.duration(default=2.0),
+    },
+    "reader": {
+        "kind": s.choice(("reader",), required=True),
+        "nodes": s.list_of(s.node_ref(), required=True, min_len=1,
+                           help="standbys to read from (round-robin)"),
+        "clients": s.integer(default=1, lo=1, hi=64),
+        "rate": s.number(default=20.0, lo=0.0),
+        "autostart": s.boolean(default=True),
+        "connect_timeout": s.duration(default=2.0),
+    },
+    "pgbench": {
+        "kind": s.choice(("pgbench",), required=True),
+        "node": s.node_ref(required=True),
+        "clients": s.integer(default=2, lo=1, hi=64),
+        "rate": s.number(default=0.0, lo=0.0, help="pgbench --rate (0 = unthrottled)"),
+        "scale": s.integer(default=1, lo=1, hi=100),
+        "autostart": s.boolean(default=True),
+    },
+}
+
+
+def _slot(v: Any) -> str | None:
+    if v is True:
+        return ""  # a slot named after the node
+    if v is False:
+        return None
+    if isinstance(v, str) and re.fullmatch(NAME_RE, v):
+        return v
+    raise s.Invalid(f"expected true, false or a slot name ([a-z][a-z0-9_]*), got {v!r}")
+
+
+# ------------------------------------------------------------------- loader
+
+def load_scenario(path: str | Path, vocabulary: Vocabulary) -> Scenario:
+    """Read and validate a scenario file; raises :class:`ScenarioError`."""
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Issue(file, "(file)", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([Issue(file, "(file)", "not UTF-8 text")]) from None
+    return parse_scenario(text, vocabulary, file)
+
+
+def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") -> Scenario:
+    """Validate scenario text; ``file`` names it in error messages."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([Issue(file, "(syntax)", f"not valid TOML: {exc}")]) from None
+    issues: list[Issue] = []
+    names = Names()
+
+    top = s.validate_table(doc, TOP_FIELDS, names, file, "", issues, ignore=TOP_TABLES)
+    # paths of top-level keys carry a leading dot from validate_table; strip it
+    issues[:] = [Issue(i.file, i.path.lstrip("."), i.message) for i in issues]
+
+    raw_nodes = _table(doc, "nodes", file, issues, required=True)
+    raw_links = _table(doc, "links", file, issues)
+    raw_workloads = _table(doc, "workloads", file, issues)
+    raw_steps = _array(doc, "steps", file, issues)
+    raw_verdicts = _array(doc, "verdicts", file, issues)
+
+    # pass 1: the names everything else may reference
+    for kind, raw, target in (("node", raw_nodes, names.nodes), ("link", raw_links, names.links),
+                              ("workload", raw_workloads, names.workloads)):
+        for key in raw:
+            if not re.fullmatch(NAME_RE, key):
+                issues.append(Issue(file, f"{kind}s.{key}",
+                                    f"{kind} names must match {NAME_RE} (they become file and "
+                                    "application names)"))
+            target.add(key)
+    _collect_step_names(raw_steps, names, file, issues)
+
+    nodes = _load_nodes(raw_nodes, vocabulary, names, file, issues)
+    links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
+    _check_topology(nodes, links, names.nodes, file, issues)
+    settings = top.get("settings") or {}
+    durability = top.get("durability")
+    if durability and nodes:
+        _check_durability(durability, settings, nodes, file, issues)
+    workloads = _load_workloads(raw_workloads, names, file, issues)
+    steps = _load_steps(raw_steps, vocabulary, names, nodes, file, issues)
+    verdicts = _load_verdicts(raw_verdicts, vocabulary, names, file, issues)
+
+    if issues:
+        raise ScenarioError(issues)
+    return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
+                    seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
+                    links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
+                    vocabulary=vocabulary)
+
+
+def _table(doc: dict, key: str, file: str, issues: list[Issue], required: bool = False) -> dict:
+    v = doc.get(key)
+    if v is None:
+        if required:
+            issues.append(Issue(file, key, f"missing required table [{key}.NAME]"))
+        return {}
+    if not isinstance(v, dict):
+        issues.append(Issue(file, key, f"expected a table ([{key}.NAME] sections), got {s._type_name(v)}"))
+        return {}
+    return v
+
+
+def _array(doc: dict, key: str, file: str, issues: list[Issue]) -> list:
+    v = doc.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        issues.append(Issue(file, key, f"expected an array of tables ([[{key}]]), got {s._type_name(v)}"))
+        return []
+    return v
+
+
+def _collect_step_names(raw_steps: list, names: Names, file: str, issues: list[Issue]) -> None:
+    for i, st in enumerate(raw_steps):
+        if not isinstance(st, dict):
+            continue
+        sid = st.get("id")
+        if isinstance(sid, str):
+            if sid in names.steps:
+                issues.append(Issue(file, f"steps[{i}].id", f"duplicate step id {sid!r}"))
+            names.steps.add(sid)
+            if "fault" in st:
+                names.faults.add(sid)
+
+
+def _load_nodes(raw: dict, vocabulary: Vocabulary, names: Names, file: str,
+                issues: list[Issue]) -> dict[str, NodeSpec]:
+    nodes: dict[str, NodeSpec] = {}
+    fields = dict(NODE_FIELDS)
+    fields.update(vocabulary.node_fields)
+    for name, table in raw.items():
+        v = s.validate_table(table, fields, names, file, f"nodes.{name}", issues)
+        if not v.get("role"):
+            continue
+        slot = v.get("slot")
+        if slot == "":
+            slot = f"{name}_slot"
+        nodes[name] = NodeSpec(name, v["role"], v.get("upstream"), v.get("via"), slot,
+                               v.get("settings") or {}, v.get("hba_method") or "scram-sha-256",
+                               {k: v.get(k) for k in vocabulary.node_fields})
+    return nodes
+
+
+def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, str]:
+    out = {}
+    for name, table in raw.items():
+        v = s.validate_table(table, LINK_FIELDS, names, file, f"links.{name}", issues)
+        to = v.get("to")
+        if to is None:
+            continue
+        if to not in names.nodes:
+            issues.append(Issue(file, f"links.{name}.to",
+                                f"unknown node {to!r} (declared: {', '.join(sorted(names.nodes))})"))
+            continue
+        out[name] = to
+    return out
+
+
+def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], declared: set[str],
+                    file: str, issues: list[Issue]) -> None:
+    # A node whose own table is invalid (no role, say) is already reported and missing from
+    # `nodes`; it is still declared, so naming it as an upstream is no second error, and the
+    # primary count is only judged when every node has a valid role.
+    primaries = [n.name for n in nodes.values() if n.role == "primary"]
+    if nodes and len(nodes) == len(declared) and len(primaries) != 1:
+        issues.append(Issue(file, "nodes", "expected exactly one node with role = \"primary\", found "
+                            f"{len(primaries)} ({', '.join(primaries) or 'none'})"))
+    for n in nodes.values():
+        base = f"nodes.{n.name}"
+        if n.role == "primary":
+            for key in ("upstream", "via"):
+                if getattr(n, key):
+                    issues.append(Issue(file, f"{base}.{key}", "a primary streams from nobody: "
+                                        f"remove {key} or make the node a standby"))
+            if n.slot:
+                issues.append(Issue(file, f"{base}.slot", "a primary has no upstream to hold a slot on"))
+            continue
+        if not n.upstream:
+            issues.append(Issue(file, f"{base}.upstream", "missing required key: a standby needs "
+                                "the name of the node it streams from"))
+            continue
+        if n.upstream not in declared:
+            issues.append(Issue(file, f"{base}.upstream", f"unknown node {n.upstream!r} "
+                                f"(declared: {', '.join(sorted(declared))})"))
+            continue
+        if n.upstream == n.name:
+            issues.append(Issue(file, f"{base}.upstream", "a node cannot stream from itself"))
+            continue
+        if n.via is not None:
+            if n.via not in links:
+                issues.append(Issue(file, f"{base}.via", f"undefined link {n.via!r} "
+                                    f"(declared links: {', '.join(sorted(links)) or 'none'})"))
+            elif links[n.via].to != n.upstream:
+                issues.append(Issue(file, f"{base}.via", f"link {n.via!r} forwards to "
+                                    f"{links[n.via].to!r}, but the upstream is {n.upstream!r}"))
+    # every standby must reach the primary through its chain of upstreams
+    for n in nodes.values():
+        seen = [n.name]
+        cur = n
+        while cur.role == "standby" and cur.upstream in nodes and cur.upstream != cur.name:
+            if cur.upstream in seen:
+                issues.append(Issue(file, f"nodes.{n.name}.upstream", "replication cycle: "
+                                    + " -> ".join(seen + [cur.upstream]) + " never reaches the primary"))
+                break
+            seen.append(cur.upstream)
+            cur = nodes[cur.upstream]
+
+
+_SSN_RE = re.compile(r"^\s*(?:(FIRST|ANY)\s+(\d+)\s*\((.*)\)|(\d+)\s*\((.*)\)|(.*))\s*$", re.I)
+
+
+def parse_standby_names(value: str) -> tuple[str, int, list[str]]:
+    """``synchronous_standby_names`` as (method, count, names); method FIRST or ANY."""
+    m = _SSN_RE.match(value)
+    if not m:  # pragma: no cover - the regex matches everything
+        return ("FIRST", 1, [])
+    if m.group(1):
+        method, num, body = m.group(1).upper(), int(m.group(2)), m.group(3)
+    elif m.group(4):
+        method, num, body = "FIRST", int(m.group(4)), m.group(5)
+    else:
+        method, num, body = "FIRST", 1, m.group(6)
+    names = [x.strip().strip('"') for x in body.split(",") if x.strip()]
+    return method, num, names
+
+
+def _check_durability(durability: str, settings: dict, nodes: dict[str, NodeSpec], file: str,
+                      issues: list[Issue]) -> None:
+    primary = next((n for n in nodes.values() if n.role == "primary"), None)
+    if primary is None:
+        return
+    eff = dict(settings)
+    eff.update(primary.settings)
+    ssn = str(eff.get("synchronous_standby_names", "")).strip()
+    commit = str(eff.get("synchronous_commit", "on")).strip().lower()
+    if durability == "async":
+        return
+    where = f"nodes.{primary.name}.settings" if "synchronous_standby_names" in primary.settings else "settings"
+    if not ssn:
+        issues.append(Issue(file, "durability", f"durability = \"{durability}\" promises that an "
+                            "acknowledged commit survives the loss of the primary, but "
+                            "synchronous_standby_names is empty (set it in [settings])"))
+        return
+    if commit in ("off", "local", "false", "0"):
+        issues.append(Issue(file, "durability", f"durability = \"{durability}\" needs "
+                            f"synchronous_commit = on, remote_write or remote_apply, not {commit!r}"))
+    method, num, standby_names = parse_standby_names(ssn)
+    if durability == "quorum" and method != "ANY":
+        issues.append(Issue(file, f"{where}.synchronous_standby_names", "durability = \"quorum\" "
+                            f"expects \"ANY k (...)\", got {ssn!r}"))
+    if durability == "sync" and method == "ANY":
+        issues.append(Issue(file, f"{where}.synchronous_standby_names", "durability = \"sync\" "
+                            f"expects \"FIRST k (...)\" or a plain list, got {ssn!r} (use quorum)"))
+    standbys = {n.name for n in nodes.values() if n.role == "standby" and n.upstream == primary.name}
+    if "*" not in standby_names:
+        unknown = [x for x in standby_names if x not in standbys]
+        if unknown:
+            issues.append(Issue(file, f"{where}.synchronous_standby_names", f"names {', '.join(unknown)} "
+                                f"which {'is' if len(unknown) == 1 else 'are'} not a standby streaming "
+                                f"directly from {primary.name} (expected among: "
+                                f"{', '.join(sorted(standbys)) or 'none'})"))
+        if num > len(standby_names):
+            issues.append(Issue(file, f"{where}.synchronous_standby_names", f"asks for {num} "
+                                f"synchronous standbys out of {len(standby_names)} named"))
+
+
+def _load_workloads(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, WorkloadSpec]:
+    out = {}
+    for name, table in raw.items():
+        path = f"workloads.{name}"
+        if not isinstance(table, dict):
+            issues.append(Issue(file, path, f"expected a table, got {s._type_name(table)}"))
+            continue
+        kind = table.get("kind")
+        if kind not in WORKLOAD_FIELDS:
+            issues.append(Issue(file, f"{path}.kind", f"expected one of {', '.join(WORKLOAD_FIELDS)}, "
+                                f"got {kind!r}"))
+            continue
+        v = s.validate_table(table, WORKLOAD_FIELDS[kind], names, file, path, issues)
+        out[name] = WorkloadSpec(name, kind, v)
+    return out
+
+
+def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec], file: str,
+                issues: list[Issue]) -> list[Step]:
+    steps: list[Step] = []
+    faults_so_far: set[str] = set()
+    primary = next((n.name for n in nodes.values() if n.role == "primary"), None)
+    counters: dict[str, int] = {}
+    for i, table in enumerate(raw):
+        path = f"steps[{i}]"
+        if not isinstance(table, dict):
+            issues.append(Issue(file, path, f"expected a table ([[steps]]), got {s._type_name(table)}"))
+            continue
+        cats = [c for c in CATEGORIES if c in table]
+        if len(cats) != 1:
+            what = ", ".join(cats) if cats else "none"
+            issues.append(Issue(file, path, "expected exactly one of the keys "
+                                f"{', '.join(CATEGORIES)} naming what the step does (found: {what})"))
+            continue
+        cat = cats[0]
+        kind_name = table[cat]
+        if cat == "heal":
+            kind_name, table = _heal_form(table, path, names, faults_so_far, file, issues)
+            if kind_name is None:
+                continue
+        if not isinstance(kind_name, str):
+            issues.append(Issue(file, f"{path}.{cat}", f"expected a string, got {s._type_name(kind_name)}"))
+            continue
+        kind = vocabulary.step(cat, kind_name)
+        if kind is None:
+            known = ", ".join(k.name for k in vocabulary.step_kinds(cat))
+            issues.append(Issue(file, f"{path}.{cat}", f"unknown {cat} kind {kind_name!r} (expected one of: {known})"))
+            continue
+        fields = dict(COMMON_FIELDS)
+        fields.update(kind.fields)
+        before = len(issues)
+        v = s.validate_table(table, fields, names, file, path, issues, ignore=(cat,))
+        if len(issues) == before and kind.check:
+            for sub, msg in kind.check(v):
+                issues.append(Issue(file, f"{path}.{sub}" if sub else path, msg))
+        sid = v.pop("id", None)
+        if sid is None:
+            counters[kind_name] = counters.get(kind_name, 0) + 1
+            sid = f"{kind_name}-{i}"
+        note = v.pop("note", None)
+        if cat == "fault":
+            faults_so_far.add(sid)
+        if kind.check_nodes and len(issues) == before:
+            for sub, msg in kind.check_nodes(v, nodes):
+                issues.append(Issue(file, f"{path}.{sub}" if sub else path, msg))
+        # a light simulation of roles, to catch promoting the node that already is primary
+        if cat == "do" and kind_name == "promote" and v.get("node"):
+            if primary is not None and v["node"] == primary:
+                issues.append(Issue(file, f"{path}.node", f"{v['node']} is the primary at this step "
+                                    "(only a standby can be promoted)"))
+            primary = v["node"]
+        elif cat == "do" and kind_name == "promote_most_advanced":
+            if primary is not None and primary in (v.get("candidates") or ()):
+                issues.append(Issue(file, f"{path}.candidates", f"{primary} is the primary at this step "
+                                    "(only standbys can be candidates)"))
+            primary = None  # decided at run time
+        steps.append(Step(i, cat, kind_name, sid, note, v))
+    return steps
+
+
+def _heal_form(table: dict, path: str, names: Names, faults_so_far: set[str], file: str,
+               issues: list[Issue]) -> tuple[str | None, dict]:
+    """``heal = "<fault id>"`` or ``heal = "all"``: normalised to the kind ``heal``."""
+    target = table.get("heal")
+    if not isinstance(target, str):
+        issues.append(Issue(file, f"{path}.heal", "expected a fault id or \"all\", got "
+                            f"{s._type_name(target)}"))
+        return None, table
+    if target != "all" and target not in faults_so_far:
+        later = " (it is declared by a later step)" if target in names.faults else ""
+        issues.append(Issue(file, f"{path}.heal", f"unknown fault {target!r}{later}: expected \"all\" or "
+                            f"the id of an earlier fault step ({', '.join(sorted(faults_so_far)) or 'none'})"))
+        return None, table
+    out = dict(table)
+    out["heal"] = "heal"
+    out["target"] = target
+    return "heal", out
+
+
+def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, file: str,
+                   issues: list[Issue]) -> list[VerdictSpec]:
+    out = []
+    used: set[str] = set()
+    for i, table in enumerate(raw):
+        path = f"verdicts[{i}]"
+        if not isinstance(table, dict):
+            issues.append(Issue(file, path, f"expected a table ([[verdicts]]), got {s._type_name(table)}"))
+            continue
+        check = table.get("check")
+        kind = vocabulary.verdict(check) if isinstance(check, str) else None
+        if kind is None:
+            issues.append(Issue(file, f"{path}.check", f"expected one of {', '.join(sorted(vocabulary.verdicts))}, "
+                                f"got {check!r}"))
+            continue
+        fields = dict(VERDICT_COMMON)
+        fields.update(kind.fields)
+        v = s.validate_table(table, fields, names, file, path, issues)
+        name = v.pop("id", None) or check
+        v.pop("check", None)
+        if name in used:
+            name = f"{name}#{i}"
+        used.add(name)
+        out.append(VerdictSpec(i, check, name, v))
+    return out
