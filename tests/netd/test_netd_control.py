@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from walsim.netd import Netd, NetdError
-from walsim.timeouts import scaled, wait_until
+from walsim.sim.netd import Netd, NetdError
+from walsim.core.timeouts import scaled, wait_until
 
 
 def pipelined(netd: Netd, *lines: str) -> list[str]:
