@@ -25,7 +25,8 @@
 #include "walsim/replmsg.h"
 #include "walsim/segment.h"
 #include "walsim/walpage.h"
-#include "conn.h"
+#include "stream.h"
+#include "view.h"
 
 #define MAX_SEND_SIZE		(16 * WAL_BLCKSZ)	/* walsender.c MAX_SEND_SIZE */
 #define OUT_HIGH_WATER		(4 * MAX_SEND_SIZE)
@@ -221,7 +222,7 @@ send_limit(Conn *c, Stream *s)
 
 	if (s->historic)
 		return s->valid_upto;
-	end = conn_visible_end(c);
+	end = view_end(c);
 	if (c->cfg->misbehave & MIS_UNFLUSHED)
 	{
 		/* everything the file holds past the valid end, within its segment */
@@ -335,7 +336,7 @@ shutdown_stream(Conn *c, Stream *s)
 
 	events_emit(&c->cfg->events, "shutdown", "peer", c->peer, NULL);
 	c->stopping = true;			/* keep reading the client's replies */
-	conn_refresh(c);
+	view_refresh(c);
 	check_became_historic(c, s);
 	limit = send_limit(c, s);
 	while (conn_now_ms() < deadline && !c->gone)
@@ -443,7 +444,7 @@ stream_loop(Conn *c, Stream *s)
 			(s->wal_changed || now - s->last_refresh_ms >= c->cfg->poll_interval_ms))
 		{
 			s->wal_changed = false;
-			conn_refresh(c);
+			view_refresh(c);
 			s->last_refresh_ms = now;
 			check_became_historic(c, s);
 			limit = send_limit(c, s);
@@ -516,7 +517,7 @@ stream_start(Conn *c, const ReplCommand *cmd)
 		conn_error(c, "0A000", "logical replication is not supported by walsim-sender", NULL);
 		return;
 	}
-	if (!conn_refresh(c))
+	if (!view_refresh(c))
 		return;
 	/* 1. the slot */
 	if (cmd->has_slot)
@@ -565,7 +566,7 @@ stream_start(Conn *c, const ReplCommand *cmd)
 	/* 3. a historic timeline asked for at its very end: no COPY at all */
 	if (!s.historic || cmd->lsn < s.valid_upto)
 	{
-		uint64_t	flush = conn_visible_end(c);
+		uint64_t	flush = view_end(c);
 
 		wire_put_copy_both_response(&c->out, 0, NULL, 0);
 		/* 4. inside COPY: not ahead of the flush pointer (equal is fine) */

@@ -77,6 +77,20 @@ unit_read_data(const char *name, void *dst, size_t cap)
 	return n;
 }
 
+/* A command line: UNIT_ARGV("prog", "-x", "1") is a NULL-terminated char *[]. */
+#define UNIT_ARGV(...) ((char *[]) {__VA_ARGS__, NULL})
+
+/* The number of arguments of a NULL-terminated argument vector. */
+static inline int
+unit_argc(char **argv)
+{
+	int			argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	return argc;
+}
+
 /* Run a suite with Check's normal output; the exit status for main(). */
 static inline int
 unit_run_suite(Suite *s)
