@@ -152,8 +152,7 @@ conn_next(Conn *c, WireMessage *m, int timeout_ms)
 		{
 			c->gone = true;
 			if (wire_decoder_in_message(&c->dec))
-				events_emit(&c->cfg->events, "error", "peer", c->peer,
-							"message", "connection closed in the middle of a message", NULL);
+				conn_error_event(c, NULL, NULL, "connection closed in the middle of a message");
 			return IO_GONE;
 		}
 		c->in_end = (size_t) n;
@@ -165,8 +164,7 @@ void
 conn_error(Conn *c, const char *sqlstate, const char *message, const char *detail)
 {
 	wire_put_error(&c->out, "ERROR", sqlstate, message, detail);
-	events_emit(&c->cfg->events, "error", "peer", c->peer, "severity", "ERROR",
-				"sqlstate", sqlstate, "message", message, NULL);
+	conn_error_event(c, "ERROR", sqlstate, message);
 }
 
 /* ErrorResponse FATAL, then the connection ends. */
@@ -174,8 +172,7 @@ void
 conn_fatal(Conn *c, const char *sqlstate, const char *message, const char *hint)
 {
 	wire_put_error(&c->out, "FATAL", sqlstate, message, hint);
-	events_emit(&c->cfg->events, "error", "peer", c->peer, "severity", "FATAL",
-				"sqlstate", sqlstate, "message", message, NULL);
+	conn_error_event(c, "FATAL", sqlstate, message);
 	conn_flush(c, 1000);
 	c->gone = true;
 }
@@ -237,9 +234,54 @@ conn_open(const SenderConfig *cfg, WalSource *src, int fd, const char *peer,
 void
 conn_close(Conn *c)
 {
-	events_emit(&c->cfg->events, "disconnect", "peer", c->peer, "user", c->user, NULL);
+	EventLine	ev;
+
+	if (conn_event_begin(c, &ev, "disconnect"))
+	{
+		json_str(&ev.j, "user", c->user);
+		conn_event_end(c, &ev);
+	}
 	wire_decoder_free(&c->dec);
 	wire_buf_free(&c->out);
 	close(c->fd);
 	free(c);
+}
+
+bool
+conn_event_begin(Conn *c, EventLine *ev, const char *event)
+{
+	if (!events_begin(&c->cfg->events, ev, event))
+		return false;
+	json_str(&ev->j, "peer", c->peer);
+	return true;
+}
+
+void
+conn_event_end(Conn *c, EventLine *ev)
+{
+	events_end(&c->cfg->events, ev);
+}
+
+void
+conn_event(Conn *c, const char *event)
+{
+	EventLine	ev;
+
+	if (conn_event_begin(c, &ev, event))
+		conn_event_end(c, &ev);
+}
+
+void
+conn_error_event(Conn *c, const char *severity, const char *sqlstate, const char *message)
+{
+	EventLine	ev;
+
+	if (!conn_event_begin(c, &ev, "error"))
+		return;
+	if (severity != NULL)
+		json_str(&ev.j, "severity", severity);
+	if (sqlstate != NULL)
+		json_str(&ev.j, "sqlstate", sqlstate);
+	json_str(&ev.j, "message", message);
+	conn_event_end(c, &ev);
 }

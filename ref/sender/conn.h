@@ -77,4 +77,16 @@ void		conn_fatal(Conn *c, const char *sqlstate, const char *message, const char 
 void		conn_slot_error(Conn *c, SlotResult r, const char *name, pid_t active,
 							const WalsimError *err);
 
+/*
+ * Events about this connection (--json-events): begin writes "peer" first
+ * and returns false when events are off; add fields to ev->j, then end.
+ */
+bool		conn_event_begin(Conn *c, EventLine *ev, const char *event);
+void		conn_event_end(Conn *c, EventLine *ev);
+/* An event with no field but the peer. */
+void		conn_event(Conn *c, const char *event);
+/* The "error" event: what the client was told; NULL fields are left out. */
+void		conn_error_event(Conn *c, const char *severity, const char *sqlstate,
+							 const char *message);
+
 #endif							/* WALSIM_SENDER_CONN_H */

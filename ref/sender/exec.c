@@ -226,14 +226,19 @@ execute(Conn *c, const char *sql)
 	ReplCommand cmd;
 	const char *sqlstate;
 	WalsimError err;
+	EventLine	ev;
 
 	if (!repl_command_parse(sql, &cmd, &sqlstate, &err))
 	{
 		conn_error(c, sqlstate, err.message, NULL);
 		return;
 	}
-	events_emit(&c->cfg->events, "command", "peer", c->peer,
-				"command", repl_command_name(cmd.kind), "text", sql, NULL);
+	if (conn_event_begin(c, &ev, "command"))
+	{
+		json_str(&ev.j, "command", repl_command_name(cmd.kind));
+		json_str(&ev.j, "text", sql);
+		conn_event_end(c, &ev);
+	}
 	switch (cmd.kind)
 	{
 		case REPL_SQL:

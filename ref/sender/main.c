@@ -235,15 +235,20 @@ announce(const SenderConfig *cfg, const WalSource *src, const char *bound)
 {
 	char		endbuf[LSN_TEXT_MAX];
 	char		mis[256];
-	char		tli[16];
+	EventLine	ev;
 
 	lsn_format(src->end, endbuf);
 	misbehave_format(cfg->misbehave, mis, sizeof(mis));
-	snprintf(tli, sizeof(tli), "%u", src->tli);
-	events_emit(&cfg->events, "listening", "address", bound, "#timeline", tli,
-				"end_of_wal", endbuf, "misbehave", mis, NULL);
-	fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (timeline %s, end of valid WAL %s%s%s)\n",
-			bound, cfg->waldir, tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
+	if (events_begin(&cfg->events, &ev, "listening"))
+	{
+		json_str(&ev.j, "address", bound);
+		json_u64(&ev.j, "timeline", src->tli);
+		json_str(&ev.j, "end_of_wal", endbuf);
+		json_str(&ev.j, "misbehave", mis);
+		events_end(&cfg->events, &ev);
+	}
+	fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (timeline %u, end of valid WAL %s%s%s)\n",
+			bound, cfg->waldir, src->tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
 }
 
 /*
@@ -304,6 +309,7 @@ main(int argc, char **argv)
 	int			listen_fd;
 	Children   *children;
 	struct sigaction sa = {0};
+	EventLine	ev;
 
 	switch (sender_options_parse(argc, argv, &opt, &err))
 	{
@@ -343,7 +349,11 @@ main(int argc, char **argv)
 		return 2;
 	serve(&cfg, &src, listen_fd, children);
 	close(listen_fd);
-	events_emit(&cfg.events, "shutdown", "address", bound, NULL);
+	if (events_begin(&cfg.events, &ev, "shutdown"))
+	{
+		json_str(&ev.j, "address", bound);
+		events_end(&cfg.events, &ev);
+	}
 	shutdown_children(children, (cfg.wal_sender_timeout_ms > 0 ? cfg.wal_sender_timeout_ms :
 								 DEFAULT_WAL_SENDER_TIMEOUT_MS) + SHUTDOWN_GRACE_MS);
 	free(children);

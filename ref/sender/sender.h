@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "walsim/events.h"
 #include "auth.h"
-#include "events.h"
 #include "walsource.h"
 
 /* What the sender reports as its server version (SHOW, ParameterStatus). */
@@ -46,7 +46,7 @@ typedef struct SenderConfig
 	uint64_t	sysid_override;
 	unsigned	misbehave;
 	int			max_connections;
-	Events		events;
+	EventLog	events;			/* --json-events (docs/events.md) */
 } SenderConfig;
 
 #endif							/* WALSIM_SENDER_SENDER_H */

@@ -13,33 +13,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "walsim/parse.h"
 #include "scram.h"
 #include "session.h"
 
 #define AUTH_TIMEOUT_MS		60000	/* authentication_timeout */
-
-/* PostgreSQL's parse_bool: unique prefixes of true/false/yes/no, on/off, 1/0. */
-static bool
-parse_pg_bool(const char *v, bool *result)
-{
-	size_t		len = strlen(v);
-
-	if (len == 0)
-		return false;
-	if (strncasecmp(v, "true", len) == 0 || strncasecmp(v, "yes", len) == 0 ||
-		(len >= 2 && strncasecmp(v, "on", len) == 0 && len <= 2) || strcmp(v, "1") == 0)
-	{
-		*result = true;
-		return true;
-	}
-	if (strncasecmp(v, "false", len) == 0 || strncasecmp(v, "no", len) == 0 ||
-		(len >= 2 && strncasecmp(v, "off", len) == 0) || strcmp(v, "0") == 0)
-	{
-		*result = false;
-		return true;
-	}
-	return false;
-}
 
 /* Read the startup packet, answering SSL/GSS requests with 'N'. */
 static bool
@@ -121,14 +99,27 @@ read_password_message(Conn *c, WireMessage *m)
 	return true;
 }
 
+/* auth_ok or auth_failed: user, method, and one more field */
+static void
+auth_event(Conn *c, const char *event, const char *key, const char *value)
+{
+	EventLine	ev;
+
+	if (!conn_event_begin(c, &ev, event))
+		return;
+	json_str(&ev.j, "user", c->user);
+	json_str(&ev.j, "method", auth_method_name(c->cfg->auth.method));
+	json_str(&ev.j, key, value);
+	conn_event_end(c, &ev);
+}
+
 static void
 auth_failed(Conn *c, const char *why)
 {
 	char		msg[200];
 
 	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
-	events_emit(&c->cfg->events, "auth_failed", "peer", c->peer, "user", c->user,
-				"method", auth_method_name(c->cfg->auth.method), "reason", why, NULL);
+	auth_event(c, "auth_failed", "reason", why);
 	conn_fatal(c, "28P01", msg, NULL);
 }
 
@@ -257,9 +248,7 @@ authenticate(Conn *c)
 			break;
 	}
 	wire_put_auth_ok(&c->out);
-	events_emit(&c->cfg->events, "auth_ok", "peer", c->peer, "user", c->user,
-				"method", auth_method_name(c->cfg->auth.method),
-				"application_name", c->appname, NULL);
+	auth_event(c, "auth_ok", "application_name", c->appname);
 	return true;
 }
 
@@ -294,6 +283,7 @@ session_establish(Conn *c)
 	const char *repl;
 	const char *app;
 	bool		is_repl = false;
+	EventLine	ev;
 
 	if (!read_startup(c, &su))
 		return false;
@@ -334,8 +324,12 @@ session_establish(Conn *c)
 		conn_fatal(c, "0A000", "walsim-sender accepts only physical replication connections (replication=true)", NULL);
 		return false;
 	}
-	events_emit(&c->cfg->events, "connection", "peer", c->peer, "user", c->user,
-				"application_name", c->appname, NULL);
+	if (conn_event_begin(c, &ev, "connection"))
+	{
+		json_str(&ev.j, "user", c->user);
+		json_str(&ev.j, "application_name", c->appname);
+		conn_event_end(c, &ev);
+	}
 	if (!authenticate(c))
 		return false;
 	send_session_parameters(c);

@@ -131,8 +131,7 @@ client_copydata(Conn *c, Stream *s, const WireMessage *m, StreamEnd *end)
 
 		snprintf(msg, sizeof(msg), "unexpected message type \"%c\" in CopyData",
 				 m->body_len ? m->body[0] : '?');
-		events_emit(&c->cfg->events, "error", "peer", c->peer, "severity", "COMMERROR",
-					"message", msg, NULL);
+		conn_error_event(c, "COMMERROR", NULL, msg);
 		c->gone = true;
 		*end = STREAM_GONE;
 		return false;
@@ -334,7 +333,7 @@ shutdown_stream(Conn *c, Stream *s)
 	StreamEnd	why;
 	uint64_t	limit;
 
-	events_emit(&c->cfg->events, "shutdown", "peer", c->peer, NULL);
+	conn_event(c, "shutdown");
 	c->stopping = true;			/* keep reading the client's replies */
 	view_refresh(c);
 	check_became_historic(c, s);
@@ -457,11 +456,13 @@ stream_loop(Conn *c, Stream *s)
 
 		if (s->historic && caught_up && !s->copydone_sent)
 		{
-			char		tlis[16];
+			EventLine	ev;
 
-			snprintf(tlis, sizeof(tlis), "%u", s->tli);
-			events_emit(&c->cfg->events, "end_of_timeline", "peer", c->peer,
-						"#tli", tlis, NULL);
+			if (conn_event_begin(c, &ev, "end_of_timeline"))
+			{
+				json_u64(&ev.j, "timeline", s->tli);
+				conn_event_end(c, &ev);
+			}
 			if (c->cfg->misbehave & MIS_NO_COPYDONE)
 			{
 				/* straight to the result set, as if the CopyDone got lost */
@@ -475,7 +476,7 @@ stream_loop(Conn *c, Stream *s)
 		if (timeout > 0 && now - c->last_recv_ms >= timeout)
 		{
 			/* PG: COMMERROR "terminating walsender process due to replication timeout" */
-			events_emit(&c->cfg->events, "timeout", "peer", c->peer, NULL);
+			conn_event(c, "timeout");
 			c->gone = true;
 			return STREAM_GONE;
 		}
@@ -507,7 +508,7 @@ stream_start(Conn *c, const ReplCommand *cmd)
 	char		detail[128];
 	char		lsn1[LSN_TEXT_MAX],
 				lsn2[LSN_TEXT_MAX];
-	char		tlis[16];
+	EventLine	ev;
 	StreamEnd	end;
 	pid_t		active = 0;
 	WalsimError err;
@@ -559,9 +560,13 @@ stream_start(Conn *c, const ReplCommand *cmd)
 		}
 	}
 	lsn_format(cmd->lsn, lsn1);
-	snprintf(tlis, sizeof(tlis), "%u", s.tli);
-	events_emit(&c->cfg->events, "start_replication", "peer", c->peer, "#tli", tlis,
-				"lsn", lsn1, "slot", cmd->has_slot ? cmd->name : NULL, NULL);
+	if (conn_event_begin(c, &ev, "start_replication"))
+	{
+		json_u64(&ev.j, "timeline", s.tli);
+		json_lsn(&ev.j, "lsn", cmd->lsn);
+		json_str(&ev.j, "slot", cmd->has_slot ? cmd->name : NULL);
+		conn_event_end(c, &ev);
+	}
 
 	/* 3. a historic timeline asked for at its very end: no COPY at all */
 	if (!s.historic || cmd->lsn < s.valid_upto)
