@@ -77,6 +77,41 @@ unit_read_data(const char *name, void *dst, size_t cap)
 	return n;
 }
 
+/* The test WAL: segments 9, A and B of timeline 1 (1 MB each), back to back. */
+#define UNIT_WAL_SEG_SIZE	(UINT32_C(1) << 20)
+#define UNIT_WAL_LEN		(3 * (size_t) UNIT_WAL_SEG_SIZE)
+
+static inline uint8_t *
+unit_load_test_wal(void)
+{
+	static const char *const names[] = {
+		"wal/000000010000000000000009",
+		"wal/00000001000000000000000A",
+		"wal/00000001000000000000000B",
+	};
+	uint8_t    *buf = malloc(UNIT_WAL_LEN);
+
+	ck_assert_ptr_nonnull(buf);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(unit_read_data(names[i], buf + (size_t) i * UNIT_WAL_SEG_SIZE,
+										 UNIT_WAL_SEG_SIZE), UNIT_WAL_SEG_SIZE);
+	return buf;
+}
+
+/* A command line: UNIT_ARGV("prog", "-x", "1") is a NULL-terminated char *[]. */
+#define UNIT_ARGV(...) ((char *[]) {__VA_ARGS__, NULL})
+
+/* The number of arguments of a NULL-terminated argument vector. */
+static inline int
+unit_argc(char **argv)
+{
+	int			argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	return argc;
+}
+
 /* Run a suite with Check's normal output; the exit status for main(). */
 static inline int
 unit_run_suite(Suite *s)
