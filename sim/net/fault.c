@@ -49,6 +49,8 @@ fault_applies(const Fault *f, const FaultScope *s)
 		return false;
 	if (f->app[0] && strcmp(f->app, s->app) != 0)
 		return false;
+	if (f->nsrc && (s->src == NULL || !fault_names_src(f, s->src)))
+		return false;
 	if (f->max_fires && f->fires >= f->max_fires)
 		return false;
 	switch (f->trig)
@@ -83,6 +85,8 @@ fault_activate(FaultSet *fs, Fault *f, const FaultScope *s, uint64_t now_ns)
 	json_str(&j, "link", s->link);
 	json_str(&j, "dir", netd_dir_name(s->dir));
 	json_str(&j, "conn", s->conn);
+	if (s->src)
+		json_str(&j, "src", s->src);
 	trace_end(fs->trace, &j);
 }
 
@@ -145,8 +149,17 @@ faults_remove_at(FaultSet *fs, int i)
 	fs->nfaults--;
 }
 
+bool
+fault_names_src(const Fault *f, const char *name)
+{
+	for (int i = 0; i < f->nsrc; i++)
+		if (strcmp(f->src[i], name) == 0)
+			return true;
+	return false;
+}
+
 Fault *
-faults_refusing(FaultSet *fs, const char *link)
+faults_refusing(FaultSet *fs, const char *link, const char *src)
 {
 	for (int i = 0; i < fs->nfaults; i++)
 	{
@@ -154,6 +167,7 @@ faults_refusing(FaultSet *fs, const char *link)
 
 		if ((f->kind == FK_REFUSE || f->kind == FK_PARTITION) && !f->expired &&
 			!f->refuse_ignore && strcmp(f->link, link) == 0 &&
+			(f->nsrc == 0 || fault_names_src(f, src)) &&
 			(f->max_fires == 0 || f->fires < f->max_fires))
 			return f;
 	}

@@ -35,6 +35,24 @@ conn_init(Conn *c, const char *link, uint64_t id, bool tls_pass)
 }
 
 void
+conn_set_raw(Conn *c, const char *src, uint64_t n)
+{
+	c->raw = true;
+	c->pipe[NETD_UP].opaque = true;
+	c->pipe[NETD_DOWN].opaque = true;
+	snprintf(c->info.key, sizeof(c->info.key), "%s/%s/%" PRIu64, c->link, src, n);
+}
+
+void
+conn_set_src(Conn *c, const char *src, const char *addr)
+{
+	c->has_src = true;
+	snprintf(c->src, sizeof(c->src), "%s", src);
+	if (addr)
+		snprintf(c->src_addr, sizeof(c->src_addr), "%s", addr);
+}
+
+void
 conn_free(Conn *c)
 {
 	for (int d = 0; d < 2; d++)
