@@ -102,7 +102,12 @@ class Node:
                  port: int | None = None, port_fixed: bool = False, durable: bool = False) -> None:
         self.cluster = cluster
         self.name = name
+        #: the node's own loopback address (it listens and connects from there; see
+        #: "Node addresses" in docs/clusters.md), 127.0.0.1 without node addresses
         self.host = "127.0.0.1"
+        #: (auth method, allow_from, extra lines) of the pg_hba.conf walsim writes for it;
+        #: None when walsim did not write it (a node someone else configures)
+        self.hba: tuple[str, str, tuple[str, ...]] | None = None
         self.base_dir = cluster.base_dir / name
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "postgresql.log"
@@ -591,6 +596,16 @@ class Node:
         self._write_conf()
         os.kill(pid, _signal.SIGHUP)
 
+    def reload_and_wait(self, timeout: float | None = None) -> None:
+        """Reload and return once the postmaster has re-read its files
+        (``pg_conf_load_time()`` of a new session moved): a connection made after
+        this meets the new pg_hba.conf."""
+        before = self.scalar("SELECT pg_conf_load_time()")
+        self.reload()
+        wait_until(lambda: self.scalar("SELECT pg_conf_load_time()"), what=f"{self.name} to reload",
+                   done=lambda t: t is not None and t > before, timeout=timeout,
+                   logs=[self.log_file], tolerate=(psycopg.OperationalError,))
+
     def _record_children(self) -> list[procs.ProcInfo]:
         pid = self.postmaster_pid()
         if pid is None:
@@ -936,7 +951,7 @@ class Node:
             [self.cluster.pg.path("pg_rewind"), "--target-pgdata", self.data_dir,
              "--source-server", source.conninfo(), "--write-recovery-conf", "--progress"],
             what=f"{self.name}: pg_rewind from {source.name}", log=self.log_file,
-            cwd=self.base_dir, timeout=secs)
+            cwd=self.base_dir, timeout=secs, env=self.cluster.source_environment(self.name))
         # pg_rewind copied the source's config files; walsim.conf is rewritten for this node.
         self._set_upstream(source, None, None)
         self._write_conf()

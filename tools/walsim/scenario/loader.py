@@ -20,8 +20,8 @@ from typing import Any
 
 from walsim.core.errors import ScenarioError
 from walsim.scenario import schema as s
-from walsim.scenario.model import (DURABILITIES, ROLES, LinkSpec, NodeSpec, Scenario, Step, VerdictSpec,
-                                   WorkloadSpec)
+from walsim.scenario.model import (DURABILITIES, LINK_PROTOS, LINK_ROLES, ROLES, LinkSpec, NodeSpec, Scenario,
+                                   Step, VerdictSpec, WorkloadSpec)
 from walsim.scenario.registry import CATEGORIES, COMMON_FIELDS, VERDICT_COMMON, Vocabulary
 from walsim.scenario.schema import Issue, Names
 
@@ -53,6 +53,11 @@ NODE_FIELDS = {
 
 LINK_FIELDS = {
     "to": s.string(required=True, help="the node whose server port this link forwards to"),
+    "role": s.choice(LINK_ROLES, default="replication",
+                     help="what the link carries (read by isolate and the report)"),
+    "proto": s.choice(LINK_PROTOS, default="pg",
+                      help="pg: walsim-netd follows the PostgreSQL protocol; raw: opaque bytes, "
+                           "byte-level faults only"),
 }
 
 WORKLOAD_FIELDS: dict[str, dict[str, s.Field]] = {
@@ -142,7 +147,7 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     _collect_step_names(raw_steps, names, file, issues)
 
     nodes = _load_nodes(raw_nodes, vocabulary, names, file, issues)
-    links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
+    links = _load_links(raw_links, names, file, issues)
     _check_topology(nodes, links, names.nodes, file, issues)
     settings = top.get("settings") or {}
     durability = top.get("durability")
@@ -213,7 +218,7 @@ def _load_nodes(raw: dict, vocabulary: Vocabulary, names: Names, file: str,
     return nodes
 
 
-def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, str]:
+def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, LinkSpec]:
     out = {}
     for name, table in raw.items():
         v = s.validate_table(table, LINK_FIELDS, names, file, f"links.{name}", issues)
@@ -224,7 +229,7 @@ def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
             issues.append(Issue(file, f"links.{name}.to",
                                 f"unknown node {to!r} (declared: {', '.join(sorted(names.nodes))})"))
             continue
-        out[name] = to
+        out[name] = LinkSpec(name, to, v.get("role") or "replication", v.get("proto") or "pg")
     return out
 
 
@@ -265,6 +270,10 @@ def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], decl
             elif links[n.via].to != n.upstream:
                 issues.append(Issue(file, f"{base}.via", f"link {n.via!r} forwards to "
                                     f"{links[n.via].to!r}, but the upstream is {n.upstream!r}"))
+            elif links[n.via].role != "replication":
+                issues.append(Issue(file, f"links.{n.via}.role", f"{n.name} streams via {n.via!r}: "
+                                    f"a standby's link has role = \"replication\" (it is "
+                                    f"{links[n.via].role!r})"))
     # every standby must reach the primary through its chain of upstreams
     for n in nodes.values():
         seen = [n.name]

@@ -17,6 +17,10 @@ from walsim.scenario.schema import Names
 
 DURABILITIES = ("async", "sync", "quorum")
 ROLES = ("primary", "standby")
+#: what a link carries (``[links.NAME] role``; docs/scenarios.md, "Roles and members")
+LINK_ROLES = ("replication", "client", "api", "dcs", "monitor", "raft", "other")
+#: how walsim-netd reads a link: the PostgreSQL protocol, or opaque bytes
+LINK_PROTOS = ("pg", "raw")
 
 
 @dataclass
@@ -34,10 +38,13 @@ class NodeSpec:
 
 @dataclass
 class LinkSpec:
-    """A path through walsim-netd: streaming ``via`` it reaches node ``to``."""
+    """A path through walsim-netd: streaming ``via`` it reaches node ``to``; ``role``
+    says what it carries, ``proto`` how netd reads it."""
 
     name: str
     to: str
+    role: str = "replication"
+    proto: str = "pg"
 
 
 @dataclass
