@@ -82,7 +82,7 @@ fault_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	}
 	if (f.trig == TRIG_NOW && f.kind != FK_CORRUPT && f.kind != FK_DROP && f.kind != FK_CUT_AFTER)
 		f.activated_ns = proxy_now_ns();
-	p->fs.faults[p->fs.nfaults++] = f;
+	faults_add(&p->fs, &f);
 	fault_to_json(&f, js, sizeof(js));
 	{
 		char		buf[FAULT_JSON_MAX + 256];

@@ -104,6 +104,7 @@ faults_expire(FaultSet *fs, uint64_t now_ns)
 		if (now_ns < f->activated_ns + f->duration_us * 1000)
 			continue;
 		f->expired = true;
+		fs->version++;
 		trace_begin(fs->trace, &j, buf, sizeof(buf), now_ns, "expire");
 		json_str(&j, "rule", f->id);
 		json_str(&j, "kind", fault_kind_name(f->kind));
@@ -142,11 +143,19 @@ faults_find(const FaultSet *fs, const char *id)
 }
 
 void
+faults_add(FaultSet *fs, const Fault *f)
+{
+	fs->faults[fs->nfaults++] = *f;
+	fs->version++;
+}
+
+void
 faults_remove_at(FaultSet *fs, int i)
 {
 	memmove(&fs->faults[i], &fs->faults[i + 1],
 			(size_t) (fs->nfaults - i - 1) * sizeof(Fault));
 	fs->nfaults--;
+	fs->version++;
 }
 
 bool

@@ -131,6 +131,7 @@ typedef struct FaultSet
 	int			nfaults;
 	uint64_t	seed;
 	Trace	   *trace;
+	uint64_t	version;		/* bumped whenever the rule set changes (added, removed, expired) */
 } FaultSet;
 
 /*
@@ -199,6 +200,9 @@ uint64_t	faults_next_expiry(const FaultSet *fs);
 
 /* Index of the fault with this id, -1 if none. */
 int			faults_find(const FaultSet *fs, const char *id);
+
+/* Append a rule (the caller checked there is room). */
+void		faults_add(FaultSet *fs, const Fault *f);
 
 /* Remove the fault at index i (the others keep their order). */
 void		faults_remove_at(FaultSet *fs, int i);

@@ -102,17 +102,11 @@ refuse_connection(Proxy *p, Link *l, Fault *rf, int fd, const char *src)
 	JsonBuf		j;
 	uint64_t	now = proxy_now_ns();
 
-	if (rf->refuse_reset)
-	{
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
-	close(fd);
 	l->refused++;
 	rf->fires++;
 	if (rf->activated_ns == 0)
 		rf->activated_ns = now;
+	/* traced before the client can see it: whoever reads the trace after the refusal finds it */
 	trace_begin(&p->trace, &j, buf, sizeof(buf), now, "fault");
 	json_str(&j, "rule", rf->id);
 	json_str(&j, "kind", fault_kind_name(rf->kind));
@@ -121,6 +115,13 @@ refuse_connection(Proxy *p, Link *l, Fault *rf, int fd, const char *src)
 	json_u64(&j, "accept", l->accepted);
 	json_str(&j, "action", rf->refuse_reset ? "reset" : "close");
 	trace_end(&p->trace, &j);
+	if (rf->refuse_reset)
+	{
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
 }
 
 static void

@@ -124,6 +124,7 @@ typedef struct Pipe
 	uint64_t	spliced;		/* bytes moved socket to socket, never copied */
 	uint64_t	nmsgs;
 	uint64_t	block_index;	/* opaque mode: next block */
+	uint64_t	plan_version;	/* opaque mode: the rule set (FaultSet.version) plans were made with */
 
 	bool		swapped;		/* input buffer just handed to the output */
 	bool		cut;			/* cut_after reached: forward nothing more */

@@ -955,6 +955,39 @@ START_TEST(test_raw_byte_level_faults)
 	ck_assert(pipe_input(&c, NETD_UP, (const uint8_t *) http_req, reqlen, &fs, 2000));
 	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_UP], 2000, &p), reqlen);	/* up is not delayed */
 	conn_free(&c);
+
+	/*
+	 * A rule added in the middle of a block applies to the bytes that come
+	 * after it (an idle HTTP connection must not wait for the next 4 kB),
+	 * while the bytes already there keep their plan.
+	 */
+	conn_init(&c, "l", 1, false);
+	conn_set_raw(&c, "-", 0);
+	fs.nfaults = 0;
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 1000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1000, &p), resplen);
+	pipe_written(&c.pipe[NETD_DOWN], resplen);
+	{
+		Fault		f;
+		char		rule[] = "id=d2 link=l kind=delay ms=50 dir=down";
+		char	   *w[8];
+		int			n = netd_split_words(rule, w, 8);
+
+		ck_assert(fault_parse(&f, n, w, NULL));
+		faults_add(&fs, &f);
+	}
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 2000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 2000, &p), 0);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 2000 + 50000000, &p), resplen);
+	pipe_written(&c.pipe[NETD_DOWN], resplen);
+	ck_assert_uint_eq(c.pipe[NETD_DOWN].nplans, 1);	/* the rest of block 0, planned again */
+	/* and removed mid-block: the next bytes go at once */
+	faults_remove_at(&fs, 0);
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 60000000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 60000000, &p), resplen);
+	conn_free(&c);
+	fs.nfaults = 0;
+
 	conn_init(&c, "l", 1, false);
 	conn_set_raw(&c, "-", 0);
 	fs.nfaults = 0;

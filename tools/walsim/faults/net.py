@@ -390,9 +390,9 @@ class NetLayer(FaultLayer):
         v = step.values
         node, groups = v["node"], list(v["from"])
         netd = self._running()
-        if not getattr(self.ctx.cluster, "node_addresses", False):
-            raise HarnessError(f"{step.path} (isolate {node}): needs every node on its own address "
-                               "(the cluster was built without node addresses)")
+        if not getattr(self.ctx.cluster, "source_binding", False):
+            raise HarnessError(f"{step.path} (isolate {node}): needs every node to connect from its "
+                               "own address (node addresses and libwalsim-bind.so: run make)")
         if "replication" in groups or "peers" in groups:
             direct = self._direct_streams(node)
             if direct:

@@ -79,6 +79,13 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "wal_retrieve_retry_interval": "500ms",
 }
 
+def listen_addresses(host: str) -> str:
+    """A node listens on its own address and on 127.0.0.1, so that configurations and
+    clients that name 127.0.0.1 (or localhost) reach it as before; walsim, its links and
+    :meth:`Node.conninfo` use the node's own address."""
+    return host if host == addrs.HARNESS_ADDRESS else f"{host},{addrs.HARNESS_ADDRESS}"
+
+
 _LIVE: "weakref.WeakSet[Cluster]" = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
 
@@ -210,14 +217,21 @@ class Cluster:
         return list(dict.fromkeys([f"{addrs.HARNESS_ADDRESS}/32"] +
                                   [f"{a}/32" for a in self._addresses.values()]))
 
-    def bind_library(self) -> Path:
+    @property
+    def source_binding(self) -> bool:
+        """Do the members' programs connect from their own address (libwalsim-bind.so
+        is built)?  Without it every connection comes from 127.0.0.1."""
+        return self.node_addresses and self.bind_library() is not None
+
+    def bind_library(self) -> Path | None:
         """libwalsim-bind.so, copied once into :attr:`run_dir` (readable by the servers'
-        user wherever the build directory is)."""
+        user wherever the build directory is); None when it is not built (the Python
+        package used without ``make``: nodes keep their own listen address, but
+        connect from 127.0.0.1)."""
         if self._bind_library is None:
             source = library(addrs.BIND_LIBRARY)
             if not source.is_file():
-                raise ClusterError(f"{source} does not exist: run make (or use "
-                                   "Cluster(node_addresses=False): every node on 127.0.0.1)")
+                return None
             dest = self.run_dir / addrs.BIND_LIBRARY
             tmp = dest.with_name(f".{addrs.BIND_LIBRARY}.tmp")
             shutil.copyfile(source, tmp)
@@ -231,10 +245,11 @@ class Cluster:
         """Environment variables that make a program's connections come from member
         ``name``'s address (``LD_PRELOAD`` of the bind library, ``WALSIM_SOURCE_ADDR``):
         for every program that acts for it (an HA manager, a tool run for the node).
-        Empty without node addresses."""
-        if not self.node_addresses:
+        Empty without node addresses or without the library (see :meth:`bind_library`)."""
+        lib = self.bind_library() if self.node_addresses else None
+        if lib is None:
             return {}
-        return addrs.source_environment(os.fspath(self.bind_library()), self.address(name))
+        return addrs.source_environment(os.fspath(lib), self.address(name))
 
     def _refresh_hba(self) -> None:
         """Rewrite the pg_hba.conf walsim wrote for each node with the current
@@ -251,8 +266,6 @@ class Cluster:
         if self.destroyed:
             raise ClusterError(f"cluster {self.base_dir} was destroyed")
         self._check_new_name(name)
-        if self.node_addresses:
-            self.bind_library()  # fail before anything is reserved or created
         reservation = self.ports.reserve(port)
         node = Node(self, name, reservation, port_fixed=port is not None, durable=durable)
         try:
@@ -265,7 +278,9 @@ class Cluster:
         self.nodes[name] = node
         if self.node_addresses:
             node.host = self.address(name)
-            addrs.apply_source_environment(node.environment, os.fspath(self.bind_library()), node.host)
+            lib = self.bind_library()
+            if lib is not None:
+                addrs.apply_source_environment(node.environment, os.fspath(lib), node.host)
         return node
 
     def _write_passfile(self) -> None:
@@ -338,7 +353,7 @@ class Cluster:
             node.hba = (auth, allow_from, tuple(hba_lines))
             self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(*node.hba), 0o600)
             conf: dict[str, object] = dict(DEFAULT_SETTINGS)
-            conf["listen_addresses"] = node.host
+            conf["listen_addresses"] = listen_addresses(node.host)
             if not durable:
                 conf["fsync"] = False
             if auth == "md5":
@@ -405,8 +420,8 @@ class Cluster:
                            cwd=node.base_dir, timeout=secs, env=self.source_environment(name))
             inherited = {k: v for k, v in up.settings.items()
                          if k not in UPSTREAM_KEYS and k not in MANAGED and k != "promote_trigger_file"}
-            if inherited.get("listen_addresses") == up.host:
-                inherited["listen_addresses"] = node.host  # its own address, not its upstream's
+            if inherited.get("listen_addresses") == listen_addresses(up.host):
+                inherited["listen_addresses"] = listen_addresses(node.host)  # its own, not its upstream's
             node.settings = inherited
             if up.hba is not None:
                 # the copy pg_basebackup made is the upstream's file: rewrite it as this node's
