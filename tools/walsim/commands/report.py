@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from walsim.api import judge, open_run
+from walsim.api import judge, open_run, update_index
 from walsim.commands._support import verdict_table
 from walsim.core.errors import ScenarioError
 
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"walsim-cli: error: the run's scenario.toml is invalid:\n{exc}", file=sys.stderr)
         return 2
     verdicts, status = judge(record)
+    update_index(d.parent)
     verdict_table([(record.scenario.name, v) for v in verdicts])
     print(f"report: {d / 'report.html'}")
     if status and record.run.get("reproduce"):
