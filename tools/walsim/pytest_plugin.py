@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,8 @@ def netd_factory(request: pytest.FixtureRequest, walsim_run_dir: Path,
     def make(**kwargs: Any) -> Netd:
         kwargs.setdefault("seed", walsim_seed)
         workdir = Path(f"{walsim_run_dir}/netd-{os.getpid()}-{len(started)}-{_short(request.node.name)}")
+        if len(str(workdir / "netd.sock")) > 100:  # sun_path holds 108 bytes: a short directory instead
+            workdir = Path(tempfile.mkdtemp(prefix="walsim-netd-"))
         n = Netd.start(workdir, **kwargs)
         started.append(n)
         return n
