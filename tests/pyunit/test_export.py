@@ -178,3 +178,17 @@ def test_unwritable_junit_path_is_refused_before_running(tmp_path: Path) -> None
     assert f"--junit {tmp_path / 'no' / 'such' / 'r.xml'}: directory {tmp_path / 'no' / 'such'} does not exist" \
         in r.stderr
     assert not (tmp_path / "walsim-runs").exists()  # nothing ran
+
+
+def test_cli_report_writes_junit_and_json_of_the_rejudged_run(tmp_path: Path) -> None:
+    from records import base_events, base_final, make_run
+    d = make_run(tmp_path, '[[verdicts]]\ncheck = "timeline"\nexpect = { pg2 = 3 }\n',
+                 events=base_events(), final=base_final([1]))
+    r = subprocess.run([sys.executable, "-m", "walsim", "report", str(d), "--junit", str(tmp_path / "r.xml"),
+                        "--json", str(tmp_path / "r.json")], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(TOP / "tools"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    validate((tmp_path / "r.xml").read_text())
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["command"] == "report" and doc["exit_status"] == 1
+    assert [(v["name"], v["result"]) for v in doc["runs"][0]["verdicts"]] == [("timeline", "FAIL")]

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from walsim.api import load_scenario
+from walsim.api import RunResult, load_scenario, run_scenario
 from walsim.core.errors import ScenarioError, UsageError
-from walsim.core.exitstatus import combine
+from walsim.core.exitstatus import INTERRUPTED, combine
 from walsim.core.paths import scenarios_dir
 from walsim.judge.export import RunOutcome, write_json, write_junit
 from walsim.judge.verdict import Verdict
+from walsim.run.engine import new_rundir
 from walsim.scenario.model import Scenario
 
 
@@ -207,4 +208,25 @@ def write_results(args: argparse.Namespace, outcomes: list[RunOutcome], command:
         write_junit(outcomes, args.junit)
     if getattr(args, "json", None) is not None:
         write_json(outcomes, args.json, command=command)
+
+
+def run_recorded(args: argparse.Namespace, scenario: Scenario, path: Path, outcomes: list[RunOutcome],
+                 command: str, *, seed: int | None = None, keep: bool = False) -> RunResult:
+    """Run one scenario with the progress line and SIGTERM as an interrupt, add
+    its outcome to ``outcomes`` and rewrite ``--junit``/``--json``.  When the
+    run is interrupted the files are written with the interrupted run (status
+    130, its verdicts as judged from what it recorded) before the interrupt
+    goes on."""
+    rundir = new_rundir(Path(args.out), scenario.name, scenario.seed if seed is None else seed)
+    try:
+        with sigterm_as_interrupt(), Progress() as progress:
+            result = run_scenario(scenario, seed=seed, out=args.out, keep=keep, progress=progress,
+                                  argv_file=str(path), rundir=rundir)
+    except KeyboardInterrupt:
+        outcomes.append(RunOutcome.from_rundir(rundir, exit_status=INTERRUPTED))
+        write_results(args, outcomes, command)
+        raise
+    outcomes.append(RunOutcome.from_rundir(result.rundir, result.verdicts, result.exit_status))
+    write_results(args, outcomes, command)
+    return result
 

@@ -9,14 +9,10 @@ interrupted one (its verdicts as judged from what it recorded)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from walsim.api import run_scenario
-from walsim.commands._support import (Progress, add_result_arguments, add_scenario_arguments, check_result_paths,
-                                      load_arguments, sigterm_as_interrupt, verdict_table, worst, write_results)
-from walsim.core.exitstatus import INTERRUPTED
+from walsim.commands._support import (add_result_arguments, add_scenario_arguments, check_result_paths,
+                                      load_arguments, run_recorded, verdict_table, worst)
 from walsim.judge.export import RunOutcome
-from walsim.run.engine import new_rundir
 
 NAME = "run"
 HELP = "run scenario files (or directories of them) and judge their verdicts"
@@ -42,19 +38,7 @@ def run(args: argparse.Namespace) -> int:
     statuses: list[int] = []
     outcomes: list[RunOutcome] = []
     for path, sc in loaded:
-        rundir = new_rundir(Path(args.out), sc.name, sc.seed if args.seed is None else args.seed)
-        try:
-            with sigterm_as_interrupt(), Progress() as progress:
-                result = run_scenario(sc, seed=args.seed, out=args.out, keep=args.keep,
-                                      progress=progress, argv_file=str(path), rundir=rundir)
-        except KeyboardInterrupt:
-            # The partial run was judged from what it recorded; its status is
-            # the command's: interrupted.
-            outcomes.append(RunOutcome.from_rundir(rundir, exit_status=INTERRUPTED))
-            write_results(args, outcomes, NAME)
-            raise
-        outcomes.append(RunOutcome.from_rundir(result.rundir, result.verdicts, result.exit_status))
-        write_results(args, outcomes, NAME)
+        result = run_recorded(args, sc, path, outcomes, NAME, seed=args.seed, keep=args.keep)
         print()
         verdict_table([(sc.name, v) for v in result.verdicts])
         print(f"report: {result.rundir / 'report.html'}")
