@@ -176,7 +176,7 @@ def _layout(fig: Any, ax: Any, record: RunRecord, main_h: float, title: str) -> 
             t = fig.text(0, 0, lab.text, fontsize=LABEL_SIZE)
             width = t.get_window_extent(renderer).width * per_px
             t.remove()
-            start = lab.start + (3 * per_px if lab.mark else 0.0)
+            start = lab.start + (7 * per_px if lab.mark else 0.0)  # clear of the mark's triangle
             end = max(lab.end, start + width + pad)
             if end > x1:  # the label would leave the axes: end it at the right edge
                 start, end = x1 - (end - start), x1
