@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from walsim.core.errors import HarnessError, NetdError
 from walsim.core.lsn import format_lsn, parse_lsn
+from walsim.core.paths import find_program, not_found, program_candidates
 from walsim.faults.base import FaultLayer, apply_step
 from walsim.faults.isolate import GROUPS, MEMBER_KINDS, NO_MEMBER, NothingToCut, PathInfo, isolate_rules
 from walsim.scenario import schema as s
 from walsim.scenario.model import LINK_PROTOS, LINK_ROLES
 from walsim.scenario.registry import StepKind, step_kind
-from walsim.sim.netd import Netd, netd_binary
+from walsim.sim.netd import Netd
 
 if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario.model import NodeSpec, Scenario, Step
@@ -244,8 +245,9 @@ class NetLayer(FaultLayer):
 
     @classmethod
     def unavailable(cls) -> str | None:
-        binary = netd_binary()
-        return None if binary.exists() else f"{binary} does not exist (run make)"
+        if find_program("walsim-netd") is not None:
+            return None
+        return not_found("walsim-netd", program_candidates("walsim-netd"))
 
     def setup(self) -> None:
         # The control socket's path must fit in sun_path (108 bytes): the daemon
