@@ -429,3 +429,34 @@ def test_bind_library_names_the_node_and_netd_passes_the_address_on(netd_factory
         assert [e for e in netd.trace() if e["event"] == "conn_open"][-1]["src"] == "-"
     finally:
         up.close()
+
+
+def test_valgrind_clean_raw_session(etcd: Etcd, netd_factory: Any) -> None:
+    """Raw links, source nodes and rule changes in the middle of a block, under
+    Valgrind: any memory error or leak makes the daemon exit 99."""
+    if shutil.which("valgrind") is None:
+        if IN_CI:
+            pytest.fail("valgrind is not installed (make deps)")
+        pytest.skip("valgrind not installed")
+    netd = netd_factory(seed=9, valgrind=True, timeout=60)
+    _, port = netd.add_link("etcd", etcd.host, etcd.port, proto="raw")
+    netd.add_node("pg1", PG1)
+    a = persistent(port, source=PG1, timeout=30)
+    b = persistent(port, timeout=30)
+    assert put(a, "v", "1") == 200 and put(b, "w", "1") == 200
+    netd.add_fault("d", link="etcd", kind="delay", ms=1, jitter_ms=3, src="pg1")  # mid-block
+    netd.add_fault("bw", link="etcd", kind="bandwidth", rate="1M", src=["pg1", "-"])
+    assert get(a, "v") == "1" and get(b, "w") == "1"
+    assert etcdctl(port, "put", "x", "y").returncode == 0
+    netd.add_fault("c", link="etcd", kind="close", src="-")
+    with pytest.raises((http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+        put(b, "w", "2")
+    netd.del_fault("c")
+    netd.add_node("pg2", PG2)
+    netd.del_node("pg1")
+    netd.stats()
+    netd.faults()
+    netd.heal()
+    assert put(a, "v", "3") == 200
+    a.close()
+    assert netd.stop() == 0, netd.log_path.read_text()

@@ -147,8 +147,12 @@ class Node:
         cluster's replication role (what ``pg_receivewal``, a standby or
         ``walsim-receiver`` use); otherwise a normal connection as the
         superuser.  ``host``/``port`` override the address (e.g. to go
-        through a proxy).
+        through a proxy); a ``port`` other than the node's without ``host`` is
+        a proxy on 127.0.0.1 (where walsim's proxies listen), not the node's own
+        address.
         """
+        if host is None and port is not None and int(port) != int(self.port):
+            host = "127.0.0.1"
         params: dict[str, Any] = {
             "host": host or self.host,
             "port": port or self.port,
