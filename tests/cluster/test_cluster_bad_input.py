@@ -58,7 +58,7 @@ def test_port_already_taken(cluster: Cluster) -> None:
         blocker.close()
         blocker = socket.socket()
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind((pg2.host, first))  # the node's own address (docs/clusters.md, "Node addresses")
+        blocker.bind(("127.0.0.1", first))
         blocker.listen()
         pg2.start()
         assert pg2.port != first

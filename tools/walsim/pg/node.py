@@ -451,6 +451,7 @@ class Node:
                     self._wait_ready(offset, timeout)
                 else:
                     self._wait_started(offset, timeout)
+                self._check_all_bound(offset)
                 break
             except ServerStartError as exc:
                 excerpt = exc.log_excerpt or ""
@@ -469,6 +470,23 @@ class Node:
                 with open(self.log_file, "a") as f:
                     f.write(f"walsim: port {old} was taken by another program; retrying on {self.port}\n")
         self.cluster._save_state()
+
+    def _check_all_bound(self, offset: int) -> None:
+        """A node listens on two addresses (its own and 127.0.0.1): PostgreSQL starts
+        when it could bind only one of them, so a port another program holds on
+        the other is a conflict too.  Stop the server at once and report it as a
+        failed start (which retries on a new port when walsim chose the port)."""
+        excerpt = self.log_since(offset)
+        missed = re.findall(r'could not bind IPv[46] address "([^"]+)"', excerpt)
+        if not missed:
+            return
+        pid = self.postmaster_pid()
+        if pid is not None:
+            os.kill(pid, _signal.SIGQUIT)
+            self._wait_gone(pid, "postmaster", None)
+            self._reap()
+        raise ServerStartError(f"{self.name}: port {self.port} is taken on {', '.join(missed)} by another "
+                               f"program", log_excerpt=excerpt)
 
     def _wait_leftovers(self, grace: float = 10) -> None:
         """Before a start: wait for the processes of a previous (crashed)
