@@ -173,6 +173,7 @@ def _workload_rows(record: RunRecord) -> str:
         mine = [r for r in rows if r.get("workload") == name]
         ops = {r.get("op") for r in mine}
         if "write" in ops:
+            mine = [r for r in mine if r.get("op") == "write"]  # not the clients' session lines
             counts: dict[str, int] = {}
             for r in mine:
                 counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1

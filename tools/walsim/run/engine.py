@@ -218,10 +218,17 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
     for name, spec in sc.workloads.items():
         v = spec.values
         if spec.kind == "ledger":
-            LedgerWorkload.setup(ctx.node(v["node"]))
+            LedgerWorkload.setup(primary)  # replicated to every node, whoever writes later
             index = sum(1 for w in ctx.workloads.values() if isinstance(w, LedgerWorkload))
-            ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 node_target(ctx.node(v["node"])), index=index)
+            eps = v.get("endpoints")
+            if eps:
+                targets = [ctx.endpoint(e) for e in eps]
+                first = eps.index(v["node"]) if v.get("node") in eps else 0
+                targets = targets[first:] + targets[:first]
+            else:
+                targets = [node_target(ctx.node(v["node"]))]
+            ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock, targets, index=index,
+                                                 search=bool(eps), identify=ctx.identify_server)
         elif spec.kind == "reader":
             ctx.workloads[name] = ReaderWorkload(name, v, ctx.seed, ledger, ctx.clock,
                                                  [node_target(ctx.node(n)) for n in v["nodes"]])
