@@ -12,7 +12,7 @@ import pytest
 from records import base_events, base_final, base_samples, lsn, make_run, sample, write
 
 from walsim.api import open_run
-from walsim.judge.verdict import ERROR, FAIL, INFO, PASS, Verdict, evaluate_all, overall
+from walsim.judge.verdict import ERROR, FAIL, INFO, PASS, Verdict, evaluate_all, judge_run, overall
 
 
 def judge(d: Path) -> dict[str, Verdict]:
@@ -221,26 +221,94 @@ def test_single_writer_pass(tmp_path: Path) -> None:
     ledger = [write(1, 2.0, "acked"), write(2, 6.5, "acked", node="pg2")]
     v = one(make_run(tmp_path, SW, events=base_events(), samples=base_samples(), ledger=ledger))
     assert v.result == PASS, v.summary
+    assert v.summary.startswith("one writer at a time: pg1 t=2.00–2.00 s (1 commit(s)); then pg2 t=6.50–6.50 s")
 
 
-def test_two_primaries_at_once_fails(tmp_path: Path) -> None:
-    samples = base_samples()
-    # pg1 still answers as a primary after pg2 was promoted
-    samples += [sample(6.5, "pg1", "primary", lsn(0x700)), sample(6.75, "pg1", "primary", lsn(0x710))]
-    samples.sort(key=lambda s: s["t"])
-    v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=[]))
-    assert v.result == FAIL and "both accepted writes" in v.summary
+def acks_every(node: str, start: float, end: float, step: float = 0.1, first_id: int = 0,
+               latency: float = 0.01) -> list[dict[str, Any]]:
+    """Acknowledged commits of one node, one every ``step`` seconds, each answered after ``latency``."""
+    out, t, i = [], start, first_id
+    while t <= end + 1e-9:
+        out.append(write(i, round(t + latency, 3), "acked", node=node, sent_t=round(t, 3)))
+        t, i = round(t + step, 3), i + 1
+    return out
+
+
+def test_two_nodes_acknowledging_in_overlapping_time_fails_with_the_window(tmp_path: Path) -> None:
+    ledger = acks_every("pg1", 2.0, 7.0) + acks_every("pg2", 6.0, 8.0, first_id=1000)
+    ledger.sort(key=lambda r: r["t"])
+    # samples: pg1 up as a primary throughout (it never stopped accepting writes)
+    samples = [sample(t / 4, "pg1", "primary", lsn(int(t))) for t in range(4, 33)]
+    v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=ledger))
+    assert v.result == FAIL
+    assert v.summary.startswith("pg1 and pg2 both acknowledged writes t=6.00–7.01 s: "
+                                "pg1 acknowledged 10 commit(s) while pg2 was writing (pg2's acknowledgements "
+                                "t=6.01–8.01 s); pg2 acknowledged 10 commit(s) while pg1 was writing (pg1's "
+                                "acknowledgements t=2.01–7.01 s)"), v.summary
+    o = v.evidence["overlaps"][0]
+    assert o["nodes"] == ["pg1", "pg2"] and o["start"] == 6.0 and o["end"] == 7.01
 
 
 def test_old_primary_acking_again_fails(tmp_path: Path) -> None:
-    ledger = [write(1, 2.0, "acked"), write(2, 6.5, "acked", node="pg2"), write(3, 6.6, "acked", node="pg1")]
+    ledger = [write(1, 2.0, "acked"), write(2, 6.5, "acked", node="pg2"), write(3, 6.6, "acked", node="pg1"),
+              write(4, 6.7, "acked", node="pg2")]
     v = one(make_run(tmp_path, SW, events=base_events(), samples=base_samples(), ledger=ledger))
-    assert v.result == FAIL and "after pg2 had taken over" in v.summary
+    assert v.result == FAIL
+    # pg1's samples say "down" from t=5: its acknowledgement at 6.6 refutes them
+    assert v.summary == ("pg1 and pg2 both acknowledged writes t=6.50–6.60 s: pg1 acknowledged 1 commit(s) "
+                         "while pg2 was writing (pg2's acknowledgements t=6.50–6.70 s); pg2 acknowledged 1 "
+                         "commit(s) while pg1 was writing (pg1's acknowledgements t=2.00–6.60 s)"), v.summary
 
 
-def test_single_writer_without_samples_is_error(tmp_path: Path) -> None:
-    v = one(make_run(tmp_path, SW, events=base_events(), samples=[], ledger=[]))
-    assert v.result == ERROR and 'too few observer samples to judge' in v.summary
+def test_handover_within_the_commits_uncertainty_is_not_an_overlap(tmp_path: Path) -> None:
+    # pg1's last commit was sent at 5.00 and answered at 5.30; pg2's first was sent at
+    # 5.10 and answered at 5.20: their commits may have happened in either order
+    ledger = [write(1, 4.9, "acked", sent_t=4.85), write(2, 5.3, "acked", sent_t=5.0),
+              write(3, 5.2, "acked", node="pg2", sent_t=5.1), write(4, 5.5, "acked", node="pg2", sent_t=5.4)]
+    v = one(make_run(tmp_path, SW, events=base_events(), samples=[], ledger=ledger))
+    assert v.result == PASS, v.summary
+
+
+def test_a_frozen_primary_is_not_a_writer_while_frozen(tmp_path: Path) -> None:
+    """pg1 frozen t=5-12 while pg2 writes from t=7: the commits pg1 had in flight come
+    back at 12 (sent before the freeze) and prove nothing; pg1 taking new commits after
+    the thaw while pg2 still writes is an overlap, stated from the thaw, not from 7."""
+    events = base_events() + [
+        {"t": 5.0, "type": "step_start", "id": "freeze", "kind": "pause", "node": "pg1"},
+        {"t": 12.0, "type": "step_start", "id": "thaw", "kind": "resume", "node": "pg1"}]
+    events.sort(key=lambda e: e["t"])
+    stale = [write(500 + i, 12.05, "acked", node="pg1", sent_t=4.95) for i in range(4)]
+    ledger = acks_every("pg1", 1.0, 4.9) + stale + acks_every("pg2", 7.0, 20.0, first_id=1000)
+    ledger.sort(key=lambda r: r["t"])
+    v = one(make_run(tmp_path, SW, events=events, samples=[], ledger=ledger))
+    assert v.result == PASS, v.summary
+    assert v.evidence["excluded"]["pg1"] == [[5.0, 12.0, "frozen"]]
+    (tmp_path / "b").mkdir()
+    ledger += acks_every("pg1", 12.5, 14.0, first_id=2000)
+    ledger.sort(key=lambda r: r["t"])
+    v = one(make_run(tmp_path / "b", SW, events=events, samples=[], ledger=ledger))
+    assert v.result == FAIL
+    assert v.summary == ("pg1 and pg2 both acknowledged writes t=12.50–14.01 s: pg1 acknowledged 16 "
+                         "commit(s) while pg2 was writing (pg2's acknowledgements t=7.01–20.01 s); pg2 "
+                         "acknowledged 14 commit(s) while pg1 was writing (pg1's acknowledgements "
+                         "t=12.51–14.01 s) (excluded: pg1 accepted nothing t=5.00–12.00 s (frozen))"), v.summary
+
+
+def test_two_primaries_in_samples_without_two_writers_passes_with_a_note(tmp_path: Path) -> None:
+    """Out of recovery is not "can commit": the observer's samples are reported, the
+    acknowledgements judge."""
+    samples = base_samples()
+    samples += [sample(6.5, "pg1", "primary", lsn(0x700)), sample(6.75, "pg1", "primary", lsn(0x710))]
+    samples.sort(key=lambda s: s["t"])
+    ledger = [write(1, 2.0, "acked"), write(2, 6.5, "acked", node="pg2")]
+    v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=ledger))
+    assert v.result == PASS
+    assert "pg1 and pg2 were both out of recovery t=6.50–6.50 s per the observer" in v.summary
+
+
+def test_single_writer_without_acknowledged_commits_is_error(tmp_path: Path) -> None:
+    v = one(make_run(tmp_path, SW, events=base_events(), samples=base_samples(), ledger=[write(1, 2.0, "failed")]))
+    assert v.result == ERROR and "no acknowledged commit naming its node" in v.summary
 
 
 # ----------------------------------------------------------------- lag
@@ -343,6 +411,87 @@ def test_failover_without_new_ack_is_error(tmp_path: Path) -> None:
     assert v.result == ERROR and 'no write was acknowledged by a node other than pg1' in v.summary
 
 
+def test_failover_from_a_fault_without_a_node_and_the_old_primary_still_acking(tmp_path: Path) -> None:
+    """The fault step names no node (a link fault): the old primary is whichever node
+    acknowledged the last write before it; how long it kept acknowledging is reported."""
+    ledger = (acks_every("pg1", 1.0, 3.5) + acks_every("pg2", 4.5, 6.0, first_id=1000))
+    v = one(make_run(tmp_path, FT.format(max="5s") + 'from = "c1"\n', events=base_events(), ledger=ledger))
+    assert v.result == PASS, v.summary
+    e = v.evidence
+    assert e["failed_node"] == "pg1" and e["new_primary"] == "pg2" and e["failure_step"] == "c1"
+    assert e["failover_s"] == pytest.approx(4.51 - 2.0)
+    assert e["old_acks_after_fault"] == 16 and e["old_acks_sent_after_fault"] == 15
+    assert e["old_ack_window_s"] == pytest.approx(3.51 - 2.0)
+    assert e["availability_gap"] == [3.51, 4.51]
+    assert v.summary == ("2.51 s from the failure of pg1 (c1) to the first write acknowledged by pg2; pg1 still "
+                         "acknowledged 16 write(s) for 1.51 s after it (15 of them sent after it); no write "
+                         "acknowledged for 1.00 s (t=3.51–4.51 s)")
+
+
+def test_failover_default_start_is_a_pause(tmp_path: Path) -> None:
+    events = [e for e in base_events() if e.get("id") != "kill"] + [
+        {"t": 5.0, "type": "step_start", "id": "freeze", "kind": "pause", "node": "pg1", "step": 2}]
+    events.sort(key=lambda e: e["t"])
+    v = one(make_run(tmp_path, FT.format(max="2s"), events=events,
+                     ledger=[write(1, 4.9, "acked"), write(3, 6.5, "acked", node="pg2")]))
+    assert v.result == PASS and v.evidence["failure_step"] == "freeze"
+    assert "pg1 acknowledged no write after it" in v.summary
+
+
+AG = '[[verdicts]]\ncheck = "availability_gap"\n'
+
+
+def test_availability_gap(tmp_path: Path) -> None:
+    ledger = acks_every("pg1", 1.0, 4.9) + acks_every("pg2", 6.5, 8.0, first_id=1000)
+    vs = judge(make_run(tmp_path, AG + 'id = "info"\n' + AG + 'id = "ok"\nmax = "2s"\n'
+                        + AG + 'id = "bad"\nmax = "1s"\n', events=base_events(), ledger=ledger))
+    assert vs["info"].result == INFO and vs["ok"].result == PASS and vs["bad"].result == FAIL
+    assert vs["info"].summary == ("longest time without an acknowledged write: 1.60 s (t=4.91–6.51 s, between "
+                                  "pg1's acknowledgement and pg2's)")
+    assert vs["info"].evidence["gap"] == [4.91, 6.51]
+
+
+def test_availability_gap_ignores_time_the_workload_was_stopped(tmp_path: Path) -> None:
+    events = base_events() + [{"t": 1.0, "type": "workload_start", "name": "ledger"},
+                              {"t": 3.0, "type": "workload_stop", "name": "ledger"},
+                              {"t": 6.0, "type": "workload_start", "name": "ledger"}]
+    events.sort(key=lambda e: e["t"])
+    ledger = acks_every("pg1", 1.0, 2.9, step=0.5) + acks_every("pg1", 6.2, 7.0, step=0.2, first_id=100)
+    v = one(make_run(tmp_path, AG, events=events, ledger=ledger))
+    # 3.0-6.0: no workload ran; the longest gap is 6.0 (restart) .. 6.21 or 0.5 between acks
+    assert v.evidence["gap_s"] == pytest.approx(0.5)
+
+
+def test_availability_gap_without_acks_is_error(tmp_path: Path) -> None:
+    v = one(make_run(tmp_path, AG, events=base_events(), ledger=[write(1, 2.0, "failed")]))
+    assert v.result == ERROR and "writes were never available" in v.summary
+
+
+def test_single_writer_is_judged_for_every_scenario_with_a_ledger(tmp_path: Path) -> None:
+    ledger = acks_every("pg1", 2.0, 7.0) + acks_every("pg2", 6.0, 8.0, first_id=1000)
+    d = make_run(tmp_path, NAL, events=base_events(), samples=[], ledger=ledger, final=base_final([1]))
+    vs = judge_run(open_run(d))
+    sw = [v for v in vs if v.check == "single_writer"]
+    assert len(sw) == 1 and sw[0].result == FAIL and sw[0].evidence["implicit"] is True
+    # declared: judged once, as declared
+    (tmp_path / "b").mkdir()
+    d = make_run(tmp_path / "b", SW, events=base_events(), samples=[], ledger=ledger)
+    assert [v.evidence.get("implicit") for v in judge_run(open_run(d)) if v.check == "single_writer"] == [None]
+    # nothing to judge: not added (no ERROR for a verdict nobody asked for)
+    (tmp_path / "c").mkdir()
+    d = make_run(tmp_path / "c", NAL, events=base_events(), ledger=[write(1, 2.0, "failed")], final=base_final([]))
+    assert not [v for v in judge_run(open_run(d)) if v.check == "single_writer"]
+
+
+def test_no_acked_loss_names_the_acknowledging_node(tmp_path: Path) -> None:
+    ledger = [write(1, 2.0, "acked"), write(2, 4.0, "acked"), write(3, 4.5, "acked"),
+              write(4, 6.5, "acked", node="pg2"), write(5, 6.6, "acked", node="pg2")]
+    v = one(make_run(tmp_path, NAL, events=base_events(), ledger=ledger, final=base_final([1, 4])))
+    assert v.evidence["lost_by_node"] == {"pg1": 2, "pg2": 1}
+    assert v.evidence["acked_by_node"] == {"pg1": 3, "pg2": 2}
+    assert v.summary.startswith("3 acknowledged commit(s) lost (acknowledged by pg1 2, pg2 1): ")
+
+
 # ------------------------------------------------------- streaming, logs
 
 def test_streaming(tmp_path: Path) -> None:
@@ -399,18 +548,6 @@ def test_converge_standby_without_checksums_fails(tmp_path: Path) -> None:
     del final["nodes"]["pg3"]["checksums"]
     v = one(make_run(tmp_path, CONV, events=base_events(), final=final))
     assert v.result == FAIL and "no table checksums" in v.summary
-
-
-def test_handover_between_samples_is_not_an_overlap(tmp_path: Path) -> None:
-    # pg1 last seen primary at 5.29, killed, its next sample (5.3968) down;
-    # pg2 first seen primary at 5.3966: nothing shows both accepting writes at once
-    samples = [sample(5.0, "pg1", "primary", lsn(1)), sample(5.2939, "pg1", "primary", lsn(2)),
-               sample(5.0, "pg2", "standby", lsn(1)), sample(5.2969, "pg2", "standby", lsn(2)),
-               sample(5.3966, "pg2", "primary", lsn(3)),
-               {"t": 5.3968, "node": "pg1", "up": False, "error": "terminating connection"},
-               sample(5.4943, "pg2", "primary", lsn(4))]
-    v = one(make_run(tmp_path, SW, events=base_events(), samples=samples, ledger=[]))
-    assert v.result == PASS, v.summary
 
 
 def test_explicit_promise_overrides_durability(tmp_path: Path) -> None:

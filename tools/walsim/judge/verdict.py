@@ -63,10 +63,40 @@ def evaluate_all(record: RunRecord) -> list[Verdict]:
     return out
 
 
+#: judged for every scenario with a ledger workload, declared or not
+IMPLICIT = ("single_writer",)
+
+
+def implicit_verdicts(record: RunRecord, declared: set[str]) -> list[Verdict]:
+    """``single_writer`` for a scenario with a ledger workload that does not declare it:
+    two nodes acknowledging writes at once is a finding whatever the scenario asked.
+    Added only when it can be judged (no ERROR for a verdict nobody asked for)."""
+    scenario = record.scenario
+    if not any(w.kind == "ledger" for w in scenario.workloads.values()):
+        return []
+    out = []
+    for check in IMPLICIT:
+        kind = scenario.vocabulary.verdict(check)
+        if check in declared or kind is None or kind.evaluate is None:
+            continue
+        try:
+            result, summary, evidence = kind.evaluate(record, {}, scenario.durability)
+        except MissingData:
+            continue
+        except Exception as exc:  # a bug must not read as PASS
+            result, summary = ERROR, f"evaluation failed: {type(exc).__name__}: {exc}"
+            evidence = {"traceback": traceback.format_exc(limit=4)}
+        evidence["implicit"] = True
+        out.append(Verdict(check, check, result, summary, evidence))
+    return out
+
+
 def judge_run(record: RunRecord) -> list[Verdict]:
     """The verdicts of a run: a failed step (FAIL) and a harness error (ERROR)
-    recorded in ``run.json`` come first, then every declared verdict."""
+    recorded in ``run.json`` come first, then every declared verdict, then the
+    implicit ones (:data:`IMPLICIT`)."""
     verdicts = evaluate_all(record)
+    verdicts += implicit_verdicts(record, {spec.check for spec in record.scenario.verdicts})
     info = record.run
     if info.get("step_error"):
         verdicts.insert(0, Verdict("steps", "steps", FAIL, info["step_error"], {}))

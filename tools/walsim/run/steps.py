@@ -333,12 +333,18 @@ register("wait", "sleep", {
 # ---------------------------------------------------------------- workloads
 
 def _run_wl_start(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).start()
+    wl = ctx.workload(step.values["name"])
+    if not wl.running:
+        wl.start()
+        ctx.events.event("workload_start", name=wl.name)
     return {}
 
 
 def _run_wl_stop(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).stop()
+    wl = ctx.workload(step.values["name"])
+    if wl.running:
+        wl.stop()
+        ctx.events.event("workload_stop", name=wl.name)
     return {}
 
 
