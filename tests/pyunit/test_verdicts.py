@@ -369,6 +369,17 @@ def test_lag_recovers(tmp_path: Path) -> None:
     assert vs["bound"].result == PASS  # 50 kB at t=5.0 is under 64 kB
 
 
+def test_lag_recovers_quotes_the_lag_at_the_heal(tmp_path: Path) -> None:
+    """The lag is 200 kB until the heal (heal-c1 ends at 4.1) and 0 at the first sample
+    after it: the summary quotes the lag at the heal, not the 0 B after it."""
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_recovers"\nnode = "pg2"\nafter = "heal-c1"\n'
+                     'within = "3s"\nmax_bytes = "64kB"\n',
+                     events=base_events(), samples=lag_samples(lambda t: 200_000 if t <= 4.0 else 0)))
+    assert v.result == PASS
+    assert v.summary == "pg2 back under 64.0 kB 0.15 s after heal-c1 (lag at the heal 195.3 kB (t=4.00 s))", v.summary
+    assert v.evidence["lag_at_heal"] == 200_000 and v.evidence["lag_at_heal_t"] == 4.0
+
+
 def test_lag_never_recovers(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_recovers"\nnode = "pg2"\nafter = "heal-c1"\nwithin = "3s"\n',
                      events=base_events(), samples=lag_samples(lambda t: 10_000)))

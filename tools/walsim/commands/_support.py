@@ -62,7 +62,10 @@ def load_all(paths: list[Path], err: TextIO = sys.stderr) -> list[Scenario] | No
     scenarios, bad = [], False
     for p in paths:
         try:
-            scenarios.append(load_scenario(p))
+            sc = load_scenario(p)
+            scenarios.append(sc)
+            for issue in sc.warnings:
+                print(f"walsim-cli: warning: {issue}", file=err)
         except ScenarioError as exc:
             bad = True
             for issue in exc.issues:

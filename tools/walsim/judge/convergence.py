@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from walsim.core.errors import MissingData
 from walsim.core.lsn import format_lsn
@@ -73,11 +73,27 @@ def converge(record: RunRecord, values: Mapping[str, Any], durability: str):
 
 
 
+def _check_streaming(v: Mapping[str, Any], nodes: Mapping[str, Any], steps: Sequence[Any]) -> list[tuple[str, str]]:
+    """A primary streams from nobody: the node must be a standby at some point (it is
+    one from the start, or a rewind makes it one)."""
+    node = v.get("node")
+    spec = nodes.get(node)
+    if spec is None or spec.role != "primary":
+        if node is not None and node == v.get("upstream"):
+            return [("upstream", "a node cannot stream from itself")]
+        return []
+    if any(st.kind == "rewind" and st.values.get("node") == node for st in steps):
+        return []
+    return [("node", f"{node} is the primary and no step makes it a standby (do = \"rewind\"): a primary "
+                     "streams from nobody; name a standby")]
+
+
 @verdict("streaming", {
     "node": s.node_ref(required=True, help="the standby"),
     "upstream": s.node_ref(help="the node it must stream from (default: any)"),
     "after": s.step_ref(help="only count samples after this step ended"),
-}, "the standby was seen streaming (state streaming in its upstream's pg_stat_replication)")
+}, "the standby was seen streaming (state streaming in its upstream's pg_stat_replication)",
+    check=_check_streaming)
 def streaming(record: RunRecord, values: Mapping[str, Any], durability: str):
     node, up = values["node"], values.get("upstream")
     t0 = record.step_time(values["after"], "end") if values.get("after") else 0.0

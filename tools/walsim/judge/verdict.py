@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from walsim.core.errors import MissingData
 from walsim.judge.record import RunRecord
 from walsim.scenario import schema as s
-from walsim.scenario.registry import Evaluate, SettleNeeds, VerdictKind
+from walsim.scenario.registry import Evaluate, SettleNeeds, VerdictCheck, VerdictKind
 
 PASS, FAIL, INFO, ERROR = "PASS", "FAIL", "INFO", "ERROR"
 
@@ -36,11 +36,13 @@ class Verdict:
 
 
 def verdict(name: str, fields: Mapping[str, s.Field], doc: str,
-            settle: SettleNeeds | None = None) -> Callable[[Evaluate], VerdictKind]:
+            settle: SettleNeeds | None = None,
+            check: VerdictCheck | None = None) -> Callable[[Evaluate], VerdictKind]:
     """Declare a verdict kind around its evaluate function (the decorated name
-    becomes the :class:`~walsim.scenario.registry.VerdictKind`)."""
+    becomes the :class:`~walsim.scenario.registry.VerdictKind`); ``check`` judges
+    its values against the scenario's nodes and steps when the file is loaded."""
     def deco(fn: Evaluate) -> VerdictKind:
-        return VerdictKind(name, dict(fields), doc, fn, settle)
+        return VerdictKind(name, dict(fields), doc, fn, settle, check)
     return deco
 
 

@@ -111,7 +111,8 @@ def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
     run_info: dict[str, Any] = {"scenario": scenario.name, "file": str(scenario.path), "seed": seed,
                                 "durability": scenario.durability, "started": now_iso(),
                                 "reproduce": reproduce, "versions": {"walsim": __version__},
-                                "timeout_mult": multiplier()}
+                                "timeout_mult": multiplier(),
+                                "warnings": [str(w) for w in scenario.warnings]}
     write_json(rundir / "run.json", run_info)
     result = Execution(rundir, seed, reproduce, run_info)
     events.event("run_start", seed=seed, scenario=scenario.name)

@@ -203,7 +203,8 @@ def _run_sql(ctx: "RunContext", step: "Step") -> dict[str, Any]:
         if v.get("expect_error"):
             if state == v["expect_error"]:
                 return {"sqlstate": state}
-            ctx.fail(step, f"expected SQLSTATE {v['expect_error']}, got {state}: {exc}")
+            got = f"SQLSTATE {state}" if state else "an error without a SQLSTATE"
+            ctx.fail(step, f"expected SQLSTATE {v['expect_error']}, got {got}: {str(exc).strip()}")
         if state is None:
             raise
         ctx.fail(step, f"query failed with SQLSTATE {state}: {str(exc).strip()}")

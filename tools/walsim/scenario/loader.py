@@ -171,21 +171,23 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
 
     nodes = _load_nodes(raw_nodes, vocabulary, names, file, issues)
     links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
-    _check_topology(nodes, links, names.nodes, file, issues)
+    _check_topology(nodes, links, names.nodes, file, issues, names.links)
     settings = top.get("settings") or {}
     durability = top.get("durability")
     if durability and nodes:
         _check_durability(durability, settings, nodes, file, issues)
     workloads = _load_workloads(raw_workloads, names, file, issues)
     steps = _load_steps(raw_steps, vocabulary, names, nodes, workloads, file, issues)
-    verdicts = _load_verdicts(raw_verdicts, vocabulary, names, file, issues)
+    warnings: list[Issue] = []
+    _check_own_standby_names(settings, nodes, steps, file, warnings)
+    verdicts = _load_verdicts(raw_verdicts, vocabulary, names, nodes, steps, file, issues)
 
     if issues:
         raise ScenarioError(issues)
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
                     seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
-                    vocabulary=vocabulary)
+                    vocabulary=vocabulary, warnings=warnings)
 
 
 def _table(doc: dict, key: str, file: str, issues: list[Issue], required: bool = False) -> dict:
@@ -257,7 +259,7 @@ def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
 
 
 def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], declared: set[str],
-                    file: str, issues: list[Issue]) -> None:
+                    file: str, issues: list[Issue], names_links: set[str] = frozenset()) -> None:
     # A node whose own table is invalid (no role, say) is already reported and missing from
     # `nodes`; it is still declared, so naming it as an upstream is no second error, and the
     # primary count is only judged when every node has a valid role.
@@ -287,6 +289,8 @@ def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], decl
             issues.append(Issue(file, f"{base}.upstream", "a node cannot stream from itself"))
             continue
         if n.via is not None:
+            if n.via not in links and n.via in names_links:
+                continue  # declared, but its own table is invalid: already reported there
             if n.via not in links:
                 issues.append(Issue(file, f"{base}.via", f"undefined link {n.via!r} "
                                     f"(declared links: {', '.join(sorted(links)) or 'none'})"))
@@ -337,9 +341,17 @@ def _check_durability(durability: str, settings: dict, nodes: dict[str, NodeSpec
         return
     where = f"nodes.{primary.name}.settings" if "synchronous_standby_names" in primary.settings else "settings"
     if not ssn:
-        issues.append(Issue(file, "durability", f"durability = \"{durability}\" promises that an "
-                            "acknowledged commit survives the loss of the primary, but "
-                            "synchronous_standby_names is empty (set it in [settings])"))
+        inherited = str(settings.get("synchronous_standby_names", "")).strip()
+        if "synchronous_standby_names" in primary.settings and inherited:
+            issues.append(Issue(file, f"nodes.{primary.name}.settings.synchronous_standby_names",
+                                f"durability = \"{durability}\" promises that an acknowledged commit "
+                                f"survives the loss of the primary, but nodes.{primary.name}.settings sets "
+                                f"synchronous_standby_names = \"\", emptying [settings]' {inherited!r} on "
+                                f"the primary {primary.name} (remove the override or name standbys in it)"))
+        else:
+            issues.append(Issue(file, "durability", f"durability = \"{durability}\" promises that an "
+                                "acknowledged commit survives the loss of the primary, but "
+                                "synchronous_standby_names is empty (set it in [settings])"))
         return
     if commit in ("off", "local", "false", "0"):
         issues.append(Issue(file, "durability", f"durability = \"{durability}\" needs "
@@ -362,6 +374,45 @@ def _check_durability(durability: str, settings: dict, nodes: dict[str, NodeSpec
         if num > len(standby_names):
             issues.append(Issue(file, f"{where}.synchronous_standby_names", f"asks for {num} "
                                 f"synchronous standbys out of {len(standby_names)} named"))
+
+
+def _promoted(steps: list[Step]) -> set[str]:
+    """Nodes some step may promote."""
+    out: set[str] = set()
+    for st in steps:
+        if st.kind == "promote" and st.values.get("node"):
+            out.add(st.values["node"])
+        elif st.kind == "promote_most_advanced":
+            out.update(st.values.get("candidates") or ())
+    return out
+
+
+def _check_own_standby_names(settings: dict, nodes: dict[str, NodeSpec], steps: list[Step], file: str,
+                             issues: list[Issue]) -> None:
+    """A standby that is promoted with a synchronous_standby_names naming itself waits
+    for itself: once it is primary, every commit blocks.  Usually inherited from
+    [settings], meant for the first primary.  A warning (a step may still change the
+    setting with ALTER SYSTEM after the promotion)."""
+    promoted = _promoted(steps)
+    for n in nodes.values():
+        if n.role != "standby" or n.name not in promoted:
+            continue
+        own = "synchronous_standby_names" in n.settings
+        ssn = str((n.settings if own else settings).get("synchronous_standby_names", "")).strip()
+        if not ssn:
+            continue
+        method, num, names = parse_standby_names(ssn)
+        if "*" in names or n.name not in names:
+            continue
+        others = [x for x in names if x != n.name]
+        if num <= len(others):
+            continue
+        key = f"nodes.{n.name}.settings.synchronous_standby_names" if own else "settings.synchronous_standby_names"
+        how = "" if own else (f" (inherited by {n.name}: give nodes.{n.name}.settings its own "
+                              "synchronous_standby_names, e.g. the standbys that will follow it)")
+        issues.append(Issue(file, key, f"{ssn!r} names {n.name} itself: once {n.name} is promoted it waits "
+                            f"for {num} synchronous standby(s) among {', '.join(others) or 'none'} and every "
+                            f"commit on it blocks{how}"))
 
 
 def _load_workloads(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, WorkloadSpec]:
@@ -506,8 +557,8 @@ def _heal_form(table: dict, path: str, names: Names, faults_so_far: set[str], fi
     return "heal", out
 
 
-def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, file: str,
-                   issues: list[Issue]) -> list[VerdictSpec]:
+def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec],
+                   steps: list[Step], file: str, issues: list[Issue]) -> list[VerdictSpec]:
     out = []
     used: set[str] = set()
     for i, table in enumerate(raw):
@@ -518,12 +569,17 @@ def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, file: str,
         check = table.get("check")
         kind = vocabulary.verdict(check) if isinstance(check, str) else None
         if kind is None:
-            issues.append(Issue(file, f"{path}.check", f"expected one of {', '.join(sorted(vocabulary.verdicts))}, "
-                                f"got {check!r}"))
+            known = ", ".join(sorted(vocabulary.verdicts))
+            issues.append(Issue(file, f"{path}.check", f"missing required key: the verdict kind (one of {known})"
+                                if check is None else f"expected one of {known}, got {check!r}"))
             continue
         fields = dict(VERDICT_COMMON)
         fields.update(kind.fields)
+        before = len(issues)
         v = s.validate_table(table, fields, names, file, path, issues)
+        if kind.check is not None and len(issues) == before:
+            for sub, msg in kind.check(v, nodes, steps):
+                issues.append(Issue(file, f"{path}.{sub}" if sub else path, msg))
         name = v.pop("id", None) or check
         v.pop("check", None)
         if name in used:

@@ -55,6 +55,9 @@ Runner = Callable[[Any, "Step"], "dict[str, Any] | None"]
 Evaluate = Callable[[Any, Mapping[str, Any], str], "tuple[str, str, dict[str, Any]]"]
 #: what a verdict needs from the settle phase: ``(values, scenario) -> (nodes to wait for, deadline s)``
 SettleNeeds = Callable[[Mapping[str, Any], "Scenario"], "tuple[list[str], float]"]
+#: a check of a verdict's values against the nodes and the steps: ``[(key, message), ...]``
+VerdictCheck = Callable[[Mapping[str, Any], "Mapping[str, NodeSpec]", "Sequence[Step]"],
+                        "list[tuple[str, str]]"]
 
 
 @dataclass
@@ -83,6 +86,7 @@ class VerdictKind:
     doc: str
     evaluate: Evaluate | None = None
     settle: SettleNeeds | None = None
+    check: VerdictCheck | None = None
 
 
 class FaultLayerInfo(Protocol):
