@@ -144,6 +144,36 @@ def test_converge_without_settle_is_error(tmp_path: Path) -> None:
     assert v.result == ERROR and 'final.json has no settle target LSN' in v.summary
 
 
+def test_converge_one_unreadable_relation_does_not_discard_the_others(tmp_path: Path) -> None:
+    final = base_final([1])
+    final["nodes"]["pg2"]["checksums"]["public.other"] = "o:1"
+    final["nodes"]["pg3"]["checksums"]["public.other"] = "o:1"
+    del final["nodes"]["pg3"]["checksums"]["public.walsim_ledger"]
+    final["nodes"]["pg3"]["checksum_errors"] = {"public.walsim_ledger": "permission denied for table walsim_ledger"}
+    final["skipped_tables"] = {"public.scratch": "unlogged: not replicated by design"}
+    v = one(make_run(tmp_path, CONV, events=base_events(), final=final))
+    assert v.result == ERROR
+    assert v.summary == ("every other table matches, but could not compare public.walsim_ledger on pg3: "
+                         "permission denied for table walsim_ledger")
+    assert v.evidence["compared"] == ["public.other", "public.walsim_ledger"]
+    assert v.evidence["nodes"]["pg3"]["checksums_equal"] is True
+    # a mismatch elsewhere is still a FAIL, and says what could not be compared
+    final["nodes"]["pg3"]["checksums"]["public.other"] = "x:2"
+    (tmp_path / "b").mkdir()
+    v = one(make_run(tmp_path / "b", CONV, events=base_events(), final=final))
+    assert v.result == FAIL and v.summary == ("pg3: checksums differ from pg2 for public.other; could not compare "
+                                              "public.walsim_ledger on pg3: permission denied for table walsim_ledger")
+
+
+def test_converge_lists_compared_and_skipped_relations(tmp_path: Path) -> None:
+    final = base_final([1])
+    final["skipped_tables"] = {"public.scratch": "unlogged: not replicated by design"}
+    v = one(make_run(tmp_path, CONV, events=base_events(), final=final))
+    assert v.result == PASS
+    assert v.summary.endswith("(1 table(s) compared: public.walsim_ledger; skipped: public.scratch "
+                              "(unlogged: not replicated by design))")
+
+
 # ------------------------------------------------------------------ corruption
 
 CORR = '[[verdicts]]\ncheck = "corruption_detected_not_applied"\nnode = "pg2"\nfault = "c1"\n'

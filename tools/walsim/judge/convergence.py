@@ -9,7 +9,7 @@ from walsim.core.errors import MissingData
 from walsim.core.lsn import format_lsn
 from walsim.judge.record import RunRecord
 from walsim.judge.series import scaled_bound, final_primary
-from walsim.judge.verdict import FAIL, PASS, verdict
+from walsim.judge.verdict import ERROR, FAIL, PASS, verdict
 from walsim.scenario import schema as s
 
 
@@ -37,9 +37,15 @@ def converge(record: RunRecord, values: Mapping[str, Any], durability: str):
     evidence: dict[str, Any] = {"primary": pname, "target_lsn": format_lsn(int(target)),
                                 "reference_t": ref_t, "within_s": within, "nodes": {}}
     problems = []
+    unreadable: list[str] = []
     ref_sums = pnode.get("checksums")
     if ref_sums is None:
         raise MissingData(f"final.json has no table checksums for the primary {pname}")
+    skipped = final.get("skipped_tables") or {}
+    evidence["compared"] = sorted(ref_sums)
+    evidence["skipped"] = skipped
+    for t, err in (pnode.get("checksum_errors") or {}).items():
+        unreadable.append(f"{t} on {pname}: {err}")
     for n in wanted:
         info = nodes_final.get(n)
         if info is None or not info.get("up"):
@@ -56,19 +62,29 @@ def converge(record: RunRecord, values: Mapping[str, Any], durability: str):
         elif caught - ref_t > within:
             problems.append(f"{n} caught up {caught - ref_t:.1f} s after the reference, more than {within:g} s")
         sums = info.get("checksums")
+        errors = info.get("checksum_errors") or {}
         if sums is None:
             problems.append(f"{n}: no table checksums recorded")
         else:
-            diff = [t for t in ref_sums if sums.get(t) != ref_sums[t]]
+            diff = [t for t in ref_sums if t not in errors and sums.get(t) != ref_sums[t]]
             if diff:
                 problems.append(f"{n}: checksums differ from {pname} for {', '.join(diff)}")
             ev["checksums_equal"] = not diff
+            unreadable += [f"{t} on {n}: {errors[t]}" for t in ref_sums if t in errors]
+            if errors:
+                ev["not_compared"] = errors
         evidence["nodes"][n] = ev
+    if unreadable:
+        evidence["unreadable"] = unreadable
     if problems:
-        return FAIL, "; ".join(problems), evidence
+        return FAIL, "; ".join(problems + [f"could not compare {u}" for u in unreadable]), evidence
+    if unreadable:
+        return ERROR, ("every other table matches, but could not compare " + "; ".join(unreadable)), evidence
     others = [n for n in wanted if n != pname]
+    listing = ", ".join(sorted(ref_sums)) or "none"
+    skip = (f"; skipped: {', '.join(f'{t} ({why})' for t, why in sorted(skipped.items()))}" if skipped else "")
     return PASS, (f"{', '.join(others) or 'no standby'} replayed up to {format_lsn(int(target))} and "
-                  f"match {pname} ({len(ref_sums)} table checksum(s))"), evidence
+                  f"match {pname} ({len(ref_sums)} table(s) compared: {listing}{skip})"), evidence
 
 
 

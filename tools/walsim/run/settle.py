@@ -78,7 +78,8 @@ def settle(ctx: RunContext) -> None:
             time.sleep(0.1)
         settled["not_caught_up"] = waiting
     ctx.events.event("settle_end", caught_up=settled["caught_up"])
-    tables = user_tables(primary) if primary is not None else []
+    tables, skipped = user_tables(primary) if primary is not None else ([], {})
+    final["skipped_tables"] = skipped
     for n in sc.nodes:
         final["nodes"][n] = final_node(ctx, n, tables, is_primary=primary is not None and n == primary.name)
     write_json(ctx.rundir / "final.json", final)
@@ -97,10 +98,37 @@ def find_primary(ctx: RunContext) -> Any:
     return None
 
 
-def user_tables(node: Any) -> list[str]:
-    rows = node.query("SELECT schemaname || '.' || tablename FROM pg_tables "
-                      "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
-    return [r[0] for r in rows]
+#: every user table with its persistence (p permanent, u unlogged, t temporary)
+TABLES_SQL = ("SELECT n.nspname || '.' || c.relname, c.relpersistence "
+              "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+              "AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1")
+NOT_REPLICATED = {"u": "unlogged: not replicated by design", "t": "temporary: not replicated by design"}
+
+
+def user_tables(node: Any) -> tuple[list[str], dict[str, str]]:
+    """The tables whose contents every node must share, and those skipped with why
+    (unlogged and temporary relations are never replicated; a standby cannot even
+    read them: "cannot access temporary or unlogged relations during recovery")."""
+    tables, skipped = [], {}
+    for name, persistence in node.query(TABLES_SQL):
+        if persistence in NOT_REPLICATED:
+            skipped[name] = NOT_REPLICATED[persistence]
+        else:
+            tables.append(name)
+    return tables, skipped
+
+
+def checksums(node: Any, tables: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The checksum of each table, and the error of each one that could not be read
+    (one failing relation never discards the others)."""
+    sums, errors = {}, {}
+    for t in tables:
+        try:
+            sums[t] = node.table_checksum(t)
+        except Exception as exc:  # noqa: BLE001 - recorded per relation
+            errors[t] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return sums, errors
 
 
 def final_node(ctx: RunContext, name: str, tables: list[str], is_primary: bool) -> dict[str, Any]:
@@ -115,7 +143,9 @@ def final_node(ctx: RunContext, name: str, tables: list[str], is_primary: bool) 
                                              "receive_lsn", "replay_lsn")})
         if not info.get("up"):
             return info
-        info["checksums"] = {t: node.table_checksum(t) for t in tables}
+        info["checksums"], errors = checksums(node, tables)
+        if errors:
+            info["checksum_errors"] = errors
         if is_primary and f"public.{LEDGER_TABLE}" in tables:
             info["ledger_ids"] = [r[0] for r in node.query(f"SELECT id FROM {LEDGER_TABLE} ORDER BY id")]
     except Exception as exc:  # noqa: BLE001 - recorded; verdicts needing it will ERROR
