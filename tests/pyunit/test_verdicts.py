@@ -215,6 +215,69 @@ def test_corruption_without_trace_is_error(tmp_path: Path) -> None:
     assert v.result == ERROR and 'faults/netd.jsonl is missing' in v.summary
 
 
+WALL0 = 1_790_000_000.0  # the run's wall clock at t = 0
+
+
+def logline(t: float, text: str) -> str:
+    from datetime import datetime, timezone
+    stamp = datetime.fromtimestamp(WALL0 + t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"{stamp} UTC [77] startup: {text}\n"
+
+
+def walled(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(e, wall=WALL0 + e["t"]) for e in events]
+
+
+FIRED_T = [dict(FIRED[0], t=2.5, mask=16)]
+
+
+def test_detection_counts_only_after_the_fault_and_at_or_before_the_byte(tmp_path: Path) -> None:
+    """The routine end-of-WAL line, a line logged before the fault fired and a line naming
+    a position past the corrupted byte are no detection (they were counted until issue 19)."""
+    logs = {"pg2": logline(1.0, "LOG:  incorrect resource manager data checksum in record at 0/30000E8")
+            + logline(3.0, "LOG:  invalid record length at 0/3000100: wanted 24, got 0")
+            + logline(3.5, "LOG:  incorrect prev-link 0/3000100 at 0/3000200")}
+    v = one(make_run(tmp_path, CORR, events=walled(base_events()), samples=base_samples(), trace=FIRED_T,
+                     logs=logs, final=base_final([1], caught={"pg3": 7.5, "pg2": 7.0})))
+    assert v.result == FAIL
+    assert v.summary == ("pg2's log never reports the corruption at 0/3000100 (3 matching line(s) ignored: "
+                         "logged before the fault fired)")
+    assert [x["why"] for x in v.evidence["ignored_lines"]] == [
+        "logged before the fault fired", "end of WAL (zeroes), not a detection",
+        "names 0/3000200, past the corrupted byte"]
+    (tmp_path / "b").mkdir()
+    logs["pg2"] += logline(2.6, "LOG:  incorrect resource manager data checksum in record at 0/30000E8")
+    v = one(make_run(tmp_path / "b", CORR, events=walled(base_events()), samples=base_samples(), trace=FIRED_T,
+                     logs=logs, final=base_final([1], caught={"pg3": 7.5, "pg2": 7.0})))
+    assert v.result == PASS, v.summary
+    assert v.evidence["detected_at"] == ["0/30000E8"]
+
+
+def test_page_segment_offset_positions_are_understood() -> None:
+    from walsim.judge.corruption import named_position, unchecked_bytes
+    assert named_position("invalid magic number 0000 in log segment 000000010000000000000003, offset 16384") \
+        == 0x3004000
+    assert named_position("unexpected pageaddr 0/2004000 in log segment 000000010000000100000003, offset 8192") \
+        == (1 << 32) + 0x3002000
+    assert unchecked_bytes(0x3002014) == "byte 20 of the page header at 0/3002000: its alignment padding"
+    assert unchecked_bytes(0x3000016) == "byte 22 of the long page header at 0/3000000: its alignment padding"
+    assert unchecked_bytes(0x3000018) is None  # xlp_sysid of the long header: checked
+    assert unchecked_bytes(0x3002010) is None  # xlp_rem_len: checked on a continuation
+    assert unchecked_bytes(0x3002018) is None  # the first bytes of a record
+
+
+def test_a_flip_in_page_header_padding_is_info_not_detectable(tmp_path: Path) -> None:
+    trace = [{"rule": "c1", "event": "fire", "lsn": lsn(0x2014), "t": 2.5, "mask": 4}]
+    samples = base_samples(lambda t: lsn(int(t * 0x1000)))  # replay goes straight past it
+    v = one(make_run(tmp_path, CORR, events=walled(base_events()), samples=samples, trace=trace,
+                     logs={"pg2": logline(1.0, "LOG:  started streaming WAL")},
+                     final=base_final([1], caught={"pg3": 7.5, "pg2": 7.0})))
+    assert v.result == INFO
+    assert v.summary == ("not detectable: the damaged bytes are not checked by the server (corruption at 0/3002014, "
+                         "byte 20 of the page header at 0/3002000: its alignment padding); pg2 replayed past it "
+                         "without complaint and converged after the heal")
+
+
 # ------------------------------------------------------- timeline, role
 
 def test_timeline(tmp_path: Path) -> None:
