@@ -141,13 +141,23 @@ def test_sql_expecting_a_sqlstate_that_gets_none_says_so() -> None:
 
     from walsim.run.steps import _run_sql
 
-    class Failing:
-        def query(self, *a: Any, **k: Any) -> Any:
+    class Conn:
+        def execute(self, *a: Any, **k: Any) -> Any:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        def close(self) -> None:
+            pass
+
+    class Failing:
+        def connect(self) -> Conn:
+            return Conn()
 
     class Ctx:
         def node(self, name: str) -> Failing:
             return Failing()
+
+        def on_abort(self, hook: Any) -> None:
+            pass
 
         def fail(self, step: Any, message: str) -> None:
             raise StepFailed(message)

@@ -404,6 +404,34 @@ def test_single_writer_without_acknowledged_commits_is_error(tmp_path: Path) -> 
     assert v.result == ERROR and "no acknowledged commit naming its node" in v.summary
 
 
+NAD = '[[verdicts]]\ncheck = "no_acks_during"\nfault = "c1"\n'
+
+
+def test_no_acks_during_a_fault_window(tmp_path: Path) -> None:
+    # c1 is active from t=2.0 to t=4.0
+    blocked = [write(10, 4.05, "acked", sent_t=2.5), write(11, 4.1, "indeterminate", sent_t=3.0),
+               write(12, 2.1, "acked", sent_t=1.95)]  # in flight when the fault came: not judged
+    v = one(make_run(tmp_path, NAD, events=base_events(), ledger=[write(1, 1.5, "acked")] + blocked))
+    assert v.result == PASS, v.summary
+    assert v.summary == ("no commit sent while c1 was active (t=2.00–4.00 s) was acknowledged before the heal: "
+                         "2 attempted (1 acked after the heal, 1 indeterminate)")
+    assert v.evidence["in_flight_at_start_acked"] == 1
+    (tmp_path / "b").mkdir()
+    acked = blocked + [write(13, 2.6, "acked", sent_t=2.55), write(14, 3.1, "acked", node="pg3", sent_t=3.0)]
+    v = one(make_run(tmp_path / "b", NAD, events=base_events(), ledger=acked))
+    assert v.result == FAIL
+    assert v.summary == ("2 commit(s) sent while c1 was active (t=2.00–4.00 s) were acknowledged before the heal "
+                         "(pg1 1, pg3 1); the first sent at t=2.55 s, acknowledged at t=2.60 s by pg1")
+    (tmp_path / "c").mkdir()
+    v = one(make_run(tmp_path / "c", NAD + 'node = "pg3"\n', events=base_events(), ledger=acked))
+    assert v.result == FAIL and v.evidence["acked_during_by_node"] == {"pg3": 1}
+
+
+def test_no_acks_during_without_attempts_is_error(tmp_path: Path) -> None:
+    v = one(make_run(tmp_path, NAD, events=base_events(), ledger=[write(1, 1.5, "acked"), write(2, 4.5, "acked")]))
+    assert v.result == ERROR and "no commit was sent while c1 was active" in v.summary
+
+
 # ----------------------------------------------------------------- lag
 
 def lag_samples(lag_at: Any) -> list[dict[str, Any]]:

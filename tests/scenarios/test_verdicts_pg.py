@@ -115,3 +115,105 @@ def test_a_flip_in_page_header_padding_is_not_detectable(tmp_path: Path) -> None
     assert v.summary.startswith("not detectable: the damaged bytes are not checked by the server (corruption at "
                                 "0/8002014, byte 20 of the page header at 0/8002000: its alignment padding)")
     assert v.evidence["firings"] >= 1 and not v.evidence["detections"]
+
+
+SYNC_CUT = '''
+name = "sync-cut"
+description = "the only synchronous standby partitioned: commits block until the heal"
+durability = "sync"
+[settings]
+synchronous_commit = "on"
+synchronous_standby_names = "FIRST 1 (pg2)"
+[nodes.pg1]
+role = "primary"
+[nodes.pg2]
+role = "standby"
+upstream = "pg1"
+via = "l2"
+settings = { synchronous_standby_names = "" }
+[links.l2]
+to = "pg1"
+[workloads.ledger]
+kind = "ledger"
+node = "pg1"
+clients = 2
+rate = 50
+statement_timeout = "30s"
+[[steps]]
+wait = "commits"
+workload = "ledger"
+count = 20
+[[steps]]
+id = "cut"
+fault = "partition"
+link = "l2"
+[[steps]]
+id = "insert"
+do = "sql"
+node = "pg1"
+query = "INSERT INTO walsim_ledger VALUES (-1, -1, -1, 0, 0) RETURNING id"
+blocks = "3s"
+expect = [[-1]]
+[[steps]]
+id = "heal-cut"
+heal = "cut"
+[[steps]]
+wait = "released"
+step = "insert"
+after = "heal-cut"
+[[steps]]
+wait = "commits"
+workload = "ledger"
+count = 20
+[[verdicts]]
+check = "no_acks_during"
+fault = "cut"
+[[verdicts]]
+check = "no_acked_loss"
+'''
+
+
+def test_a_commit_blocks_while_the_synchronous_standby_is_partitioned(tmp_path: Path) -> None:
+    result = run(SYNC_CUT, tmp_path, "sync-cut")
+    v = by_name(result)
+    assert result.exit_status == 0, table(result)
+    nad = v["no_acks_during"]
+    assert nad.result == "PASS" and nad.evidence["attempted"] > 0
+    assert nad.evidence["acked_during_by_node"] == {}
+    assert nad.summary.startswith("no commit sent while cut was active (t=")
+
+
+def test_without_a_synchronous_standby_the_commit_does_not_block(tmp_path: Path) -> None:
+    """The same steps with asynchronous replication: the sql step fails (the INSERT
+    returned at once) and every commit during the partition was acknowledged."""
+    text = (SYNC_CUT.replace('durability = "sync"', 'durability = "async"')
+            .replace('synchronous_standby_names = "FIRST 1 (pg2)"', 'synchronous_standby_names = ""')
+            .replace('[[steps]]\nid = "insert"',
+                     '[[steps]]\nwait = "commits"\nworkload = "ledger"\ncount = 20\n[[steps]]\nid = "insert"'))
+    result = run(text, tmp_path, "async-cut")
+    assert result.step_error is not None and "it was expected to block for 3 s" in result.step_error
+    assert result.step_error.startswith("steps[3] (do sql node=pg1): the statement succeeded after ")
+    nad = by_name(result)["no_acks_during"]
+    assert nad.result == "FAIL", table(result)
+    assert nad.evidence["acked_during_by_node"].get("pg1", 0) > 0
+
+
+HUNG = SYNC_CUT.replace('blocks = "3s"\nexpect = [[-1]]\n', 'timeout = "4s"\n').replace(
+    '[[steps]]\nwait = "released"\nstep = "insert"\nafter = "heal-cut"\n', '')
+
+
+@pytest.mark.timeout(600)
+def test_a_hung_step_ends_the_run_with_a_clear_failure_and_a_full_teardown(tmp_path: Path) -> None:
+    """An INSERT blocked by the partitioned synchronous standby, without blocks: the step
+    outlives its deadline, fails, and the run settles and tears down (before issue 19 the
+    run hung for ever)."""
+    result = run(HUNG, tmp_path, "hung")
+    assert result.step_error is not None
+    assert result.step_error.startswith("steps[2] (do sql node=pg1): did not finish within ")
+    mult = float((result.rundir / "run.json").read_text().split('"timeout_mult": ')[1].split(",")[0].split("\n")[0])
+    assert f"within {4 * mult:g} s" in result.step_error
+    events = (result.rundir / "events.jsonl").read_text()
+    assert '"type": "step_deadline"' in events and '"type": "run_end"' in events
+    # the cluster is gone: no server of this run is left running
+    cluster_dir = [line for line in events.splitlines() if '"cluster_dir"' in line][0].split('"path": "')[1].split('"')[0]
+    assert not Path(cluster_dir, "pg1", "data", "postmaster.pid").exists()

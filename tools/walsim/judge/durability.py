@@ -190,4 +190,51 @@ def _sample_overlap(record: RunRecord) -> list[tuple[float, float, list[str]]]:
     return sorted(out)
 
 
-KINDS = [no_acked_loss, single_writer]
+@verdict("no_acks_during", {
+    "fault": s.fault_ref(required=True, help="the fault step whose window is judged (from the fault's "
+                         "installation to its heal)"),
+    "node": s.node_ref(help="only acknowledgements by this node count (default: any node)"),
+    "workload": s.workload_ref(help="the ledger workload to judge (default: all)"),
+}, "no commit sent while a fault was active was acknowledged before it was healed (a commit "
+   "must block while the synchronous standby is cut off)")
+def no_acks_during(record: RunRecord, values: Mapping[str, Any], durability: str):
+    fid = values["fault"]
+    windows = [w for w in record.fault_windows() if w["id"] == fid]
+    if not windows:
+        raise MissingData(f"events.jsonl has no fault window for {fid!r} (was it installed?)")
+    w = windows[0]
+    start, end = float(w["start"]), float(w["end"])
+    node = values.get("node")
+    writes = [r for r in ledger_writes(record, values.get("workload")) if node is None or r.get("node") == node]
+    sent = [r for r in writes if r.get("sent_t") is not None and start <= float(r["sent_t"]) < end]
+    if not sent:
+        raise MissingData(f"no commit{' to ' + node if node else ''} was sent while {fid} was active "
+                          f"({fmt_window(start, end)}): nothing shows whether commits blocked")
+    during = [r for r in sent if r.get("outcome") == "acked" and float(r["t"]) < end]
+    in_flight = sum(1 for r in writes if r.get("outcome") == "acked" and r.get("sent_t") is not None
+                    and float(r["sent_t"]) < start <= float(r["t"]) < end)
+    outcomes: dict[str, int] = {}
+    for r in sent:
+        k = "acked after the heal" if r.get("outcome") == "acked" and float(r["t"]) >= end else str(r.get("outcome"))
+        outcomes[k] = outcomes.get(k, 0) + 1
+    by_node: dict[str, int] = {}
+    for r in during:
+        by_node[str(r.get("node"))] = by_node.get(str(r.get("node")), 0) + 1
+    evidence: dict[str, Any] = {"window": [start, end], "still_on_at_end": bool(w.get("open")),
+                                "attempted": len(sent), "outcomes": outcomes, "acked_during_by_node": by_node,
+                                "in_flight_at_start_acked": in_flight}
+    where = f"while {fid} was active ({fmt_window(start, end)})"
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
+    if during:
+        first = min(during, key=lambda r: float(r["t"]))
+        evidence["first"] = {"id": first.get("id"), "node": first.get("node"), "sent_t": first.get("sent_t"),
+                             "t": first.get("t")}
+        who = ", ".join(f"{n} {k}" for n, k in sorted(by_node.items()))
+        return FAIL, (f"{len(during)} commit(s) sent {where} were acknowledged before the heal ({who}); the "
+                      f"first sent at t={float(first['sent_t']):.2f} s, acknowledged at t={float(first['t']):.2f} s "
+                      f"by {first.get('node')}"), evidence
+    return PASS, (f"no commit sent {where} was acknowledged before the heal: {len(sent)} attempted "
+                  f"({counts})"), evidence
+
+
+KINDS = [no_acked_loss, single_writer, no_acks_during]

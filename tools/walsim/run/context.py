@@ -52,6 +52,12 @@ class RunContext:
         #: shown on the progress line when no step runs: setup, settling
         self.phase = "setup"
         self.step_log_offsets: dict[str, int] = {}
+        #: what to do to unblock the running step when its deadline passes
+        self._abort_hooks: list[Callable[[], Any]] = []
+        #: run-clock time each step started, by id
+        self.step_started: dict[str, float] = {}
+        #: statements an ``sql`` step with ``blocks`` left running, by step id
+        self.pending: dict[str, Any] = {}
 
     # ------------------------------------------------------------ access
     def node(self, name: str) -> "Node":
@@ -59,6 +65,30 @@ class RunContext:
 
     def workload(self, name: str) -> Workload:
         return self.workloads[name]
+
+    def on_abort(self, hook: Callable[[], Any]) -> None:
+        """Register how to unblock the running step (close its connection) should it
+        outlive its deadline."""
+        self._abort_hooks.append(hook)
+
+    def begin_step(self, step: Step) -> None:
+        self._abort_hooks = []
+        self.step_started[step.id] = self.clock.now()
+
+    def abort_step(self) -> None:
+        hooks, self._abort_hooks = self._abort_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - best effort: the run goes on regardless
+                pass
+
+    def abandon_pending(self) -> list[str]:
+        """Interrupt the statements ``sql`` steps left blocked; returns their step ids."""
+        left = [sid for sid, p in self.pending.items() if not p.done()]
+        for sid in left:
+            self.pending[sid].interrupt()
+        return left
 
     def fail(self, step: Step, message: str) -> None:
         raise StepFailed(f"{step.path} ({step.describe()}): {message}")

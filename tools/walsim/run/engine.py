@@ -28,6 +28,7 @@ the scenario's vocabulary lists and the scenario uses.
 from __future__ import annotations
 
 import shutil
+import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,7 +44,8 @@ from walsim.run.context import RunContext
 from walsim.run.observer import Observer
 from walsim.run.settle import settle, write_json
 from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, ReaderWorkload, node_target
-from walsim.scenario.model import Scenario
+from walsim.scenario.model import Scenario, Step
+from walsim.scenario.registry import DEFAULT_STEP_TIMEOUT
 
 #: settings applied only once every standby streams (see _build)
 DEFERRED_SETTINGS = ("synchronous_standby_names",)
@@ -256,6 +258,52 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
             ctx.events.event("workload_start", name=name)
 
 
+#: how much longer than a wait's own timeout the engine lets it run (its own message is better)
+WAIT_GRACE = 5.0
+
+
+def step_deadline(ctx: RunContext, step: Step) -> float:
+    """Seconds a step may run: its ``timeout`` (default 60 s), scaled by
+    WALSIM_TIMEOUT_MULT; a wait's own timeout plus a grace, so that the wait
+    reports what it waited for; a sleep at least its length."""
+    v = step.values.get("timeout")
+    base = DEFAULT_STEP_TIMEOUT if v is None else float(v)
+    own = "timeout" in ctx.scenario.step_kind(step).fields
+    if step.kind == "sleep" and step.values.get("seconds") is not None:
+        return max(base * multiplier(), float(step.values["seconds"]) + WAIT_GRACE * multiplier())
+    return base * multiplier() + (WAIT_GRACE * multiplier() if own else 0.0)
+
+
+def run_with_deadline(ctx: RunContext, step: Step) -> dict[str, Any]:
+    """Run a step in a thread of its own and wait at most its deadline.  A step still
+    running then is aborted (its connections shut down, see ``RunContext.on_abort``)
+    and fails: the run goes on to its end phase and teardown, never hangs."""
+    box: dict[str, Any] = {}
+    ctx.begin_step(step)
+
+    def target() -> None:
+        try:
+            box["detail"] = ctx.run_step(step)
+        except BaseException as exc:  # noqa: BLE001 - handed to the engine's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True, name=f"walsim-step-{step.index}")
+    deadline = step_deadline(ctx, step)
+    t.start()
+    t.join(deadline)
+    if t.is_alive():
+        ctx.abort_step()
+        t.join(2.0)
+        ctx.events.event("step_deadline", step=step.index, id=step.id, deadline_s=round(deadline, 3),
+                         unblocked=not t.is_alive())
+        raise StepFailed(f"{step.path} ({step.describe()}): did not finish within {deadline:g} s "
+                         f"(its deadline: timeout, default {DEFAULT_STEP_TIMEOUT:g} s, x WALSIM_TIMEOUT_MULT="
+                         f"{multiplier():g}){'' if not t.is_alive() else '; it is still blocked and was abandoned'}")
+    if "error" in box:
+        raise box["error"]
+    return box.get("detail") or {}
+
+
 def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
     for step in ctx.scenario.steps:
         ctx.current_step = step
@@ -270,7 +318,7 @@ def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
                          kind=step.kind, node=node, desc=step.describe(), note=step.note)
         say(f"step {step.index + 1}/{len(ctx.scenario.steps)}: {step.describe()}", ctx)
         try:
-            detail = ctx.run_step(step)
+            detail = run_with_deadline(ctx, step)
         except StepFailed as exc:
             ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=False,
                              error=str(exc))
@@ -290,6 +338,9 @@ def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
 
 
 def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWriter) -> None:
+    left = ctx.abandon_pending()
+    if left:
+        ctx.events.event("sql_abandoned", steps=left)
     for wl in ctx.workloads.values():
         try:
             wl.stop(timeout=2.0)

@@ -33,6 +33,8 @@ COMMON_FIELDS: dict[str, s.Field] = {
     "id": s.string(pattern=r"[A-Za-z][A-Za-z0-9_.-]*",
                    help="a name for the step, referenced by verdicts (and, for faults, by heal)"),
     "note": s.string(help="free text shown in the report's timeline"),
+    "timeout": s.duration(help="deadline of the step (default 60 s, scaled by WALSIM_TIMEOUT_MULT): a step "
+                          "still running then fails the run, which goes on to its end phase"),
 }
 
 #: keys every verdict table carries besides its kind's fields
@@ -43,6 +45,8 @@ VERDICT_COMMON: dict[str, s.Field] = {
 
 #: the default deadline of a wait, in seconds (scaled by WALSIM_TIMEOUT_MULT)
 DEFAULT_WAIT_TIMEOUT = 60.0
+#: the default deadline of any step, in seconds (scaled by WALSIM_TIMEOUT_MULT)
+DEFAULT_STEP_TIMEOUT = 60.0
 
 #: a check of one table's converted values: ``[(key, message), ...]``
 Check = Callable[[Mapping[str, Any]], "list[tuple[str, str]]"]
