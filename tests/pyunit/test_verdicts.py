@@ -648,6 +648,40 @@ def test_log_contains(tmp_path: Path) -> None:
     assert vs["nolog"].result == ERROR and "no log of node pg3" in vs["nolog"].summary
 
 
+def test_a_verdict_judged_at_a_step_sees_the_record_up_to_its_end(tmp_path: Path) -> None:
+    """lag_exceeds judged at the end of heal-c1 (t=4.1) sees the 200 kB lag of t=3..4;
+    lag_within over the whole run would too, but at "c1" (t=2.1) the lag was still 0."""
+    vs = judge(make_run(tmp_path,
+                        '[[verdicts]]\nid = "then"\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\nat = "c1"\n'
+                        '[[verdicts]]\nid = "later"\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\nat = "heal-c1"\n'
+                        '[[verdicts]]\nid = "end"\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                        events=base_events(), samples=lag_samples(bump)))
+    assert vs["then"].result == PASS and vs["then"].judged_at == "step c1 (t=2.10 s)"
+    assert vs["later"].result == FAIL and vs["later"].judged_at == "step heal-c1 (t=4.10 s)"
+    assert vs["end"].judged_at == "end of run"
+
+
+def test_holds_false_inverts_pass_and_fail_but_never_error(tmp_path: Path) -> None:
+    vs = judge(make_run(tmp_path,
+                        '[[verdicts]]\nid = "diverged"\ncheck = "converge"\nnodes = ["pg3"]\nat = "c1"\n'
+                        'within = "1s"\nholds = false\n'
+                        '[[verdicts]]\nid = "wrong"\ncheck = "converge"\nholds = false\n'
+                        '[[verdicts]]\nid = "nosnap"\ncheck = "converge"\nat = "kill"\nholds = false\n',
+                        events=base_events(), final=base_final([1])))
+    assert vs["wrong"].result == FAIL and vs["wrong"].summary.startswith("holds, although holds = false expects")
+    assert vs["nosnap"].result == ERROR and "no snapshot of the nodes at the end of step 'kill'" in vs["nosnap"].summary
+    # the snapshot at c1: pg3 had not replayed up to the target while the fault was on
+    snap = base_final([1], caught={})
+    snap["checksums_skipped"] = "workloads were running (ledger)"
+    d = tmp_path / "run"
+    (d / "snapshots").mkdir()
+    (d / "snapshots" / "c1.json").write_text(json.dumps(snap))
+    v = {x.name: x for x in evaluate_all(open_run(d))}["diverged"]
+    assert v.result == PASS and v.judged_at == "step c1 (t=2.10 s)"
+    assert v.summary == "does not hold, as expected (holds = false): pg3 never replayed up to 0/3000800"
+    assert v.evidence["check_result"] == FAIL and v.evidence["checksums_skipped"]
+
+
 # ---------------------------------------------------------------- overall
 
 def test_overall_exit_status() -> None:

@@ -217,3 +217,64 @@ def test_a_hung_step_ends_the_run_with_a_clear_failure_and_a_full_teardown(tmp_p
     # the cluster is gone: no server of this run is left running
     cluster_dir = [line for line in events.splitlines() if '"cluster_dir"' in line][0].split('"path": "')[1].split('"')[0]
     assert not Path(cluster_dir, "pg1", "data", "postmaster.pid").exists()
+
+
+PARTITIONED = '''
+name = "judged-while-partitioned"
+description = "a standby partitioned away does not converge while the partition lasts, and does after"
+durability = "async"
+[nodes.pg1]
+role = "primary"
+[nodes.pg2]
+role = "standby"
+upstream = "pg1"
+via = "l2"
+[nodes.pg3]
+role = "standby"
+upstream = "pg1"
+[links.l2]
+to = "pg1"
+[workloads.ledger]
+kind = "ledger"
+node = "pg1"
+rate = 100
+[[steps]]
+id = "cut"
+fault = "partition"
+link = "l2"
+[[steps]]
+id = "more"
+wait = "commits"
+workload = "ledger"
+count = 50
+[[verdicts]]
+id = "pg2-not-while-cut"
+check = "converge"
+nodes = ["pg2"]
+within = "2s"
+at = "more"
+holds = false
+[[verdicts]]
+id = "pg3-while-cut"
+check = "converge"
+nodes = ["pg3"]
+within = "10s"
+at = "more"
+[[verdicts]]
+id = "all-after-heal"
+check = "converge"
+'''
+
+
+def test_a_verdict_judged_while_a_fault_is_still_on(tmp_path: Path) -> None:
+    """converge judged at a step, the partition still on: pg2 (behind it) does not
+    converge, pg3 does; after the end phase's heal every node converges."""
+    result = run(PARTITIONED, tmp_path, "partitioned")
+    v = by_name(result)
+    assert result.exit_status == 0, table(result)
+    assert v["pg2-not-while-cut"].summary.startswith("does not hold, as expected (holds = false): pg2 never "
+                                                      "replayed up to ")
+    assert v["pg2-not-while-cut"].judged_at.startswith("step more (t=")
+    assert v["pg3-while-cut"].summary.endswith("(table checksums not compared: workloads were running (ledger))")
+    assert v["all-after-heal"].judged_at == "end of run"
+    assert (result.rundir / "snapshots" / "more.json").exists()

@@ -166,7 +166,8 @@ def verdict_table(rows: list[tuple[str, Verdict]], stream: TextIO = sys.stdout) 
     print(f"{'scenario':<{w1}}  {'verdict':<{w2}}  result  summary", file=stream)
     print(f"{'-' * w1}  {'-' * w2}  ------  -------", file=stream)
     for s, v in rows:
-        summary = v.summary if len(v.summary) <= 160 else v.summary[:157] + "..."
+        summary = v.summary if v.judged_at == "end of run" else f"[at {v.judged_at}] {v.summary}"
+        summary = summary if len(summary) <= 160 else summary[:157] + "..."
         print(f"{s:<{w1}}  {v.name:<{w2}}  {v.result:<6}  {summary}", file=stream)
 
 

@@ -238,7 +238,8 @@ def build_report(record: RunRecord, verdicts: list[Verdict] | None = None) -> Pa
     vrows = "\n".join(
         f"<tr><td>{_esc(v.name)}</td><td>{_esc(v.check)}</td>"
         f"<td><b style='color:{_COLORS.get(v.result, '#000')}'>{v.result}</b></td>"
-        f"<td>{_esc(v.summary)}</td><td class=d><details><summary>evidence</summary>"
+        f"<td>{_esc(v.summary)}<br><small>judged at: {_esc(v.judged_at)}</small></td>"
+        f"<td class=d><details><summary>evidence</summary>"
         f"<pre>{_esc(json.dumps(v.evidence, indent=1, default=str)[:4000])}</pre></details></td></tr>"
         for v in verdicts)
     plots = []

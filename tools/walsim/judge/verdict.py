@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 from walsim.core.errors import MissingData
-from walsim.judge.record import RunRecord
+from walsim.judge.record import RecordAt, RunRecord
 from walsim.scenario import schema as s
 from walsim.scenario.registry import Evaluate, SettleNeeds, VerdictCheck, VerdictKind
 
@@ -30,6 +30,8 @@ class Verdict:
     result: str
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: when the verdict was judged: "end of run", or "step ID (t=... s)" with ``at``
+    judged_at: str = "end of run"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,16 +54,27 @@ def evaluate_all(record: RunRecord) -> list[Verdict]:
     scenario = record.scenario
     for spec in scenario.verdicts:
         kind = scenario.verdict_kind(spec)
+        judged_at = "end of run"
         try:
             if kind.evaluate is None:
                 raise MissingData(f"verdict kind {spec.check!r} has no implementation")
-            result, summary, evidence = kind.evaluate(record, spec.values, scenario.durability)
+            view = record
+            if spec.values.get("at"):
+                view = RecordAt(record, spec.values["at"])
+                judged_at = f"step {spec.values['at']} (t={view.until:.2f} s)"
+            result, summary, evidence = kind.evaluate(view, spec.values, scenario.durability)
         except MissingData as exc:
             result, summary, evidence = ERROR, f"cannot be evaluated: {exc}", {}
         except Exception as exc:  # a bug or malformed record must not read as PASS
             result, summary = ERROR, f"evaluation failed: {type(exc).__name__}: {exc}"
             evidence = {"traceback": traceback.format_exc(limit=4)}
-        out.append(Verdict(spec.name, spec.check, result, summary, evidence))
+        if spec.values.get("holds") is False and result in (PASS, FAIL):
+            evidence = dict(evidence, check_result=result)
+            if result == FAIL:
+                result, summary = PASS, f"does not hold, as expected (holds = false): {summary}"
+            else:
+                result, summary = FAIL, f"holds, although holds = false expects it not to: {summary}"
+        out.append(Verdict(spec.name, spec.check, result, summary, evidence, judged_at))
     return out
 
 

@@ -42,7 +42,7 @@ from walsim.core.version import __version__
 from walsim.pg.cluster import Cluster, wait_all_streaming
 from walsim.run.context import RunContext
 from walsim.run.observer import Observer
-from walsim.run.settle import settle, write_json
+from walsim.run.settle import settle, snapshot, write_json
 from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, ReaderWorkload, node_target
 from walsim.scenario.model import Scenario, Step
 from walsim.scenario.registry import DEFAULT_STEP_TIMEOUT
@@ -333,6 +333,8 @@ def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
                              error=f"{type(exc).__name__}: {exc}")
             raise HarnessError(f"{step.path} ({step.describe()}): {type(exc).__name__}: {exc}") from exc
         ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=True, detail=detail)
+        if snapshot(ctx, step.id):
+            say(f"snapshot of every node after {step.id} (verdicts judged there)", ctx)
     ctx.current_step = None
     return None
 

@@ -41,6 +41,10 @@ COMMON_FIELDS: dict[str, s.Field] = {
 VERDICT_COMMON: dict[str, s.Field] = {
     "check": s.string(required=True, help="the verdict kind"),
     "id": s.string(pattern=r"[A-Za-z][A-Za-z0-9_.-]*", help="name shown in the report"),
+    "at": s.step_ref(help="judge with what was recorded up to the end of this step, faults still on "
+                     "(default: at the end of the run, after the settle phase)"),
+    "holds": s.boolean(default=True, help="false: the property must not hold (a FAIL of the check is "
+                       "the PASS of the verdict, and the other way round)"),
 }
 
 #: the default deadline of a wait, in seconds (scaled by WALSIM_TIMEOUT_MULT)
