@@ -29,6 +29,18 @@ PAGE = 8192
 MAX_SEND = 128 * 1024
 PG_EPOCH_US = 946684800 * 1_000_000
 AUTH = "startup\n"
+#: why a target would refuse walsim-probe's session, and what to do about it
+REFUSAL_HINTS = {
+    "28": "The target's authentication refused this role: connect as a role that pg_hba.conf admits for "
+          "replication connections (a 'host replication' line) and that has the REPLICATION attribute; "
+          "in a cluster walsim built, that is user=replicator with the cluster's passfile (docs/clusters.md)",
+    "42501": "The role lacks the REPLICATION attribute: use a replication role (user=replicator in a "
+             "cluster walsim built)",
+    "53300": "The target has no connection slot left (max_wal_senders or max_connections): free one and "
+             "run again",
+    "57P03": "The target does not accept connections yet (starting up, shutting down or in recovery "
+             "without hot standby): wait until it does",
+}
 SEGNAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
 
@@ -88,6 +100,24 @@ class SenderContext:
         return self._cache[key]
 
     # --- shared facts
+    def preflight(self) -> None:
+        """One session before any check: a target walsim cannot talk to is not a
+        non-conformant target.  Refused authentication (SQLSTATE class 28), a role
+        without REPLICATION (42501), no room (53300) or a server not accepting
+        connections (57P03) ends the run with one ConformError naming the cause and
+        what to do; a target that cannot be reached raises from the probe."""
+        t = self.run(AUTH + "wait Z,close 10000\nterminate\n")
+        errors = [m for m in t.incoming() if m.get("type") == "E"]
+        if not errors or t.of_type("Z"):
+            return
+        fields = errors[0]
+        code, text = str(fields.get("C") or ""), str(fields.get("M") or "").strip()
+        hint = REFUSAL_HINTS.get(code) or REFUSAL_HINTS.get(code[:2])
+        if hint is None:
+            return  # another error at startup: the checks judge it (S02 and others)
+        raise ConformError(f"{self.target} refused the replication connection before any check could run: "
+                           f"{code} {text}. {hint} (nothing was checked: the target's conformance is unknown)")
+
     def identify(self) -> dict[str, Any]:
         return self.cached("identify", lambda: self.identify_now("first connection"))
 
@@ -931,6 +961,7 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
                       progress: Callable[[Result], None] | None = None) -> Report:
     """Run every sender check (or those in ``only``) and collect a report."""
     report = Report("sender", label or str(ctx.target))
+    ctx.preflight()         # a refused or unreachable target: one error, no per-check FAIL
     try:
         ctx.identify()      # the first connection's xlogpos: later ones must not be lower (S06)
     except Failed:

@@ -241,6 +241,9 @@ class LedgerWorkload(Workload):
         self.acked = 0
         #: the endpoint last found writable: every client tries it first
         self._preferred = 0
+        #: endpoints a client gave up on (no answer within statement_timeout), by name: when;
+        #: searches try them last for a while (a frozen server costs a connect_timeout each)
+        self._suspect: dict[str, float] = {}
         self._inflight: dict[int, dict[str, Any]] = {}
         self._abandoned: set[int] = set()
         self._busy: dict[int, _Busy] = {}
@@ -332,9 +335,15 @@ class LedgerWorkload(Workload):
 
     # ------------------------------------------------------------ sessions
     def _order(self) -> tuple[list[Target], int]:
+        """The endpoints in the order to try: the preferred one first, then the others
+        in turn; endpoints recently given up on go last."""
         with self._lock:
             eps, first = list(self.endpoints), self._preferred
-            return eps[first:] + eps[:first], self.generation
+            now = time.monotonic()
+            recent = {n for n, t in self._suspect.items() if now - t < 3 * self.statement_timeout}
+            order = eps[first:] + eps[:first]
+            return [e for e in order if e.name not in recent] + [e for e in order if e.name in recent], \
+                self.generation
 
     def _open(self, client: int) -> tuple[Session | None, dict[str, str]]:
         """A session on the first endpoint that answers (and, with search, takes
@@ -463,6 +472,9 @@ class LedgerWorkload(Workload):
                        "the client closed the connection" if moved else
                        f"no answer within statement_timeout ({self.statement_timeout:g} s): "
                        "the client closed the connection")
+                if not moved and self.search:
+                    with self._lock:
+                        self._suspect[sess.endpoint] = time.monotonic()
                 rec.update(outcome="indeterminate", sqlstate=state, error=err, cut_off=True)
             else:
                 rec.update(outcome="indeterminate" if broken else "failed", sqlstate=state,
