@@ -278,3 +278,56 @@ def test_a_verdict_judged_while_a_fault_is_still_on(tmp_path: Path) -> None:
     assert v["pg3-while-cut"].summary.endswith("(table checksums not compared: workloads were running (ledger))")
     assert v["all-after-heal"].judged_at == "end of run"
     assert (result.rundir / "snapshots" / "more.json").exists()
+
+
+THROUGH_LINK = '''
+name = "clients-through-a-link"
+description = "clients reach the primary through a walsim-netd link; the link is cut, a standby promoted"
+durability = "async"
+[nodes.pg1]
+role = "primary"
+[nodes.pg2]
+role = "standby"
+upstream = "pg1"
+[links.front]
+to = "pg1"
+[workloads.ledger]
+kind = "ledger"
+endpoints = ["front", "pg2"]
+rate = 100
+statement_timeout = "1s"
+[[steps]]
+wait = "commits"
+workload = "ledger"
+count = 50
+[[steps]]
+id = "cut"
+fault = "partition"
+link = "front"
+[[steps]]
+do = "promote"
+node = "pg2"
+retarget = false
+[[steps]]
+wait = "commits"
+workload = "ledger"
+count = 50
+[[verdicts]]
+check = "failover_time_under"
+from = "cut"
+max = "60s"
+'''
+
+
+def test_clients_through_a_link_are_recorded_by_the_node_that_acknowledged(tmp_path: Path) -> None:
+    """An endpoint that is a proxy (a walsim-netd link to pg1): each commit records the
+    endpoint it went through and the node that acknowledged it (the server's own
+    address); when the link is cut the clients find pg2 themselves."""
+    import json
+    result = run(THROUGH_LINK, tmp_path, "through-link")
+    assert result.exit_status == 0, table(result)
+    acked = [json.loads(x) for x in (result.rundir / "ledger.jsonl").read_text().splitlines()]
+    acked = [r for r in acked if r.get("op") == "write" and r["outcome"] == "acked"]
+    assert {(r["endpoint"], r["node"]) for r in acked} == {("front", "pg1"), ("pg2", "pg2")}
+    ft = by_name(result)["failover_time_under"]
+    assert ft.evidence["failed_node"] == "pg1" and ft.evidence["new_primary"] == "pg2"
