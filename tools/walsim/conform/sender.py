@@ -90,6 +90,8 @@ class SenderContext:
         self.pg_bindir = pg_bindir
         self._cache: dict[str, Any] = {}
         self.xlogpos_seen: list[tuple[str, int]] = []
+        #: the transcript of the first session (what preflight judges a refusal from)
+        self.first_transcript: Transcript | None = None
 
     def run(self, script: str, timeout: float = 60) -> Transcript:
         return self.probe.run(script, timeout)
@@ -106,10 +108,16 @@ class SenderContext:
         without REPLICATION (42501), no room (53300) or a server not accepting
         connections (57P03) ends the run with one ConformError naming the cause and
         what to do; a target that cannot be reached raises from the probe."""
-        t = self.run(AUTH + "wait Z,close 10000\nterminate\n")
+        try:
+            self.identify()  # the first session: also the reference xlogpos of S06
+            return
+        except Failed:
+            t = self.first_transcript
+        if t is None:
+            return
         errors = [m for m in t.incoming() if m.get("type") == "E"]
         if not errors or t.of_type("Z"):
-            return
+            return  # S05 reports it
         fields = errors[0]
         code, text = str(fields.get("C") or ""), str(fields.get("M") or "").strip()
         hint = REFUSAL_HINTS.get(code) or REFUSAL_HINTS.get(code[:2])
@@ -123,6 +131,8 @@ class SenderContext:
 
     def identify_now(self, label: str) -> dict[str, Any]:
         t = self.run(AUTH + "query IDENTIFY_SYSTEM\nwait Z,close 10000\nterminate\n")
+        if self.first_transcript is None:
+            self.first_transcript = t
         if not t.of_type("Z"):
             raise Failed("no session: " + sequence(t.incoming()))
         answer = t.after("IDENTIFY_SYSTEM")
@@ -961,11 +971,9 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
                       progress: Callable[[Result], None] | None = None) -> Report:
     """Run every sender check (or those in ``only``) and collect a report."""
     report = Report("sender", label or str(ctx.target))
-    ctx.preflight()         # a refused or unreachable target: one error, no per-check FAIL
-    try:
-        ctx.identify()      # the first connection's xlogpos: later ones must not be lower (S06)
-    except Failed:
-        pass                # S05 reports it
+    # the first connection: its xlogpos is S06's reference; a refused or unreachable
+    # target ends the run here with one error, no per-check FAIL
+    ctx.preflight()
     # S34 stops the sender: it runs last, whatever its number
     ordered = sorted(checks_for("sender"), key=lambda c: c.id == "S34")
     return run_checks(report, ordered, ctx, only, progress)
