@@ -216,11 +216,13 @@ def test_vocabulary_refuses_duplicates_and_misnamed_kinds() -> None:
         v.add_steps(steps.KINDS[:1])
 
 
-def test_a_step_past_its_deadline_is_aborted_and_fails(ctx: RunContext, tmp_path: Path) -> None:
+def test_a_step_past_its_deadline_is_aborted_and_fails(ctx: RunContext, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Every step has a deadline (``timeout``, default 60 s x WALSIM_TIMEOUT_MULT): a step
     still running then has its abort hooks called and fails the run's steps."""
     import threading
 
+    monkeypatch.setenv("WALSIM_TIMEOUT_MULT", "1")
     released = threading.Event()
 
     class Hanging(FakeLayer):
