@@ -272,7 +272,7 @@ class NetLayer(FaultLayer):
     def sync_members(self) -> None:
         """Tell walsim-netd every member's address it does not know yet (``node add``),
         so that it names the member that opened each connection."""
-        cluster = self.ctx.cluster
+        cluster = getattr(self.ctx, "cluster", None)
         if self.netd is None or cluster is None or not getattr(cluster, "node_addresses", False):
             return
         for name, addr in cluster.addresses().items():
