@@ -127,7 +127,8 @@ class RunContext:
         if addr is None or port is None or self.cluster is None:
             return None
         for name, node in list(self.cluster.nodes.items()):
-            if int(node.port) == int(port) and str(node.host) in (addr, "localhost"):
+            # a node listens on its own address and on 127.0.0.1 (docs/clusters.md)
+            if int(node.port) == int(port) and (str(node.host) in (addr, "localhost") or addr == "127.0.0.1"):
                 return name
         return None
 
