@@ -171,6 +171,27 @@ class Manager:
         self.sup = env.supervisor
         self.dir = env.dir
         self.superuser_password = secrets.token_hex(16)
+        #: node -> the address clients connect to (its ``NODE-client`` path)
+        self.client: dict[str, tuple[str, int]] = {}
+
+    # ------------------------------------------------------- declaration
+    @classmethod
+    def all_fields(cls) -> dict[str, s.Field]:
+        """Every key ``[manager]`` of this kind accepts."""
+        out = common_fields()
+        out.update(cls.fields)
+        return out
+
+    @classmethod
+    def check_scenario(cls, values: Mapping[str, Any], durability: str,
+                       settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Problems of a scenario run under this manager: ``[(key path, message)]``.
+        By default a ``sync``/``quorum`` durability needs ``synchronous_standby_names``."""
+        if durability in ("sync", "quorum") and not str(settings.get("synchronous_standby_names", "")).strip():
+            return [("durability", f"durability = \"{durability}\" promises that an acknowledged commit "
+                     f"survives the loss of the primary, but the {cls.kind} configuration sets no "
+                     "synchronous_standby_names")]
+        return []
 
     # ------------------------------------------------------------ install
     @classmethod
@@ -203,6 +224,12 @@ class Manager:
         node = self.cluster.add_managed_node(decl.name, managed_by=self.kind)
         node.host = self.paths.host(decl.name)
         return node
+
+    def client_path(self, node: Node) -> tuple[str, int]:
+        """The node's client path (``NODE-client``), recorded in :attr:`client`."""
+        self.client[node.name] = self.paths.link(f"{node.name}-client", (node.host, node.port), proto="pg",
+                                                 path="client", owner=None, target=node.name)
+        return self.client[node.name]
 
     def node_settings(self, decl: NodeDecl, node: Node) -> dict[str, object]:
         """PostgreSQL settings for a managed node: walsim's base, the scenario's, and the

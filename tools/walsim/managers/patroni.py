@@ -80,6 +80,17 @@ class PatroniManager(Manager):
     stop_order = ("manager",)
     after_postgres = ("dcs",)
 
+    @classmethod
+    def check_scenario(cls, values: Mapping[str, Any], durability: str,
+                       settings: Mapping[str, Any]) -> list[tuple[str, str]]:
+        if durability in ("sync", "quorum") and not values.get("synchronous_mode"):
+            return [("durability", f"durability = \"{durability}\" needs Patroni's synchronous_mode "
+                     "(set synchronous_mode = true in [manager]); Patroni owns synchronous_standby_names")]
+        if settings.get("synchronous_standby_names"):
+            return [("settings.synchronous_standby_names", "Patroni sets synchronous_standby_names itself "
+                     "(synchronous_mode in [manager]); remove it from the settings")]
+        return []
+
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         self.api: dict[str, tuple[str, int]] = {}       # REST API, as peers reach it
@@ -133,6 +144,7 @@ class PatroniManager(Manager):
                                          owner=None, target=name)
         self.pg_link[name] = self.paths.link(f"{name}-pg", (host, node.port), proto="pg", path="pg",
                                              owner=None, target=name)
+        self.client_path(node)
         assert self.dcs_direct is not None
         dcs = self.paths.link(f"{name}-dcs", self.dcs_direct, proto="raw", path="dcs", owner=name,
                               target=None)

@@ -42,7 +42,7 @@ from walsim.pg.cluster import Cluster, wait_all_streaming
 from walsim.run.context import RunContext
 from walsim.run.observer import Observer
 from walsim.run.settle import settle, write_json
-from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, ReaderWorkload, node_target
+from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, ReaderWorkload
 from walsim.scenario.model import Scenario
 
 #: settings applied only once every standby streams (see _build)
@@ -169,6 +169,11 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
     ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-")
     ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir))
     _setup_layers(ctx)
+    builder = next((layer for layer in ctx.layers.values() if layer.builds_cluster), None)
+    if builder is not None:
+        # A layer that drives the cluster itself (an HA manager) builds and starts it.
+        builder.build(lambda msg: say(msg, ctx))
+        return
     built: set[str] = set()
     order: list[str] = []
     later: dict[str, dict[str, Any]] = {}
@@ -214,29 +219,37 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
 
 def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> None:
     sc = ctx.scenario
-    primary = ctx.node(sc.primary)
     for name, spec in sc.workloads.items():
-        v = spec.values
+        v = dict(spec.values)
+        for key in ("node", "nodes"):  # @primary and friends, resolved now
+            if isinstance(v.get(key), list):
+                v[key] = [ctx.resolve_node(x) for x in v[key]]
+            elif v.get(key) is not None:
+                v[key] = ctx.resolve_node(v[key])
         if spec.kind == "ledger":
             LedgerWorkload.setup(ctx.node(v["node"]))
             index = sum(1 for w in ctx.workloads.values() if isinstance(w, LedgerWorkload))
             ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 node_target(ctx.node(v["node"])), index=index)
+                                                 ctx.client_target(v["node"]), index=index)
         elif spec.kind == "reader":
             ctx.workloads[name] = ReaderWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 [node_target(ctx.node(n)) for n in v["nodes"]])
+                                                 [ctx.client_target(n) for n in v["nodes"]])
         else:
             pgbench = str(ctx.cluster.pg.path("pgbench"))
-            wl = PgbenchWorkload(name, v, ctx.seed, ledger, ctx.clock, node_target(ctx.node(v["node"])),
+            wl = PgbenchWorkload(name, v, ctx.seed, ledger, ctx.clock, ctx.client_target(v["node"]),
                                  pgbench, ctx.rundir / f"pgbench-{name}.log")
             wl.setup()
             ctx.workloads[name] = wl
     if any(s.kind == "ledger" for s in sc.workloads.values()):
         # make the table reach every standby before the clock starts
+        primary = ctx.node(ctx.primary)
         for n in sc.nodes:
-            if n != sc.primary:
+            if n != ctx.primary:
                 node = ctx.node(n)
-                (node.upstream or primary).wait_for_catchup(node, "replay")
+                if node.managed_by is not None:  # its application_name is the manager's choice
+                    node.wait_for_replay(primary.lsn("write"))
+                else:
+                    (node.upstream or primary).wait_for_catchup(node, "replay")
     extra: dict[str, Any] = {}
     for layer in ctx.layers.values():
         extra.update(layer.observe())
@@ -289,7 +302,9 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             pass
     if ctx.observer is not None:
         ctx.observer.stop()
-    for layer in ctx.layers.values():
+    # In the reverse order of set-up: a layer stops before the layers it required
+    # (an HA manager's programs and PostgreSQL before walsim-netd).
+    for layer in reversed(list(ctx.layers.values())):
         for what, hook in (("teardown", layer.teardown), ("collect", lambda: layer.collect(ctx.rundir / "faults"))):
             try:
                 hook()

@@ -27,9 +27,15 @@ if TYPE_CHECKING:  # pragma: no cover
 KINDS: list[StepKind] = []
 
 
+#: steps that run pg_ctl, promote, re-point or rewind: refused when a manager drives the cluster
+DRIVES_POSTGRES = ("promote", "promote_most_advanced", "follow_primary", "repoint", "rewind", "stop",
+                   "start", "restart")
+
+
 def register(category: str, name: str, fields: Mapping[str, s.Field], doc: str,
              check: Check | None = None, run: Runner | None = None) -> None:
-    KINDS.append(step_kind(category, name, fields, doc, check=check, run=run))
+    KINDS.append(step_kind(category, name, fields, doc, check=check, run=run,
+                           drives_postgres=category == "do" and name in DRIVES_POSTGRES))
 
 
 PROMOTE_METHODS = ("pg_ctl", "function", "trigger_file")

@@ -139,8 +139,9 @@ class LedgerWorkload(Workload):
             t.start()
 
     def retarget(self, node: Any) -> None:
+        """Write to another node (a :class:`Target`, or a node)."""
         with self._lock:
-            self.target = node_target(node)
+            self.target = node if isinstance(node, Target) else node_target(node)
             self.generation += 1
 
     def acked_count(self) -> int:
@@ -332,6 +333,6 @@ class PgbenchWorkload(Workload):
     def retarget(self, node: Any) -> None:
         was = self.running
         self.stop()
-        self.target = node_target(node)
+        self.target = node if isinstance(node, Target) else node_target(node)
         if was:
             self.start()
