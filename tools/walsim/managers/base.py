@@ -257,7 +257,7 @@ class Manager:
         lines = ["local all all trust"]
         for a in addrs:
             lines.append(f"host all all {a}/32 {auth}")
-            lines.append(f"host replication {self.cluster.replication_user} {a}/32 {auth}")
+            lines.append(f"host replication all {a}/32 {auth}")
         return lines
 
     # ----------------------------------------------------------- interface
@@ -289,15 +289,18 @@ class Manager:
     def wait_ready(self, timeout: float) -> list[Member]:
         """A leader and every member healthy, by the manager's own view."""
         def probe() -> list[Member]:
-            self.check_alive()
-            return self.members()
+            self.check_alive()  # a program that exited: at once, not at the deadline
+            try:
+                return self.members()
+            except (ManagerError, OSError):
+                return []
 
         def done(ms: list[Member]) -> bool:
             return (len(ms) == len(self.env.nodes) and all(m.healthy for m in ms)
                     and sum(1 for m in ms if m.role == "primary") == 1)
         try:
             return wait_until(probe, what=f"{self.kind}: a leader and every member healthy",
-                              done=done, timeout=timeout, tolerate=(ManagerError, OSError),
+                              done=done, timeout=timeout,
                               logs=self.logs(), interval=0.2, max_interval=1.0)
         except ManagerError:
             raise
@@ -345,6 +348,12 @@ class Manager:
                 problems.append(f"{node.name}: {exc}")
         problems += self.sup.stop(self.after_postgres)
         return problems
+
+    def touch(self, path: Path) -> Path:
+        """An empty file owned by the PostgreSQL user (a log a program appends to)."""
+        path.touch()
+        self.runas.chown(path)
+        return path
 
     def logs(self) -> list[Path]:
         return [mp.log for mp in self.sup.procs]
