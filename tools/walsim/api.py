@@ -34,6 +34,7 @@ from walsim.judge.record import RunRecord
 from walsim.judge.report import build_report
 from walsim.judge.verdict import Verdict, judge_run, overall
 from walsim.managers.patroni import PatroniManager
+from walsim.managers.pgaf import PgAutoFailoverManager
 from walsim.managers.repmgr import RepmgrManager
 from walsim.run import steps
 from walsim.run.engine import ProgressFn, execute, new_rundir, now_iso
@@ -48,7 +49,7 @@ FAULT_LAYERS = (NetLayer, DiskLayer, ClockLayer, ProcessLayer, ManagerLayer)
 #: the modules whose ``KINDS`` are the verdict kinds
 VERDICT_MODULES = (durability, convergence, corruption, roles, lag, availability, logs, managed)
 #: the HA manager adapters, by ``[manager] kind``
-MANAGERS = (PatroniManager, RepmgrManager)
+MANAGERS = (PatroniManager, RepmgrManager, PgAutoFailoverManager)
 
 
 @lru_cache(maxsize=1)

@@ -112,7 +112,7 @@ class NetPaths:
         return ["127.0.0.1"]
 
     def link(self, name: str, to: tuple[str, int], *, proto: str, path: str,
-             owner: str | None, target: str | None) -> tuple[str, int]:
+             owner: str | None, target: str | None, same_port: bool = False) -> tuple[str, int]:
         netd = self.layer.netd()
         meta: dict[str, Any] = {"path": path, "owner": owner, "target": target, "proto": proto,
                                 "to": f"{to[0]}:{to[1]}"}
@@ -122,7 +122,14 @@ class NetPaths:
             meta["direct"] = True
             self.links[name] = meta
             return to
-        addr = netd.add_link(name, to[0], int(to[1]))
+        if same_port:
+            # Another loopback address, the same port number (the port is walsim's
+            # reservation, so the pair is ours); 127.0.9.0/24 is walsim's for these.
+            listen = (f"127.0.9.{1 + sum(1 for m in self.links.values() if m.get('same_port'))}", int(to[1]))
+            addr = netd.add_link(name, to[0], int(to[1]), listen_host=listen[0], listen_port=listen[1])
+            meta["same_port"] = True
+        else:
+            addr = netd.add_link(name, to[0], int(to[1]))
         meta["direct"] = False
         meta["listen"] = f"{addr[0]}:{addr[1]}"
         self.links[name] = meta
@@ -185,7 +192,7 @@ class ManagerLayer(FaultLayer):
             self.adapter.provision()
             say(f"{spec.kind}: starting the manager on {', '.join(d.name for d in decls)}")
             self.adapter.start()
-            members = self.adapter.wait_ready(scaled(spec.values["ready_timeout"]))
+            members = self.adapter.wait_ready(spec.values["ready_timeout"])
         except ManagerError as exc:
             raise HarnessError(f"{spec.kind}: {exc}") from None
         primary = next(m.name for m in members if m.role == "primary")

@@ -94,12 +94,14 @@ class Paths(Protocol):
         """Every node's address (for access rules such as pg_hba.conf)."""
 
     def link(self, name: str, to: tuple[str, int], *, proto: str, path: str,
-             owner: str | None, target: str | None) -> tuple[str, int]:
+             owner: str | None, target: str | None, same_port: bool = False) -> tuple[str, int]:
         """An address that reaches ``to``: a walsim-netd link, or ``to`` itself when
         the path cannot go through netd yet.  ``proto``: ``pg`` (PostgreSQL protocol) or
         ``raw`` (HTTP, gRPC, anything); ``path``: what the traffic is (``pg``, ``api``,
         ``dcs``, ``monitor``, ``client``); ``owner``: the node whose processes alone use
-        it (a node's way to the DCS), ``target``: the node it leads to."""
+        it (a node's way to the DCS), ``target``: the node it leads to; ``same_port``: the
+        link listens at ``to``'s port number on an address of its own (for a manager that
+        publishes one host and one port per node)."""
 
 
 @dataclass

@@ -131,7 +131,7 @@ class PatroniManager(Manager):
             self.check_alive()
             st, body = http_json(f"http://{host}:{client}/health", timeout=1)
             return st == 200 and isinstance(body, dict) and str(body.get("health")) == "true"
-        wait_until(healthy, what="etcd to answer /health", timeout=60 * self.env.timeout_mult,
+        wait_until(healthy, what="etcd to answer /health", timeout=60,
                    tolerate=(OSError,), logs=[self.dir / "etcd.log"], interval=0.1)
 
     def _configure(self, decl: NodeDecl) -> None:
@@ -200,7 +200,7 @@ class PatroniManager(Manager):
         self._start_one(order[0])
         wait_until(lambda: (self.check_alive(), self._leader_from(order[0]))[1],
                    what=f"patroni: {order[0]} to bootstrap and take the leader key",
-                   timeout=self.values["ready_timeout"] * self.env.timeout_mult,
+                   timeout=self.values["ready_timeout"],
                    tolerate=(OSError,), logs=self.logs(), interval=0.2, max_interval=1.0)
         for name in order[1:]:
             self._start_one(name)

@@ -197,7 +197,7 @@ class RepmgrManager(Manager):
             self._repmgr(d.name, "-h", host, "-p", str(port), "-U", self.cluster.superuser, "-d", "postgres",
                          "standby", "clone", "--fast-checkpoint")
             self._start_pg(node, d)
-            node.wait_for_streaming(timeout=60 * self.env.timeout_mult)
+            node.wait_for_streaming(timeout=60)
             self._repmgr(d.name, "standby", "register", "--wait-sync=60")
         if self.witness is not None:
             wdecl = self._decls[WITNESS]
