@@ -33,6 +33,7 @@ from walsim.judge import availability, convergence, corruption, durability, lag,
 from walsim.judge.record import RunRecord
 from walsim.judge.report import build_report
 from walsim.judge.verdict import Verdict, judge_run, overall
+from walsim.managers.command import CommandManager
 from walsim.managers.patroni import PatroniManager
 from walsim.managers.pgaf import PgAutoFailoverManager
 from walsim.managers.repmgr import RepmgrManager
@@ -49,7 +50,7 @@ FAULT_LAYERS = (NetLayer, DiskLayer, ClockLayer, ProcessLayer, ManagerLayer)
 #: the modules whose ``KINDS`` are the verdict kinds
 VERDICT_MODULES = (durability, convergence, corruption, roles, lag, availability, logs, managed)
 #: the HA manager adapters, by ``[manager] kind``
-MANAGERS = (PatroniManager, RepmgrManager, PgAutoFailoverManager)
+MANAGERS = (PatroniManager, RepmgrManager, PgAutoFailoverManager, CommandManager)
 
 
 @lru_cache(maxsize=1)
