@@ -206,11 +206,23 @@ class RepmgrManager(Manager):
             host, port = _host_port(self.conninfo[self.env.primary])
             self._repmgr(WITNESS, "-h", host, "-p", str(port), "-U", self.cluster.superuser, "-d", "postgres",
                          "witness", "register")
+        self._deferred()
         for name in [*(d.name for d in self.env.nodes), *([WITNESS] if self.witness else [])]:
             self.sup.start("manager", name, [self.program("repmgrd"), "-f", str(self._conf(name)),
                                              "--daemonize=false", "--no-pid-file"],
                            self.dir / f"{name}-repmgrd.out", env=self._env(),
                            cwd=self.cluster.node(name).base_dir)
+
+    def _deferred(self) -> None:
+        """Settings that would block registration (a synchronous primary without standbys),
+        written to every node's postgresql.conf once all of them replicate, then reloaded."""
+        for d in self.env.nodes:
+            later = {k: v for k, v in d.settings.items() if k in DEFERRED}
+            if not later:
+                continue
+            node = self.cluster.node(d.name)
+            node.append_conf("".join(f"{k} = {format_value(v)}\n" for k, v in later.items()))
+            node.execute("SELECT pg_reload_conf()")
 
     def _initdb(self, node: Node, decl: NodeDecl) -> None:
         opts = ["--auth-host", "scram-sha-256", "--auth-local", "peer", "--data-checksums", "-E", "UTF8",
@@ -223,7 +235,7 @@ class RepmgrManager(Manager):
         self.runas.write_file(node.data_dir / "pg_hba.conf", "\n".join(self.hba_lines()) + "\n", 0o600)
         # Settings every node shares go in postgresql.conf (copied by clones); per-node
         # ones are on the pg_ctl command line.
-        shared = {k: v for k, v in self.node_settings(decl, node).items() if k not in PER_NODE}
+        shared = {k: v for k, v in self.node_settings(decl, node).items() if k not in PER_NODE + DEFERRED}
         if decl.name != WITNESS:
             shared["shared_preload_libraries"] = "repmgr"
         node.append_conf("\n# walsim: settings of the repmgr cluster\n"
@@ -309,6 +321,8 @@ class RepmgrManager(Manager):
         super().check_alive()
 
 
+#: settings applied once every standby replicates
+DEFERRED = ("synchronous_standby_names",)
 #: settings that differ per node: on the pg_ctl command line, never in a copied file
 PER_NODE = ("port", "listen_addresses", "cluster_name", "unix_socket_directories", "log_directory",
             "log_filename")

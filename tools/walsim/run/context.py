@@ -149,7 +149,7 @@ class RunContext:
     def resolve_step(self, step: Step) -> Step:
         """The step with its node references resolved (an event records what they named);
         the roles of a step that a later ``@STEP.role`` names are recorded first."""
-        if step.id in self._referenced_steps():
+        if step.id in self._referenced_steps() and step.id not in self.step_roles:
             roles = {r: self.current_role(r) for r in ("primary", "sync_standby")}
             self.step_roles[step.id] = roles
             self.events.event("step_roles", id=step.id, roles=roles)

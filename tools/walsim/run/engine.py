@@ -264,6 +264,15 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
 def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
     for step in ctx.scenario.steps:
         ctx.current_step = step
+        try:
+            step = ctx.resolve_step(step)  # @primary & co.: what the events and verdicts see
+        except StepFailed as exc:
+            ctx.events.event("step_start", step=step.index, id=step.id, category=step.category,
+                             kind=step.kind, node=step.values.get("node"), desc=step.describe(), note=step.note)
+            ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=False, error=str(exc))
+            say(f"step failed: {exc}", ctx)
+            return str(exc)
+        ctx.current_step = step
         node = step.values.get("node")
         ctx.step_log_offsets = {}
         for n in ctx.scenario.nodes:
