@@ -180,7 +180,9 @@ class ManagerLayer(FaultLayer):
                (("XDG_CONFIG_HOME", "xdg-config"), ("XDG_DATA_HOME", "xdg-data"),
                 ("XDG_RUNTIME_DIR", "xdg-runtime"))}
         xdg["TMPDIR"] = str(cluster.runas.makedirs(mdir / "tmp", 0o700))
-        sup = Supervisor(cluster.runas, cluster.base_dir / "pids.json", xdg,
+        # pids.json in the run directory: it outlives the cluster's directory, so a
+        # test (or a person) can check afterwards that nothing is left running.
+        sup = Supervisor(cluster.runas, self.ctx.rundir / "pids.json", xdg,
                          on_event=lambda kind, **kw: self.ctx.events.event(kind, **kw))
         decls = [NodeDecl(n.name, n.role, sc.settings_for(n.name)) for n in sc.nodes.values()]
         env = ManagerEnv(cluster, decls, dict(spec.values), self.paths, sup, mdir,

@@ -6,8 +6,13 @@ primary, standby, down) every 0.5 s (``samples.jsonl``, ``source =
 0.1 s, and the ledger records which node acknowledged each commit.  A
 *disagreement* is a manager sample whose role for a node differs from what the
 node was at that time: the nearest node sample within ``max_skew`` says
-otherwise, or the node acknowledged a commit within ``max_skew`` while the
-manager called it a standby or down.  Roles take time to change (a promotion,
+otherwise (the manager calls it primary while it is a standby or down, or a
+standby while it is down), or the node acknowledged a commit within
+``max_skew`` while the manager called it a standby or down.  A node out of
+recovery that the manager calls a standby or down is not held against the
+manager unless it acknowledged a commit: "not in recovery" is not "can
+commit" (an isolated primary whose synchronous standby is gone commits
+nothing); such samples are counted in the evidence.  Roles take time to change (a promotion,
 a demotion, a sample between them), so only a disagreement that lasts longer
 than ``tolerance`` (first to last disagreeing sample of a run) fails.
 """
@@ -66,6 +71,7 @@ def manager_view(record: RunRecord, values: Mapping[str, Any], durability: str):
         v.sort()
 
     runs: dict[str, list[dict[str, Any]]] = {}
+    soft: dict[str, int] = {}
     open_run: dict[str, dict[str, Any]] = {}
     compared = 0
     for view in sorted(views, key=lambda r: r["t"]):
@@ -82,6 +88,11 @@ def manager_view(record: RunRecord, values: Mapping[str, Any], durability: str):
             why = None
             if acked and says != "primary":
                 why = f"acknowledged a commit while the manager called it {says}"
+            elif seen == "primary" and says != "primary":
+                # Out of recovery is not "can commit" (a primary whose synchronous standby is
+                # gone commits nothing): without an acknowledgement it is not held against
+                # the manager, only counted.
+                soft[name] = soft.get(name, 0) + 1
             elif seen is not None and seen != says:
                 why = f"was {seen} while the manager called it {says}"
             if seen is None and not acked:
@@ -106,13 +117,16 @@ def manager_view(record: RunRecord, values: Mapping[str, Any], durability: str):
         r["duration_s"] = round(r["to_t"] - r["from_t"], 2)
     bad = [r for r in all_runs if r["duration_s"] > tol or (r.get("until_end") and r["duration_s"] > 0)]
     evidence = {"manager_samples": len(views), "compared": compared, "tolerance_s": tol,
-                "disagreements": all_runs[:20]}
+                "disagreements": all_runs[:20], "out_of_recovery_unconfirmed": soft}
     if bad:
         r = bad[0]
         tail = " until the end of the run" if r.get("until_end") else ""
         return FAIL, (f"{r['node']} {r['why']} for {r['duration_s']:.1f} s (t={r['from_t']:.1f}-{r['to_t']:.1f} s"
                       f"{tail}; {len(bad)} disagreement(s) longer than {tol:g} s)"), evidence
     brief = f"; {len(all_runs)} shorter disagreement(s) during role changes" if all_runs else ""
+    if soft:
+        brief += ("; out of recovery without acknowledging anything while the manager called it "
+                  "standby or down: " + ", ".join(f"{n} ({k} samples)" for n, k in sorted(soft.items())))
     return PASS, f"the manager's view matched the nodes in {compared} comparisons{brief}", evidence
 
 
