@@ -38,7 +38,7 @@ include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz
+.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz test-managers
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -97,7 +97,15 @@ unit-test: all
 	@WALSIM_SRCDIR=$(CURDIR) WALSIM_BUILD=$(abspath $(BUILD)) tools/run-unit-tests $(UNIT_TESTS)
 
 pytest: all
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS)
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS) $(PYTEST_SEPARATE)
+
+# Suites with a CI step of their own (ci/run.sh), left out of `make pytest`.
+PYTEST_SEPARATE ?= --ignore=tests/managers
+
+# The HA managers (Patroni, repmgr, pg_auto_failover, command) against the real
+# programs: docs/managers.md.
+test-managers: deps all
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/managers $(PYTEST_ARGS)
 
 # C: the unit tests of a --coverage build.  Python: the suites named by
 # PY_COVERAGE_TESTS (the package's unit tests and the scenario suite, which

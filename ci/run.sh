@@ -10,6 +10,8 @@ make deps
 echo "== make test"
 make -j2 all
 make test PYTEST_ARGS="${PYTEST_ARGS:-}"
+echo "== make test-managers (HA managers against Patroni, repmgr, pg_auto_failover; about 5 min)"
+make test-managers PYTEST_ARGS="${PYTEST_ARGS:-}"
 echo "== make memcheck"
 make memcheck
 echo "== make asan"

@@ -39,7 +39,7 @@ def _nearest(times: list[float], rows: list[dict[str, Any]], t: float, skew: flo
 
 
 @verdict("manager_view", {
-    "tolerance": s.duration(default=5.0, help="how long the manager may disagree with the nodes "
+    "tolerance": s.duration(default=15.0, help="how long the manager may disagree with the nodes "
                             "(a role change in progress) before it is a FAIL"),
     "max_skew": s.duration(default=0.5, help="how far apart in time a manager sample and a node "
                            "sample or acknowledgement may be to be compared"),
