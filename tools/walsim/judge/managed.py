@@ -115,7 +115,7 @@ def manager_view(record: RunRecord, values: Mapping[str, Any], durability: str):
     all_runs = sorted((r for rs in runs.values() for r in rs), key=lambda r: r["from_t"])
     for r in all_runs:
         r["duration_s"] = round(r["to_t"] - r["from_t"], 2)
-    bad = [r for r in all_runs if r["duration_s"] > tol or (r.get("until_end") and r["duration_s"] > 0)]
+    bad = [r for r in all_runs if r["duration_s"] > tol]
     evidence = {"manager_samples": len(views), "compared": compared, "tolerance_s": tol,
                 "disagreements": all_runs[:20], "out_of_recovery_unconfirmed": soft}
     if bad:

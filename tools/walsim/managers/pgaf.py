@@ -255,6 +255,19 @@ class PgAutoFailoverManager(Manager):
                               healthy, r))
         return out
 
+    def sync_standby(self) -> str | None:
+        """pg_auto_failover names standbys ``pgautofailover_standby_<node id>`` in
+        synchronous_standby_names and application_name: mapped back to node names."""
+        prim = self.primary()
+        if prim is None:
+            return None
+        ids = {f"pgautofailover_standby_{r.get('node_id')}": r.get("nodename") for r in self._show()}
+        rows = self.cluster.node(prim).query(
+            "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') "
+            "ORDER BY sync_priority, application_name")
+        names = [ids.get(r[0]) for r in rows if ids.get(r[0]) in self.cluster.nodes]
+        return names[0] if names else None
+
     # --------------------------------------------------------------- actions
     def switchover(self, to: str | None) -> dict[str, Any]:
         leader = self.primary()
