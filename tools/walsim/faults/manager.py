@@ -128,6 +128,10 @@ class NetPaths:
             listen = (f"127.0.9.{1 + sum(1 for m in self.links.values() if m.get('same_port'))}", int(to[1]))
             addr = netd.add_link(name, to[0], int(to[1]), listen_host=listen[0], listen_port=listen[1])
             meta["same_port"] = True
+        elif proto != "pg":
+            # Assumed interface of netd raw links (managers-net's work): a Netd that
+            # has them says so with ``raw_links`` and takes ``proto="raw"``.
+            addr = netd.add_link(name, to[0], int(to[1]), proto="raw")
         else:
             addr = netd.add_link(name, to[0], int(to[1]))
         meta["direct"] = False
