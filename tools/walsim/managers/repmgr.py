@@ -35,7 +35,7 @@ from walsim.core.errors import ManagerError
 from walsim.core.timeouts import wait_until
 from walsim.managers.base import Manager, Member, NodeDecl
 from walsim.pg.node import Node, format_value
-from walsim.pg.template import copy_template, ensure_template
+from walsim.pg.template import copy_template, ensure_template, run_initdb
 from walsim.scenario import schema as s
 
 WITNESS = "witness"
@@ -93,8 +93,6 @@ class RepmgrManager(Manager):
         postgresql.conf (clone, rewind) never moves the node."""
         settings = self.node_settings(decl, node)
         settings.update({"port": node.port, "listen_addresses": node.host})
-        if decl.name != WITNESS:
-            settings["shared_preload_libraries"] = "repmgr"
         out = []
         for k, v in settings.items():
             if k in PER_NODE:
@@ -227,17 +225,22 @@ class RepmgrManager(Manager):
     def _initdb(self, node: Node, decl: NodeDecl) -> None:
         opts = ["--auth-host", "scram-sha-256", "--auth-local", "peer", "--data-checksums", "-E", "UTF8",
                 "--locale", "C", "--no-sync"]
-        template, password = ensure_template(self.cluster.pg, self.runas, self.cluster.superuser, opts,
-                                             node.log_file, 120 * self.env.timeout_mult)
-        copy_template(self.runas, template, node.data_dir, node.log_file, 120 * self.env.timeout_mult)
-        self.superuser_password = password
-        self.cluster.set_superuser_password(password)
+        if decl.name == WITNESS:
+            # A witness is another database system: its own initdb, never a copy of the
+            # template the primary came from (repmgr refuses a shared system identifier).
+            run_initdb(self.cluster.pg, self.runas, node.data_dir, self.superuser_password,
+                       self.cluster.superuser, opts, node.log_file, 120 * self.env.timeout_mult)
+        else:
+            template, password = ensure_template(self.cluster.pg, self.runas, self.cluster.superuser, opts,
+                                                 node.log_file, 120 * self.env.timeout_mult)
+            copy_template(self.runas, template, node.data_dir, node.log_file, 120 * self.env.timeout_mult)
+            self.superuser_password = password
+            self.cluster.set_superuser_password(password)
         self.runas.write_file(node.data_dir / "pg_hba.conf", "\n".join(self.hba_lines()) + "\n", 0o600)
         # Settings every node shares go in postgresql.conf (copied by clones); per-node
         # ones are on the pg_ctl command line.
         shared = {k: v for k, v in self.node_settings(decl, node).items() if k not in PER_NODE + DEFERRED}
-        if decl.name != WITNESS:
-            shared["shared_preload_libraries"] = "repmgr"
+        shared["shared_preload_libraries"] = "repmgr"
         node.append_conf("\n# walsim: settings of the repmgr cluster\n"
                          + "".join(f"{k} = {format_value(v)}\n" for k, v in shared.items()))
 
