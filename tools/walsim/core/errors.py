@@ -83,6 +83,10 @@ class ManagerError(WalsimError):
     provisioned, started or asked; the message names the manager, the node and its log."""
 
 
+class ManagerUnsupported(ManagerError):
+    """The manager has no such operation, or not one walsim can drive (an ERROR, not a FAIL)."""
+
+
 class ManagerMissing(ManagerError):
     """A manager's program is not installed; the message names the Debian package."""
 

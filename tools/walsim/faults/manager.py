@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 
-from walsim.core.errors import HarnessError, ManagerError, NetdError, StepFailed, WaitTimeout
+from walsim.core.errors import (HarnessError, ManagerError, ManagerUnsupported, NetdError, StepFailed,
+                                 WaitTimeout)
 from walsim.core.timeouts import multiplier, scaled, wait_until
 from walsim.faults.base import FaultLayer, apply_step
 from walsim.managers.base import Manager, ManagerEnv, NodeDecl
@@ -263,6 +264,8 @@ class ManagerLayer(FaultLayer):
                 return self._wait_healthy(step, v["timeout"])
             if step.kind == "manager_agrees":
                 return self._wait_agrees(step, v["timeout"])
+        except ManagerUnsupported as exc:
+            raise HarnessError(f"{step.path} ({step.describe()}): {exc}") from None
         except ManagerError as exc:
             raise StepFailed(f"{step.path} ({step.describe()}): {exc}") from None
         raise HarnessError(f"{step.path}: the manager layer has no step {step.kind!r}")

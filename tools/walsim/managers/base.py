@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence
 
-from walsim.core.errors import ManagerError, ManagerMissing
+from walsim.core.errors import ManagerError, ManagerMissing, ManagerUnsupported
 from walsim.core.timeouts import wait_until
 from walsim.managers.procs import Supervisor
 from walsim.pg.cluster import Cluster
@@ -317,13 +317,13 @@ class Manager:
                                    f"its log ({mp.log}) ends with:\n{mp.tail()}")
 
     def switchover(self, to: str | None) -> dict[str, Any]:
-        raise ManagerError(f"manager kind {self.kind!r} has no switchover")
+        raise ManagerUnsupported(f"manager kind {self.kind!r} has no switchover")
 
     def pause(self) -> None:
-        raise ManagerError(f"manager kind {self.kind!r} has no maintenance mode")
+        raise ManagerUnsupported(f"manager kind {self.kind!r} has no maintenance mode")
 
     def resume(self) -> None:
-        raise ManagerError(f"manager kind {self.kind!r} has no maintenance mode")
+        raise ManagerUnsupported(f"manager kind {self.kind!r} has no maintenance mode")
 
     def processes(self, node: str) -> dict[str, list[tuple[int, int]]]:
         """``{"manager": [(pid, starttime)...], "postgres": [...]}`` of one node."""

@@ -31,7 +31,7 @@ import io
 import subprocess
 from typing import Any, Mapping
 
-from walsim.core.errors import ManagerError
+from walsim.core.errors import ManagerError, ManagerUnsupported
 from walsim.core.timeouts import wait_until
 from walsim.managers.base import Manager, Member, NodeDecl
 from walsim.pg.node import Node, format_value
@@ -306,13 +306,9 @@ class RepmgrManager(Manager):
 
     # --------------------------------------------------------------- actions
     def switchover(self, to: str | None) -> dict[str, Any]:
-        leader = self.primary()
-        cand = to or next((d.name for d in self.env.nodes if d.name != leader), None)
-        if cand is None or leader is None:
-            raise ManagerError("repmgr: no leader or no candidate for a switchover")
-        out = self._repmgr(cand, "standby", "switchover", "--siblings-follow", "--always-promote",
-                           timeout=180)
-        return {"from": leader, "to": cand, "output": out.strip().splitlines()[-3:]}
+        raise ManagerUnsupported("repmgr's switchover (repmgr standby switchover) runs commands on the "
+                                 "old primary over SSH, which walsim does not set up on a loopback "
+                                 "cluster; use kill or isolate steps instead")
 
     def pause(self) -> None:
         self._repmgr(self.primary() or self.env.primary, "service", "pause")
