@@ -187,8 +187,11 @@ seconds = 120
 '''
     path = tmp_path / "interrupted.toml"
     path.write_text(scenario_text("patroni", steps, VERDICTS, name="mgr-interrupt"))
+    # SIGINT's default disposition in the child: a shell running the suite in the
+    # background (CI) would otherwise hand it down ignored, and Ctrl-C would not be Ctrl-C.
     proc = subprocess.Popen([str(TOP / "tools" / "walsim-cli"), "run", str(path), "--out", str(tmp_path / "runs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 180
     assert proc.stdout is not None
