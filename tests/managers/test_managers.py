@@ -291,6 +291,15 @@ def test_sync_durability_needs_the_managers_own_setting() -> None:
     parse_scenario(text.replace('kind = "patroni"\n', 'kind = "patroni"\nsynchronous_mode = true\n'))
 
 
+def test_manager_steps_need_a_manager() -> None:
+    text = ('name = "x"\ndescription = "x"\ndurability = "async"\n[nodes.pg1]\nrole = "primary"\n'
+            '[[steps]]\nwait = "new_primary"\n[[steps]]\nfault = "isolate"\nnode = "pg1"\n')
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(text)
+    assert "steps[0].wait" in str(exc.value) and "steps[1].fault" in str(exc.value)
+    assert "needs a [manager] table" in str(exc.value)
+
+
 def test_every_shipped_manager_scenario_loads() -> None:
     files = sorted((TOP / "scenarios" / "managers").glob("*.toml"))
     assert {"patroni-isolate-async", "patroni-isolate-sync", "repmgr-isolate-no-witness",

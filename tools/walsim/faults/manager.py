@@ -64,18 +64,24 @@ def _timeout() -> s.Field:
     return s.duration(default=DEFAULT_WAIT_TIMEOUT, help="deadline of the wait (scaled by WALSIM_TIMEOUT_MULT)")
 
 
+def _kind(*args: Any, **kw: Any) -> Any:
+    k = step_kind(*args, **kw)
+    k.needs_manager = True
+    return k
+
+
 KINDS = [
-    step_kind("do", "switchover", {
+    _kind("do", "switchover", {
         "to": s.node_ref(help="the candidate (default: the manager chooses)"),
         "wait": s.boolean(default=True, help="wait until the manager names a new leader"),
         "timeout": _timeout(),
     }, "the manager's planned switchover (patronictl switchover, repmgr standby switchover, "
        "pg_autoctl perform switchover)", layer=LAYER, run=apply_step),
-    step_kind("do", "manager_pause", {}, "the manager's maintenance mode: no automatic failover "
+    _kind("do", "manager_pause", {}, "the manager's maintenance mode: no automatic failover "
               "until manager_resume", layer=LAYER, run=apply_step),
-    step_kind("do", "manager_resume", {}, "leave the manager's maintenance mode", layer=LAYER,
+    _kind("do", "manager_resume", {}, "leave the manager's maintenance mode", layer=LAYER,
               run=apply_step),
-    step_kind("fault", "isolate", {
+    _kind("fault", "isolate", {
         "node": s.node_ref(required=True),
         "from": s.list_of(s.choice(ISOLATE_FROM), default=["dcs", "peers"], min_len=1,
                           help="what the node is cut from: dcs, peers (their replication and "
@@ -84,15 +90,15 @@ KINDS = [
     }, "cut a node from the DCS, its peers, the monitor and/or its clients (netd partitions of the "
        "node's paths; connections stall, new ones are refused)", layer=LAYER, run=apply_step,
         target="node"),
-    step_kind("wait", "new_primary", {
+    _kind("wait", "new_primary", {
         "exclude": s.node_ref(help="a node that does not count (the old primary, e.g. @crash.primary)"),
         "timeout": _timeout(),
     }, "until the manager names a leader (other than exclude) that is out of recovery",
         layer=LAYER, run=apply_step),
-    step_kind("wait", "members_healthy", {"timeout": _timeout()},
+    _kind("wait", "members_healthy", {"timeout": _timeout()},
               "until the manager names one leader and every member healthy (replicating)",
               layer=LAYER, run=apply_step),
-    step_kind("wait", "manager_agrees", {"timeout": _timeout()},
+    _kind("wait", "manager_agrees", {"timeout": _timeout()},
               "until the manager's view of every node's role matches the node (pg_is_in_recovery)",
               layer=LAYER, run=apply_step),
 ]

@@ -437,6 +437,10 @@ def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str
                                 "PostgreSQL itself, but [manager] drives this cluster (use the manager's "
                                 "steps: switchover, kill with what = ..., isolate)"))
             continue
+        if not managed and kind.needs_manager:
+            issues.append(Issue(file, f"{path}.{cat}", f"{cat} = \"{kind_name}\" acts on an HA manager: "
+                                "it needs a [manager] table (docs/managers.md)"))
+            continue
         fields = dict(COMMON_FIELDS)
         fields.update(kind.fields)
         before = len(issues)

@@ -75,6 +75,8 @@ class StepKind:
     #: the step runs pg_ctl, promotes, re-points or rewinds: refused when a manager drives
     #: the cluster (walsim then never does these itself)
     drives_postgres: bool = False
+    #: the step acts on an HA manager: refused unless ``[manager]`` is present
+    needs_manager: bool = False
 
 
 @dataclass
