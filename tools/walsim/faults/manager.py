@@ -40,6 +40,7 @@ from walsim.core.errors import (HarnessError, ManagerError, ManagerUnsupported, 
                                  WaitTimeout)
 from walsim.core.timeouts import multiplier, scaled, wait_until
 from walsim.faults.base import FaultLayer, apply_step
+from walsim.faults.net import KINDS as NET_KINDS
 from walsim.managers.base import Manager, ManagerEnv, NodeDecl
 from walsim.managers.procs import Supervisor
 from walsim.scenario import schema as s
@@ -49,6 +50,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario.model import Scenario, Step
 
 LAYER = "manager"
+#: the network layer carries ``fault = "isolate"`` itself once it matches rules by source
+#: node (managers-net's work); until then this layer has a link-level one of its own
+NET_HAS_ISOLATE = any(k.category == "fault" and k.name == "isolate" for k in NET_KINDS)
 ISOLATE_FROM = ("dcs", "peers", "clients", "monitor")
 #: which links an isolation from each side cuts: (path kind, direction) where
 #: direction "to" = links leading to the node, "from" = links the node alone uses
@@ -81,7 +85,7 @@ KINDS = [
               "until manager_resume", layer=LAYER, run=apply_step),
     _kind("do", "manager_resume", {}, "leave the manager's maintenance mode", layer=LAYER,
               run=apply_step),
-    _kind("fault", "isolate", {
+    *([] if NET_HAS_ISOLATE else [_kind("fault", "isolate", {
         "node": s.node_ref(required=True),
         "from": s.list_of(s.choice(ISOLATE_FROM), default=["dcs", "peers"], min_len=1,
                           help="what the node is cut from: dcs, peers (their replication and "
@@ -89,7 +93,7 @@ KINDS = [
         "duration": s.duration(help="heal by itself after this long (default: until healed)"),
     }, "cut a node from the DCS, its peers, the monitor and/or its clients (netd partitions of the "
        "node's paths; connections stall, new ones are refused)", layer=LAYER, run=apply_step,
-        target="node"),
+        target="node")]),
     _kind("wait", "new_primary", {
         "exclude": s.node_ref(help="a node that does not count (the old primary, e.g. @crash.primary)"),
         "timeout": _timeout(),
@@ -104,44 +108,81 @@ KINDS = [
 ]
 
 
+#: the role of each of the manager layer's paths in the network layer's words
+PATH_ROLES = {"pg": "replication", "client": "client", "api": "api", "dcs": "dcs", "monitor": "monitor"}
+
+
 class NetPaths:
-    """:class:`walsim.managers.base.Paths` on the network layer's walsim-netd."""
+    """:class:`walsim.managers.base.Paths` on the network layer.
+
+    With a network layer that knows members and paths (``add_path``,
+    ``declare_member``: node addresses, source nodes, raw links), every path is
+    one of its links with a role, and its ``isolate`` fault cuts them by the
+    node that opened each connection.  Without it, PostgreSQL paths are plain
+    walsim-netd links, raw ones go direct, and this layer's own ``isolate``
+    partitions whole links."""
 
     def __init__(self, layer: "ManagerLayer") -> None:
         self.layer = layer
         #: link name -> {"path", "owner", "target", "proto", "direct"}
         self.links: dict[str, dict[str, Any]] = {}
 
+    def _net(self) -> Any:
+        net = self.layer.ctx.layers.get("netd")
+        return net if net is not None and hasattr(net, "add_path") else None
+
+    def _cluster(self) -> Any:
+        cluster = self.layer.ctx.cluster
+        return cluster if getattr(cluster, "node_addresses", False) else None
+
     def host(self, node: str) -> str:
-        return "127.0.0.1"
+        cluster = self._cluster()
+        return cluster.address(node) if cluster is not None else "127.0.0.1"
 
     def hosts(self) -> list[str]:
-        return ["127.0.0.1"]
+        cluster = self._cluster()
+        return list(cluster.addresses().values()) if cluster is not None else ["127.0.0.1"]
+
+    def member(self, name: str, kind: str) -> str:
+        """A member beside the nodes (the DCS, the monitor, a witness): its address."""
+        net = self._net()
+        if net is not None:
+            net.declare_member(name, kind)
+        return self.host(name)
+
+    def source_env(self, member: str) -> dict[str, str]:
+        """The environment that makes a program's connections come from a member's address."""
+        cluster = self._cluster()
+        return dict(cluster.source_environment(member)) if cluster is not None else {}
 
     def link(self, name: str, to: tuple[str, int], *, proto: str, path: str,
              owner: str | None, target: str | None, same_port: bool = False) -> tuple[str, int]:
         netd = self.layer.netd()
         meta: dict[str, Any] = {"path": path, "owner": owner, "target": target, "proto": proto,
                                 "to": f"{to[0]}:{to[1]}"}
-        if proto != "pg" and not getattr(netd, "raw_links", False):
-            # walsim-netd carries only PostgreSQL's protocol until raw links exist:
-            # this path goes direct, and faults on it are refused (isolate says so).
-            meta["direct"] = True
-            self.links[name] = meta
-            return to
+        listen = None
         if same_port:
             # Another loopback address, the same port number (the port is walsim's
             # reservation, so the pair is ours); 127.0.9.0/24 is walsim's for these.
             listen = (f"127.0.9.{1 + sum(1 for m in self.links.values() if m.get('same_port'))}", int(to[1]))
-            addr = netd.add_link(name, to[0], int(to[1]), listen_host=listen[0], listen_port=listen[1])
             meta["same_port"] = True
+        net = self._net()
+        if net is not None:
+            addr = net.add_path(name, to, target=target or owner or "", role=PATH_ROLES[path], proto=proto,
+                                listen=listen)
+            meta["direct"] = False
         elif proto != "pg":
-            # Assumed interface of netd raw links (managers-net's work): a Netd that
-            # has them says so with ``raw_links`` and takes ``proto="raw"``.
-            addr = netd.add_link(name, to[0], int(to[1]), proto="raw")
+            # walsim-netd carries only PostgreSQL's protocol without raw links: this
+            # path goes direct, and this layer's isolate refuses to pretend to cut it.
+            meta["direct"] = True
+            self.links[name] = meta
+            return to
+        elif listen is not None:
+            addr = netd.add_link(name, to[0], int(to[1]), listen_host=listen[0], listen_port=listen[1])
+            meta["direct"] = False
         else:
             addr = netd.add_link(name, to[0], int(to[1]))
-        meta["direct"] = False
+            meta["direct"] = False
         meta["listen"] = f"{addr[0]}:{addr[1]}"
         self.links[name] = meta
         return addr

@@ -93,6 +93,12 @@ class Paths(Protocol):
     def hosts(self) -> list[str]:
         """Every node's address (for access rules such as pg_hba.conf)."""
 
+    def member(self, name: str, kind: str) -> str:
+        """Declare a member beside the nodes (``dcs``, ``monitor``, ``witness``); its address."""
+
+    def source_env(self, member: str) -> dict[str, str]:
+        """Environment that makes a program's connections come from the member's address."""
+
     def link(self, name: str, to: tuple[str, int], *, proto: str, path: str,
              owner: str | None, target: str | None, same_port: bool = False) -> tuple[str, int]:
         """An address that reaches ``to``: a walsim-netd link, or ``to`` itself when

@@ -125,8 +125,8 @@ class CommandManager(Manager):
         env = self._environment()
         for d in self.env.nodes:
             log = self.touch(self.dir / f"{d.name}.log")
-            self.sup.start("manager", d.name, self._subst(self.values["start"], d.name), log, env=env,
-                           cwd=self.cluster.node(d.name).base_dir)
+            self.sup.start("manager", d.name, self._subst(self.values["start"], d.name), log,
+                           env={**env, **self.paths.source_env(d.name)}, cwd=self.cluster.node(d.name).base_dir)
 
     def members(self) -> list[Member]:
         argv = self._subst(self.values["members"])

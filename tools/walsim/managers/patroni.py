@@ -115,7 +115,7 @@ class PatroniManager(Manager):
 
     def _start_etcd(self) -> None:
         d = self.runas.makedirs(self.dir / "etcd", 0o700)
-        host = "127.0.0.1"
+        host = self.paths.member("etcd", "dcs")
         client, peer = self._port(), self._port()
         self.dcs_direct = (host, client)
         argv = [self.program("etcd"), "--name", "dcs", "--data-dir", str(d / "data"),
@@ -147,7 +147,7 @@ class PatroniManager(Manager):
         self.client_path(node)
         assert self.dcs_direct is not None
         dcs = self.paths.link(f"{name}-dcs", self.dcs_direct, proto="raw", path="dcs", owner=name,
-                              target=None)
+                              target="etcd")
         v = self.values
         settings = self.node_settings(decl, node)
         params = {k: _pgval(x) for k, x in settings.items()}
@@ -207,7 +207,8 @@ class PatroniManager(Manager):
 
     def _start_one(self, name: str) -> None:
         self.sup.start("manager", name, [self.program("patroni"), str(self.dir / f"{name}.yml")],
-                       self.dir / f"{name}.log", cwd=self.cluster.node(name).base_dir)
+                       self.dir / f"{name}.log", cwd=self.cluster.node(name).base_dir,
+                       env=self.paths.source_env(name))
 
     def _leader_from(self, name: str) -> bool:
         try:

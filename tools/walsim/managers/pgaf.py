@@ -96,13 +96,16 @@ class PgAutoFailoverManager(Manager):
         super().__init__(env)
         self.monitor_dir = self.dir / "monitor"
         self.monitor_port = 0
+        self.monitor_host = "127.0.0.1"
         self.hostname: dict[str, str] = {}
         self._reservations: list[Any] = []
 
     # ------------------------------------------------------------ commands
-    def _autoctl(self, *args: str, what: str, log: str, check: bool = True, timeout: float = 120) -> str:
+    def _autoctl(self, *args: str, what: str, log: str, check: bool = True, timeout: float = 120,
+                 member: str | None = None) -> str:
         argv = [self.program("pg_autoctl"), *args]
-        proc = self.runas.run(argv, what=what, log=self.dir / log, env=self.sup.env,
+        env = {**self.sup.env, **(self.paths.source_env(member) if member else {})}
+        proc = self.runas.run(argv, what=what, log=self.dir / log, env=env,
                               timeout=timeout * self.env.timeout_mult, check=check)
         return proc.stdout.decode(errors="replace")
 
@@ -118,12 +121,13 @@ class PgAutoFailoverManager(Manager):
         res = self.cluster.ports.reserve()
         self._reservations.append(res)
         self.monitor_port = res.port
+        self.monitor_host = self.paths.member("monitor", "monitor")
         self.touch(self.dir / "monitor-create.log")
         self._autoctl("create", "monitor", "--pgdata", str(self.monitor_dir), "--pgport", str(self.monitor_port),
-                      "--hostname", "127.0.0.1", "--no-ssl", "--skip-pg-hba",
+                      "--hostname", self.monitor_host, "--no-ssl", "--skip-pg-hba",
                       "--pgctl", str(self.cluster.pg.path("pg_ctl")),
                       what="pg_autoctl create monitor", log="monitor-create.log")
-        for key, value in (("postgresql.listen_addresses", "127.0.0.1"), ("postgresql.host", str(self.dir))):
+        for key, value in (("postgresql.listen_addresses", self.monitor_host), ("postgresql.host", str(self.dir))):
             self._autoctl("config", "set", "--pgdata", str(self.monitor_dir), key, value,
                           what=f"monitor: pg_autoctl config set {key}", log="monitor-create.log")
         self._append(self.monitor_dir, {"shared_buffers": "32MB", "max_connections": 60,
@@ -131,7 +135,7 @@ class PgAutoFailoverManager(Manager):
         self._hba(self.monitor_dir)
         self.touch(self.dir / "monitor.log")
         self.sup.start("monitor", None, [self.program("pg_autoctl"), "run", "--pgdata", str(self.monitor_dir)],
-                       self.dir / "monitor.log", cwd=self.dir)
+                       self.dir / "monitor.log", cwd=self.dir, env=self.paths.source_env("monitor"))
         wait_until(self._monitor_ready, what="the pg_auto_failover monitor to accept connections",
                    timeout=60, tolerate=(psycopg.Error,), logs=[self.dir / "monitor.log"],
                    interval=0.2)
@@ -151,7 +155,7 @@ class PgAutoFailoverManager(Manager):
             self.client_path(node)
 
     def _monitor_conn(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(host="127.0.0.1", port=self.monitor_port, user=self.cluster.superuser,
+        return psycopg.connect(host=self.monitor_host, port=self.monitor_port, user=self.cluster.superuser,
                                dbname="pg_auto_failover", autocommit=True, connect_timeout=2)
 
     def _monitor_ready(self) -> bool:
@@ -182,7 +186,8 @@ class PgAutoFailoverManager(Manager):
             self._create(decls[name])
             self.sup.start("manager", name, [self.program("pg_autoctl"), "run", "--pgdata",
                                              str(self.cluster.node(name).data_dir)],
-                           self.dir / f"{name}.log", cwd=self.cluster.node(name).base_dir)
+                           self.dir / f"{name}.log", cwd=self.cluster.node(name).base_dir,
+                           env=self.paths.source_env(name))
             want = ("single",) if i == 0 else ("secondary",)
             wait_until(lambda: (self.check_alive(), self._state(name))[1],
                        what=f"pg_auto_failover: {name} to reach state {'/'.join(want)}",
@@ -191,8 +196,8 @@ class PgAutoFailoverManager(Manager):
 
     def _create(self, decl: NodeDecl) -> None:
         node = self.cluster.node(decl.name)
-        mon = self.paths.link(f"{decl.name}-monitor", ("127.0.0.1", self.monitor_port), proto="pg",
-                              path="monitor", owner=decl.name, target=None)
+        mon = self.paths.link(f"{decl.name}-monitor", (self.monitor_host, self.monitor_port), proto="pg",
+                              path="monitor", owner=decl.name, target="monitor")
         log = f"{decl.name}-create.log"
         self.touch(self.dir / log)
         self.touch(self.dir / f"{decl.name}.log")
@@ -200,7 +205,7 @@ class PgAutoFailoverManager(Manager):
                       "--listen", node.host, "--hostname", self.hostname[decl.name], "--name", decl.name,
                       "--monitor", self._monitor_uri(*mon), "--no-ssl", "--skip-pg-hba",
                       "--pgctl", str(self.cluster.pg.path("pg_ctl")), "--dbname", "postgres",
-                      what=f"pg_autoctl create postgres ({decl.name})", log=log, timeout=300)
+                      what=f"pg_autoctl create postgres ({decl.name})", log=log, timeout=300, member=decl.name)
         settings = {k: v for k, v in self.node_settings(decl, node).items() if k not in PGAF_OWNS}
         self._append(node.data_dir, settings)
         self._hba(node.data_dir)

@@ -76,7 +76,8 @@ class RepmgrManager(Manager):
         argv = [self.program("repmgr"), "-f", str(self._conf(name)), *args]
         proc = self.runas.run(argv, what=f"repmgr {' '.join(args[:2])} on {name}",
                               log=self.dir / f"{name}-commands.log",
-                              env=self._env(), timeout=timeout * self.env.timeout_mult, check=check)
+                              env={**self._env(), **self.paths.source_env(name)},
+                              timeout=timeout * self.env.timeout_mult, check=check)
         return proc.stdout.decode(errors="replace")
 
     def _env(self) -> dict[str, str]:
@@ -120,6 +121,8 @@ class RepmgrManager(Manager):
         if self.values.get("witness"):
             decls.append(NodeDecl(WITNESS, "witness", {}))
         for i, decl in enumerate(decls, start=1):
+            if decl.name == WITNESS:
+                self.paths.member(WITNESS, "witness")
             node = self.new_node(decl)
             self.ids[decl.name] = i
             link = self.paths.link(f"{decl.name}-pg", (node.host, node.port), proto="pg", path="pg",
@@ -208,7 +211,7 @@ class RepmgrManager(Manager):
         for name in [*(d.name for d in self.env.nodes), *([WITNESS] if self.witness else [])]:
             self.sup.start("manager", name, [self.program("repmgrd"), "-f", str(self._conf(name)),
                                              "--daemonize=false", "--no-pid-file"],
-                           self.dir / f"{name}-repmgrd.out", env=self._env(),
+                           self.dir / f"{name}-repmgrd.out", env={**self._env(), **self.paths.source_env(name)},
                            cwd=self.cluster.node(name).base_dir)
 
     def _deferred(self) -> None:
@@ -246,7 +249,7 @@ class RepmgrManager(Manager):
 
     def _start_pg(self, node: Node, decl: NodeDecl) -> None:
         self.runas.run(self._pg_ctl(node, decl, "start"), what=f"{node.name}: pg_ctl start",
-                       log=self.dir / f"{node.name}-commands.log", env=self._env(),
+                       log=self.dir / f"{node.name}-commands.log", env={**self._env(), **self.paths.source_env(node.name)},
                        timeout=90 * self.env.timeout_mult)
 
     # ------------------------------------------------------------- the view
