@@ -391,10 +391,13 @@ class ManagerLayer(FaultLayer):
         t0 = time.monotonic()
 
         def probe() -> str | None:
-            p = self.adapter.primary()  # type: ignore[union-attr]
-            if p is None or p == exclude:
+            # The excluded node may still be a primary in the manager's view (a split
+            # brain the manager shows, as repmgr does): the other one counts.
+            prims = [m.name for m in self.adapter.members()  # type: ignore[union-attr]
+                     if m.role == "primary" and m.name != exclude]
+            if len(prims) != 1:
                 return None
-            return p if not self.ctx.node(p).in_recovery() else None
+            return prims[0] if not self.ctx.node(prims[0]).in_recovery() else None
         name = self._wait(step, "the manager to name a new primary" + (f" other than {exclude}" if exclude else "")
                           + " that is out of recovery", probe, lambda p: p is not None, timeout)
         self.ctx.set_primary(name)
