@@ -20,9 +20,9 @@ freezing a node's manager or whole node is the process layer's ``kill`` and
 
 The manager's view (its member list) is sampled every 0.5 s into
 ``samples.jsonl`` (``source = "manager"``); when it names a new leader the
-layer records a ``manager_primary`` event, makes that node the run's primary
-and points the writing workloads at it (what a client behind a
-manager-aware router sees).  Teardown stops the managers, then PostgreSQL if
+layer records a ``manager_primary`` event and makes that node the run's
+primary.  The ledger clients are not told: they search every node's client
+path for the writable one themselves.  Teardown stops the managers, then PostgreSQL if
 a manager left it running, then the DCS or monitor; walsim-netd is torn down
 after this layer.
 """
@@ -286,7 +286,6 @@ class ManagerLayer(FaultLayer):
             self._last_primary = prim[0]
             self.ctx.events.event("manager_primary", node=prim[0])
             self.ctx.set_primary(prim[0])
-            self.ctx.retarget_writers(prim[0])
         return {"members": members, "primary": prim[0] if len(prim) == 1 else None}
 
     # ----------------------------------------------------------------- steps

@@ -84,7 +84,8 @@ class ProcessLayer(FaultLayer):
             node.resume()
         else:
             node.kill(signal.SIGCONT, process=process, wait=False)
-        return {}
+        # whether the node can acknowledge commits while paused (the judge reads it)
+        return {"process": process, "accepts_writes": process not in ("postmaster", "backend")}
 
     def _programs(self, step: "Step") -> dict[str, Any]:
         """kill/pause/resume of a node's manager (or of everything on the node): the pids

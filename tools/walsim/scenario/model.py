@@ -101,6 +101,8 @@ class Scenario:
     names: Names = field(default_factory=Names)
     #: the HA manager driving the cluster (None: walsim drives it)
     manager: ManagerSpec | None = None
+    #: problems that do not stop the scenario from running (printed by check and run)
+    warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
 
     @property
