@@ -222,6 +222,7 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
 
 def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> None:
     sc = ctx.scenario
+    primary = ctx.node(ctx.primary)  # the scenario's, or the leader a manager named
     for name, spec in sc.workloads.items():
         v = dict(spec.values)
         for key in ("node", "nodes"):  # @primary and friends, resolved now
@@ -259,7 +260,6 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
             ctx.workloads[name] = wl
     if any(s.kind == "ledger" for s in sc.workloads.values()):
         # make the table reach every standby before the clock starts
-        primary = ctx.node(ctx.primary)
         for n in sc.nodes:
             if n != ctx.primary:
                 node = ctx.node(n)
