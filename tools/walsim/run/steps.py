@@ -462,8 +462,9 @@ def _run_wl_stop(ctx: "RunContext", step: "Step") -> dict[str, Any]:
 
 
 def _run_wl_retarget(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).retarget(ctx.node(step.values["node"]))
-    return {}
+    # through the node's client route when a layer gives one (a managed cluster's client link)
+    ctx.workload(step.values["name"]).retarget(ctx.client_target(step.values["node"]))
+    return {"node": step.values["node"]}
 
 
 register("load", "start", {"name": s.workload_ref(required=True)}, "start a workload",
