@@ -284,6 +284,21 @@ class Cluster:
                 addrs.apply_source_environment(node.environment, os.fspath(lib), node.host)
         return node
 
+    def add_managed_node(self, name: str, *, managed_by: str, port: int | None = None) -> Node:
+        """A node whose PostgreSQL an HA manager creates, starts and stops (walsim never
+        does: :meth:`Node.start` refuses).  Its directory and port are reserved here; the
+        servers it runs are still stopped by :meth:`destroy` if the manager leaves them."""
+        node = self._new_node(name, port, durable=False)
+        node.managed_by = managed_by
+        self._register_live(node)
+        self._save_state()
+        return node
+
+    def set_superuser_password(self, password: str) -> None:
+        """The superuser's password (written to the passfile), for nodes a manager initialised."""
+        self._superuser_password = password
+        self._write_passfile()
+
     def _write_passfile(self) -> None:
         def esc(s: str) -> str:
             return s.replace("\\", "\\\\").replace(":", "\\:")

@@ -129,6 +129,8 @@ class Node:
         self._paused: list[tuple[int, int]] = []
         #: every PostgreSQL pid seen for this node, with its start time (for straggler cleanup)
         self._known: dict[int, int] = {}
+        #: the HA manager that starts and stops this node's PostgreSQL (None: walsim does)
+        self.managed_by: str | None = None
 
     def __repr__(self) -> str:
         return f"<Node {self.name} port={self.port} {self.status()}>"
@@ -432,6 +434,9 @@ class Node:
         it exits first.  When the port turns out to be taken by another
         program and the port was chosen by walsim, retries with a new port.
         """
+        if self.managed_by is not None:
+            raise ClusterError(f"{self.name} is managed by {self.managed_by}: walsim does not start "
+                               "its PostgreSQL (the manager does)")
         status = self.status()
         if status in ("running", "paused"):
             raise ClusterError(f"{self.name} is already running (pid {self.postmaster_pid()})")

@@ -48,6 +48,14 @@ class LinkSpec:
 
 
 @dataclass
+class ManagerSpec:
+    """``[manager]``: the HA manager that drives the cluster, and its settings."""
+
+    kind: str
+    values: dict[str, Any]
+
+
+@dataclass
 class WorkloadSpec:
     name: str
     kind: str
@@ -98,6 +106,8 @@ class Scenario:
     steps: list[Step]
     verdicts: list[VerdictSpec]
     names: Names = field(default_factory=Names)
+    #: the HA manager driving the cluster (None: walsim drives it)
+    manager: ManagerSpec | None = None
     #: problems that do not stop the scenario from running (printed by check and run)
     warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
@@ -124,8 +134,17 @@ class Scenario:
         return kind
 
     def layers_used(self) -> list[Any]:
-        """The fault layers (classes) this scenario uses, in registration order."""
-        return [layer for layer in self.vocabulary.layers if layer.used_by(self)]
+        """The fault layers (classes) this scenario uses, in registration order, with the
+        layers they require (``FaultLayer.requires``)."""
+        wanted = {layer.name for layer in self.vocabulary.layers if layer.used_by(self)}
+        todo = list(wanted)
+        while todo:
+            layer = self.vocabulary.layer(todo.pop())
+            for req in getattr(layer, "requires", ()):
+                if req not in wanted:
+                    wanted.add(req)
+                    todo.append(req)
+        return [layer for layer in self.vocabulary.layers if layer.name in wanted]
 
     def needs(self) -> set[str]:
         """The facilities the scenario needs at run time (``cluster``, ``netd``, ``disk``, ``clock``)."""
