@@ -293,10 +293,10 @@ def test_sync_durability_needs_the_managers_own_setting() -> None:
 
 def test_manager_steps_need_a_manager() -> None:
     text = ('name = "x"\ndescription = "x"\ndurability = "async"\n[nodes.pg1]\nrole = "primary"\n'
-            '[[steps]]\nwait = "new_primary"\n[[steps]]\nfault = "isolate"\nnode = "pg1"\n')
+            '[[steps]]\nwait = "new_primary"\n[[steps]]\ndo = "switchover"\n')
     with pytest.raises(ScenarioError) as exc:
         parse_scenario(text)
-    assert "steps[0].wait" in str(exc.value) and "steps[1].fault" in str(exc.value)
+    assert "steps[0].wait" in str(exc.value) and "steps[1].do" in str(exc.value)
     assert "needs a [manager] table" in str(exc.value)
 
 

@@ -28,7 +28,7 @@ def bindir(prog: str) -> str:
 
 
 def opts(node: str) -> str:
-    return (f"-c port={node_env(node, 'PORT')} -c listen_addresses=127.0.0.1 "
+    return (f"-c port={node_env(node, 'PORT')} -c listen_addresses=127.0.0.1,{node_env(node, 'HOST')} "
             f"-c unix_socket_directories={node_env(node, 'DIR')} -c cluster_name={node} "
             f"-c logging_collector=on -c log_directory={node_env(node, 'DIR')} "
             f"-c log_filename={os.path.basename(node_env(node, 'LOG'))}")
@@ -51,8 +51,9 @@ def setup() -> None:
         f.write("wal_level = replica\nhot_standby = on\nwal_log_hints = on\nfsync = off\n"
                 "wal_sender_timeout = 5s\nwal_receiver_timeout = 5s\nshared_buffers = 32MB\n")
     with open(os.path.join(node_env(primary, "DATA"), "pg_hba.conf"), "w") as f:
-        f.write("local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n"
-                "host replication all 127.0.0.1/32 scram-sha-256\n")
+        f.write("local all all peer\n")
+        for addr in ENV["WALSIM_HBA_ADDRESSES"].split():
+            f.write(f"host all all {addr}/32 scram-sha-256\nhost replication all {addr}/32 scram-sha-256\n")
     pg_ctl(primary, "-l", os.path.join(node_env(primary, "DIR"), "setup.log"), "-o", opts(primary), "start")
     host, port = node_env(primary, "PEER").split(":")
     with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True,

@@ -11,12 +11,12 @@ layer ``requires``), named ``NODE-pg``, ``NODE-api``, ``NODE-dcs``,
 ``NODE-monitor``, ``NODE-client``.
 
 Its step kinds: ``do = "switchover"``, ``do = "manager_pause"`` /
-``"manager_resume"`` (the manager's maintenance mode), ``fault = "isolate"``
-(a node cut from the DCS, its peers, the monitor and/or its clients), and the
-waits ``new_primary``, ``members_healthy``, ``manager_agrees``.  Killing or
+``"manager_resume"`` (the manager's maintenance mode), and the waits ``new_primary``, ``members_healthy``, ``manager_agrees``.  Killing or
 freezing a node's manager or whole node is the process layer's ``kill`` and
 ``pause`` with ``what = "manager" | "node"``; this layer tells it the pids
-(:meth:`ManagerLayer.processes`).
+(:meth:`ManagerLayer.processes`); cutting a node off its DCS, peers, monitor or
+clients is the network layer's ``fault = "isolate"`` on the links this layer
+declares to it.
 
 The manager's view (its member list) is sampled every 0.5 s into
 ``samples.jsonl`` (``source = "manager"``); when it names a new leader the
@@ -36,11 +36,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import psycopg
 
-from walsim.core.errors import (HarnessError, ManagerError, ManagerUnsupported, NetdError, StepFailed,
-                                 WaitTimeout)
-from walsim.core.timeouts import multiplier, scaled, wait_until
+from walsim.core.errors import HarnessError, ManagerError, ManagerUnsupported, StepFailed, WaitTimeout
+from walsim.core.timeouts import multiplier, wait_until
 from walsim.faults.base import FaultLayer, apply_step
-from walsim.faults.net import KINDS as NET_KINDS
 from walsim.managers.base import Manager, ManagerEnv, NodeDecl
 from walsim.managers.procs import Supervisor
 from walsim.scenario import schema as s
@@ -50,20 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario.model import Scenario, Step
 
 LAYER = "manager"
-#: the network layer carries ``fault = "isolate"`` itself once it matches rules by source
-#: node (managers-net's work); until then this layer has a link-level one of its own
-NET_HAS_ISOLATE = any(k.category == "fault" and k.name == "isolate" for k in NET_KINDS)
-ISOLATE_FROM = ("dcs", "peers", "clients", "monitor")
-#: which links an isolation from each side cuts: (path kind, direction) where
-#: direction "to" = links leading to the node, "from" = links the node alone uses
-ISOLATE_PATHS = {
-    "dcs": [("dcs", "from")],
-    "monitor": [("monitor", "from")],
-    "peers": [("pg", "to"), ("api", "to")],
-    "clients": [("client", "to")],
-}
-
-
 def _timeout() -> s.Field:
     return s.duration(default=DEFAULT_WAIT_TIMEOUT, help="deadline of the wait (scaled by WALSIM_TIMEOUT_MULT)")
 
@@ -85,15 +69,6 @@ KINDS = [
               "until manager_resume", layer=LAYER, run=apply_step),
     _kind("do", "manager_resume", {}, "leave the manager's maintenance mode", layer=LAYER,
               run=apply_step),
-    *([] if NET_HAS_ISOLATE else [_kind("fault", "isolate", {
-        "node": s.node_ref(required=True),
-        "from": s.list_of(s.choice(ISOLATE_FROM), default=["dcs", "peers"], min_len=1,
-                          help="what the node is cut from: dcs, peers (their replication and "
-                               "REST/health traffic to it), monitor, clients"),
-        "duration": s.duration(help="heal by itself after this long (default: until healed)"),
-    }, "cut a node from the DCS, its peers, the monitor and/or its clients (netd partitions of the "
-       "node's paths; connections stall, new ones are refused)", layer=LAYER, run=apply_step,
-        target="node")]),
     _kind("wait", "new_primary", {
         "exclude": s.node_ref(help="a node that does not count (the old primary, e.g. @crash.primary)"),
         "timeout": _timeout(),
@@ -115,21 +90,18 @@ PATH_ROLES = {"pg": "replication", "client": "client", "api": "api", "dcs": "dcs
 class NetPaths:
     """:class:`walsim.managers.base.Paths` on the network layer.
 
-    With a network layer that knows members and paths (``add_path``,
-    ``declare_member``: node addresses, source nodes, raw links), every path is
-    one of its links with a role, and its ``isolate`` fault cuts them by the
-    node that opened each connection.  Without it, PostgreSQL paths are plain
-    walsim-netd links, raw ones go direct, and this layer's own ``isolate``
-    partitions whole links."""
+    Every path is one of the network layer's links with a role (``add_path``)
+    and every member beside the nodes is declared to it (``declare_member``),
+    so that its ``fault = "isolate"`` cuts a managed node off its DCS, monitor,
+    peers or clients by the node that opened each connection."""
 
     def __init__(self, layer: "ManagerLayer") -> None:
         self.layer = layer
-        #: link name -> {"path", "owner", "target", "proto", "direct"}
+        #: link name -> {"path", "owner", "target", "proto", "to", "listen"}
         self.links: dict[str, dict[str, Any]] = {}
 
     def _net(self) -> Any:
-        net = self.layer.ctx.layers.get("netd")
-        return net if net is not None and hasattr(net, "add_path") else None
+        return self.layer.ctx.layers["netd"]  # the layer requires it
 
     def _cluster(self) -> Any:
         cluster = self.layer.ctx.cluster
@@ -145,9 +117,7 @@ class NetPaths:
 
     def member(self, name: str, kind: str) -> str:
         """A member beside the nodes (the DCS, the monitor, a witness): its address."""
-        net = self._net()
-        if net is not None:
-            net.declare_member(name, kind)
+        self._net().declare_member(name, kind)
         return self.host(name)
 
     def source_env(self, member: str) -> dict[str, str]:
@@ -157,7 +127,6 @@ class NetPaths:
 
     def link(self, name: str, to: tuple[str, int], *, proto: str, path: str,
              owner: str | None, target: str | None, same_port: bool = False) -> tuple[str, int]:
-        netd = self.layer.netd()
         meta: dict[str, Any] = {"path": path, "owner": owner, "target": target, "proto": proto,
                                 "to": f"{to[0]}:{to[1]}"}
         listen = None
@@ -166,23 +135,8 @@ class NetPaths:
             # reservation, so the pair is ours); 127.0.9.0/24 is walsim's for these.
             listen = (f"127.0.9.{1 + sum(1 for m in self.links.values() if m.get('same_port'))}", int(to[1]))
             meta["same_port"] = True
-        net = self._net()
-        if net is not None:
-            addr = net.add_path(name, to, target=target or owner or "", role=PATH_ROLES[path], proto=proto,
-                                listen=listen)
-            meta["direct"] = False
-        elif proto != "pg":
-            # walsim-netd carries only PostgreSQL's protocol without raw links: this
-            # path goes direct, and this layer's isolate refuses to pretend to cut it.
-            meta["direct"] = True
-            self.links[name] = meta
-            return to
-        elif listen is not None:
-            addr = netd.add_link(name, to[0], int(to[1]), listen_host=listen[0], listen_port=listen[1])
-            meta["direct"] = False
-        else:
-            addr = netd.add_link(name, to[0], int(to[1]))
-            meta["direct"] = False
+        addr = self._net().add_path(name, to, target=target or owner or "", role=PATH_ROLES[path], proto=proto,
+                                    listen=listen)
         meta["listen"] = f"{addr[0]}:{addr[1]}"
         self.links[name] = meta
         return addr
@@ -201,7 +155,6 @@ class ManagerLayer(FaultLayer):
         super().__init__(ctx)
         self.adapter: Manager | None = None
         self.paths = NetPaths(self)
-        self._rules: dict[str, list[str]] = {}
         self._last_primary: str | None = None
         self._view_lock = threading.Lock()
         self.last_view: list[dict[str, Any]] = []
@@ -209,13 +162,6 @@ class ManagerLayer(FaultLayer):
     @classmethod
     def used_by(cls, scenario: "Scenario") -> bool:
         return scenario.manager is not None
-
-    def netd(self) -> Any:
-        layer = self.ctx.layers.get("netd")
-        netd = getattr(layer, "netd", None)
-        if netd is None:
-            raise HarnessError("the manager layer routes every path through walsim-netd, which is not running")
-        return netd
 
     # ------------------------------------------------------------------ build
     def build(self, say: Callable[[str], None]) -> None:
@@ -302,8 +248,6 @@ class ManagerLayer(FaultLayer):
             if step.kind == "manager_resume":
                 self.adapter.resume()
                 return {}
-            if step.kind == "isolate":
-                return self._isolate(step)
             if step.kind == "new_primary":
                 return self._wait_new_primary(step, v.get("exclude"), v["timeout"])
             if step.kind == "members_healthy":
@@ -324,56 +268,6 @@ class ManagerLayer(FaultLayer):
         if v["wait"]:
             detail.update(self._wait_new_primary(step, before, v["timeout"]))
         return detail
-
-    def _isolate(self, step: "Step") -> dict[str, Any]:
-        v = step.values
-        node = v["node"]
-        chosen = []
-        for side in v["from"]:
-            for path, direction in ISOLATE_PATHS[side]:
-                for name, meta in self.paths.links.items():
-                    if meta["path"] != path:
-                        continue
-                    if (direction == "from" and meta["owner"] == node) or \
-                            (direction == "to" and meta["target"] == node):
-                        chosen.append((side, name, meta))
-        direct = [f"{name} ({side})" for side, name, meta in chosen if meta["direct"]]
-        if direct:
-            raise HarnessError(f"{step.path}: cannot isolate {node}: the path(s) {', '.join(direct)} do "
-                               "not go through walsim-netd (raw links for HTTP/gRPC traffic are needed)")
-        if not chosen:
-            raise HarnessError(f"{step.path}: {node} has no path to cut for from = {v['from']} under "
-                               f"this manager")
-        netd = self.netd()
-        installed: list[str] = []
-        try:
-            for i, (side, name, _meta) in enumerate(chosen):
-                rid = f"{step.id}.{i}"
-                netd.add_fault(rid, link=name, kind="partition", dir="both",
-                               duration=f"{round(v['duration'] * 1000)}ms" if v.get("duration") else None)
-                installed.append(rid)
-        except BaseException:
-            for rid in installed:
-                try:
-                    netd.del_fault(rid)
-                except NetdError:
-                    pass
-            raise
-        self._rules[step.id] = installed
-        self.ctx.layers["netd"]._rule_ids[step.id] = installed
-        return {"node": node, "from": v["from"], "links": [name for _, name, _ in chosen]}
-
-    def heal(self, fault_id: str) -> None:
-        ids = self._rules.pop(fault_id, [])
-        try:
-            netd = self.netd()
-        except HarnessError:
-            return
-        for rid in ids:
-            try:
-                netd.del_fault(rid)
-            except NetdError:
-                pass  # expired by its duration
 
     def _wait(self, step: "Step", what: str, probe: Callable[[], Any], done: Callable[[Any], bool],
               timeout: float) -> Any:

@@ -18,14 +18,18 @@ argument is replaced by a node's name:
 
 Every command runs as the PostgreSQL user with the environment describing
 the cluster: ``WALSIM_NODES`` (the node names), and for each node ``N``:
-``WALSIM_N_PORT`` (the port its PostgreSQL must listen on, on 127.0.0.1),
+``WALSIM_N_HOST`` and ``WALSIM_N_PORT`` (the node's own loopback address and
+the port its PostgreSQL must listen on: listen on both that address and
+127.0.0.1),
 ``WALSIM_N_DATA`` (its data directory), ``WALSIM_N_DIR`` (its directory: put
 the socket there), ``WALSIM_N_LOG`` (where its server log must go),
 ``WALSIM_N_PEER`` (``host:port`` through which peers must reach it: replicate
 from there), ``WALSIM_N_ROLE`` (its initial role); and ``WALSIM_PRIMARY``,
 ``WALSIM_BINDIR``, ``WALSIM_PASSFILE`` (passwords of ``postgres`` and of the
 replication role ``replicator``: ``WALSIM_SUPERUSER_PASSWORD`` and
-``WALSIM_REPLICATION_PASSWORD`` hold them), ``WALSIM_MANAGER_DIR``.
+``WALSIM_REPLICATION_PASSWORD`` hold them), ``WALSIM_MANAGER_DIR``, and
+``WALSIM_HBA_ADDRESSES`` (every address pg_hba.conf must admit: connections
+reach a node from its peers' own addresses, through walsim-netd too).
 """
 
 from __future__ import annotations
@@ -95,11 +99,12 @@ class CommandManager(Manager):
             "WALSIM_SUPERUSER_PASSWORD": self.superuser_password,
             "WALSIM_REPLICATION_PASSWORD": self.cluster.replication_password,
             "WALSIM_MANAGER_DIR": str(self.dir),
+            "WALSIM_HBA_ADDRESSES": " ".join(dict.fromkeys(["127.0.0.1"] + self.paths.hosts())),
         })
         for d in self.env.nodes:
             n = self.cluster.node(d.name)
             peer = self.peer[d.name]
-            env.update({f"WALSIM_{d.name}_PORT": str(n.port), f"WALSIM_{d.name}_DATA": str(n.data_dir),
+            env.update({f"WALSIM_{d.name}_HOST": self.paths.host(d.name), f"WALSIM_{d.name}_PORT": str(n.port), f"WALSIM_{d.name}_DATA": str(n.data_dir),
                         f"WALSIM_{d.name}_DIR": str(n.base_dir), f"WALSIM_{d.name}_LOG": str(n.log_file),
                         f"WALSIM_{d.name}_PEER": f"{peer[0]}:{peer[1]}", f"WALSIM_{d.name}_ROLE": d.role})
         return env
