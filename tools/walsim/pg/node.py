@@ -53,6 +53,7 @@ from walsim.core.timeouts import Deadline, scaled, wait_until
 if TYPE_CHECKING:
     from walsim.pg.cluster import Cluster
     from walsim.pg.ports import PortReservation
+    from walsim.pg.snapshot import Image
 
 STOP_SIGNALS = {"smart": _signal.SIGTERM, "fast": _signal.SIGINT, "immediate": _signal.SIGQUIT}
 LSN_FUNCTIONS = {
@@ -124,6 +125,8 @@ class Node:
         self._paused: list[tuple[int, int]] = []
         #: every PostgreSQL pid seen for this node, with its start time (for straggler cleanup)
         self._known: dict[int, int] = {}
+        #: the snapshot image the data directory was copied from (None: initdb or pg_basebackup)
+        self.image: "Image | None" = None
 
     def __repr__(self) -> str:
         return f"<Node {self.name} port={self.port} {self.status()}>"
@@ -459,6 +462,8 @@ class Node:
                 self._reserve_port(None)
                 with open(self.log_file, "a") as f:
                     f.write(f"walsim: port {old} was taken by another program; retrying on {self.port}\n")
+        if wait:
+            self.cluster._started(self)
         self.cluster._save_state()
 
     def _wait_leftovers(self, grace: float = 10) -> None:
