@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from walsim.api import run_scenario
 from walsim.commands._support import (Progress, add_scenario_arguments, load_arguments, sigterm_as_interrupt,
@@ -26,6 +27,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     loaded = load_arguments(args.scenarios)
     if loaded is None:
+        return 2
+    spaces = [path for path, sc in loaded if sc.explore is not None]
+    for path in spaces:
+        print(f"walsim-cli: error: {path} declares a fault space ([explore]): explore it with "
+              f"`walsim-cli explore {path}`, or run one of its schedules: "
+              f"`walsim-cli explore {path} --print-schedule SEED > schedule.toml`", file=sys.stderr)
+    if spaces:
         return 2
     statuses = []
     for path, sc in loaded:

@@ -6,9 +6,9 @@ fails:
 1. **drop** a fault (with the faults that follow it: a promotion that
    follows a kill goes with the kill);
 2. **heal sooner**: a fault's ``heal_after`` moved to its range's ``from`` end,
-   else halfway there;
-3. **lower** a drawn parameter: to its range's ``from`` end (else halfway
-   there), a choice to its first option;
+   else a half, else a quarter of the way there;
+3. **lower** a drawn parameter: to its range's ``from`` end (else a half,
+   else a quarter of the way there), a choice to its first option;
 4. **move later**: a fault halfway toward the next fault drawn on its own
    (faults overlap less; the schedule does not get longer);
 5. **fewer clients**: a workload's clients to 1, else halved.
@@ -91,9 +91,10 @@ def _ms_value(value: Any, rng: Range) -> float:
 
 
 def _toward(value: float, rng: Range) -> list[float]:
-    """The ``from`` end, then halfway there (only values that differ from ``value``)."""
+    """The ``from`` end, then a half and a quarter of the way there (only values
+    that differ from ``value``)."""
     out = []
-    for target in (rng.lo, (value + rng.lo) / 2):
+    for target in (rng.lo, value + (rng.lo - value) / 2, value + (rng.lo - value) / 4):
         if rng.integer or rng.unit == "duration":
             step = 0.001 if rng.unit == "duration" else 1
             target = round(round(target / step) * step, 3)
