@@ -151,7 +151,7 @@ def test_cluster_up_snapshot(workdir: Path) -> None:
                                 text=True, timeout=scaled(60))
         rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:4]}
         assert rows["pg2"][-1] == "streaming/sync" and rows["pg3"][-1] == "streaming/potential", status.stdout
-        assert "copied snapshot image" in (workdir / "pg2" / "postgresql.log").read_text()
+        assert "copied the standby of snapshot image" in (workdir / "pg2" / "postgresql.log").read_text()
         down = subprocess.run([str(CLI), "cluster", "down", "--dir", str(workdir)], capture_output=True,
                               text=True, timeout=scaled(120))
         assert down.returncode == 0 and up.wait(timeout=scaled(60)) == 0

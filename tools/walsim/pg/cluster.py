@@ -439,6 +439,8 @@ class Cluster:
                 if durable:
                     os.sync()
                 node.image = image
+                with open(node.log_file, "a") as f:
+                    f.write(f"walsim: copied the standby of snapshot image {image.dir}\n")
             else:
                 argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
                         "--checkpoint=fast", "--progress", "--verbose",
