@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "walsim/parse.h"
 #include "walsim/segment.h"
 
 #define PARTIAL_SUFFIX ".partial"
@@ -179,40 +180,20 @@ wal_file_name_parse(const char *name, uint32_t segsize, WalFileName *out,
 bool
 wal_segment_size_parse(const char *text, uint32_t *segsize, WalsimError *err)
 {
-	uint64_t	value = 0;
-	uint64_t	multiplier;
-	size_t		pos = 0;
-	const char *unit;
+	/* SHOW wal_segment_size always has a unit (PostgreSQL's memory units) */
+	static const SizeSyntax syntax = {.units = "kB,MB,GB", .bare = false, .max = UINT64_MAX};
+	uint64_t	value;
 
 	if (text == NULL)
 		return walsim_error_set(err, "wal_segment_size: no text");
-	while (text[pos] >= '0' && text[pos] <= '9')
-	{
-		/* more than 10 digits cannot be a valid size; stop before overflow */
-		if (pos == 10)
-			return walsim_error_set(err, "wal_segment_size \"%s\": number too large", text);
-		value = value * 10 + (uint64_t) (text[pos] - '0');
-		pos++;
-	}
-	if (pos == 0)
-		return walsim_error_set(err, "wal_segment_size \"%s\": expected a number followed by MB, GB or kB", text);
-	unit = text + pos;
-	if (strcmp(unit, "MB") == 0)
-		multiplier = UINT64_C(1) << 20;
-	else if (strcmp(unit, "GB") == 0)
-		multiplier = UINT64_C(1) << 30;
-	else if (strcmp(unit, "kB") == 0)
-		multiplier = UINT64_C(1) << 10;
-	else
-		return walsim_error_set(err,
-								"wal_segment_size \"%s\": unknown unit \"%s\" (expected MB, GB or kB)",
-								text, unit);
-	if (!wal_segment_size_check(value * multiplier, err))
+	if (!parse_size("wal_segment_size", text, &syntax, &value, err))
+		return false;
+	if (!wal_segment_size_check(value, err))
 	{
 		walsim_error_prefix(err, "wal_segment_size \"%s\": ", text);
 		return false;
 	}
-	*segsize = (uint32_t) (value * multiplier);
+	*segsize = (uint32_t) value;
 	return true;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "walsim/lsn.h"
+#include "walsim/textfile.h"
 #include "walsim/timeline.h"
 
 #define DEFAULT_REASON "no recovery target specified"
@@ -229,42 +230,16 @@ timeline_history_read(const char *path, uint32_t target, TimelineHistory *out,
 					  WalsimError *err)
 {
 	FILE	   *f = fopen(path, "rb");
-	char	   *buf = NULL;
-	size_t		len = 0;
-	size_t		cap = 0;
+	char	   *buf;
+	size_t		len;
 	bool		ok;
 
 	if (f == NULL)
 		return walsim_error_set(err, "could not open \"%s\": %s", path, strerror(errno));
-	for (;;)
-	{
-		size_t		n;
-
-		if (cap - len < 4096)
-		{
-			char	   *nbuf = realloc(buf, cap + 65536);
-
-			if (nbuf == NULL)
-			{
-				free(buf);
-				fclose(f);
-				return walsim_error_set(err, "reading \"%s\": out of memory", path);
-			}
-			buf = nbuf;
-			cap += 65536;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f))
-	{
-		free(buf);
-		fclose(f);
-		return walsim_error_set(err, "could not read \"%s\"", path);
-	}
+	ok = textfile_read(f, path, SIZE_MAX, &buf, &len, err);
 	fclose(f);
+	if (!ok)
+		return false;
 	ok = timeline_history_parse(buf, len, target, out, err);
 	free(buf);
 	if (!ok)

@@ -12,6 +12,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "walsim/parse.h"
+
 /* Next ':'-separated field of a .pgpass line, unescaped in place. */
 static char *
 next_field(char **p)
@@ -185,7 +187,7 @@ probe_scram_final(ScramClient *s, const char *password, const char *server_first
 	char		proof64[64];
 	char	   *auth_message = NULL;
 	char	   *final = NULL;
-	long		iterations;
+	int32_t		iterations = 0;
 
 	if (nonce == NULL || salt64 == NULL || iter == NULL)
 	{
@@ -198,10 +200,9 @@ probe_scram_final(ScramClient *s, const char *password, const char *server_first
 		walsim_error_set(err, "SCRAM server nonce does not start with the client nonce");
 		goto done;
 	}
-	iterations = strtol(iter, NULL, 10);
 	saltlen = strlen(salt64) * 3 / 4 < sizeof(salt) ?
 		EVP_DecodeBlock(salt, (const unsigned char *) salt64, (int) strlen(salt64)) : -1;
-	if (iterations <= 0 || saltlen < 0)
+	if (!parse_i32("i", iter, 1, INT32_MAX, &iterations, NULL) || saltlen < 0)
 	{
 		walsim_error_set(err, "SCRAM server-first-message has a bad salt or iteration count");
 		goto done;

@@ -30,13 +30,18 @@
 
 #include "auth.h"
 #include "script.h"
+#include "walsim/json.h"
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 #include "walsim/pgtime.h"
 #include "walsim/replmsg.h"
+#include "walsim/textfile.h"
 #include "walsim/wire.h"
 
 #define PROBE_CAPTURE		(2u * 1024u * 1024u)
 #define PROBE_HEAD_BYTES	64
+#define MAX_TIMEOUT_MS		3600000
+#define PROBE_SCRIPT_MAX	(64u * 1024u * 1024u)
 
 typedef struct ProbeOptions
 {
@@ -63,6 +68,8 @@ typedef struct Probe
 	size_t		pend_len;
 	ScramClient scram;
 	char	   *password;
+	JsonBuf		json;			/* the transcript, streamed to stdout */
+	char		json_buf[8192];
 } Probe;
 
 /* What a read loop stops at. */
@@ -85,74 +92,53 @@ elapsed(const Probe *p)
 	return (double) (now.tv_sec - p->t0.tv_sec) + (now.tv_nsec - p->t0.tv_nsec) / 1e9;
 }
 
-/* A JSON string of raw bytes: bytes >= 0x80 as \u00XX, i.e. Latin-1. */
+/*
+ * Text from the wire or the script as a JSON string of raw bytes (bytes
+ * 0x7F and above as \u00XX, i.e. Latin-1): the checks compare bytes, and
+ * nothing here is known to be UTF-8.
+ */
 static void
-json_bytes_to(FILE *out, const uint8_t *s, size_t n)
-{
-	fputc('"', out);
-	for (size_t i = 0; i < n; i++)
-	{
-		uint8_t		c = s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
-static void
-json_bytes(const uint8_t *s, size_t n)
-{
-	json_bytes_to(stdout, s, n);
-}
-
-static void
-json_str(const char *s)
+put_text(Probe *p, const char *key, const char *s)
 {
 	if (s == NULL)
-		fputs("null", stdout);
+		json_null(&p->json, key);
 	else
-		json_bytes((const uint8_t *) s, strlen(s));
+		json_bytes(&p->json, key, (const uint8_t *) s, strlen(s));
+}
+
+/* One byte as a one-character string (message types, status letters). */
+static void
+put_char(Probe *p, const char *key, char c)
+{
+	json_bytes(&p->json, key, (const uint8_t *) &c, 1);
 }
 
 static void
-json_hex(const uint8_t *s, size_t n)
+line_start(Probe *p, const char *dir)
 {
-	putchar('"');
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", s[i]);
-	putchar('"');
+	p->json.first = true;		/* a new top-level object */
+	json_object_begin(&p->json, NULL);
+	json_fixed(&p->json, "t", elapsed(p), 6);
+	json_str(&p->json, "dir", dir);
 }
 
 static void
-line_start(const Probe *p, const char *dir)
+line_end(Probe *p)
 {
-	printf("{\"t\":%.6f,\"dir\":\"%s\"", elapsed(p), dir);
-}
-
-static void
-line_end(void)
-{
-	fputs("}\n", stdout);
+	json_object_end(&p->json);
+	json_raw(&p->json, "\n");
+	json_flush(&p->json);
 	fflush(stdout);
 }
 
 static void
-emit_event(const Probe *p, const char *event, const char *detail)
+emit_event(Probe *p, const char *event, const char *detail)
 {
 	line_start(p, "event");
-	fputs(",\"event\":", stdout);
-	json_str(event);
+	put_text(p, "event", event);
 	if (detail)
-	{
-		fputs(",\"detail\":", stdout);
-		json_str(detail);
-	}
-	line_end();
+		put_text(p, "detail", detail);
+	line_end(p);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -177,48 +163,75 @@ send_all(Probe *p, const uint8_t *data, size_t len)
 	return !p->closed;
 }
 
-/* Send b and log it as an outgoing message of `type` with extra JSON. */
-static void
-send_logged(Probe *p, WireBuf *b, const char *type, const char *extra_json)
+/*
+ * Log b as an outgoing message of `type`; the caller may add fields to
+ * p->json, then calls send_end().  False (nothing to add) when the
+ * connection is closed: the transcript must not claim a message the server
+ * never saw.
+ */
+static bool
+send_begin(Probe *p, WireBuf *b, const char *type)
 {
 	if (p->closed)
 	{
-		/* the transcript must not claim a message the server never saw */
 		emit_event(p, "not_sent", type);
 		wire_buf_reset(b);
-		return;
+		return false;
 	}
 	line_start(p, "out");
-	fputs(",\"type\":", stdout);
-	json_str(type);
-	printf(",\"size\":%zu%s", b->len, extra_json ? extra_json : "");
-	line_end();
+	put_text(p, "type", type);
+	json_u64(&p->json, "size", b->len);
+	return true;
+}
+
+static void
+send_end(Probe *p, WireBuf *b)
+{
+	line_end(p);
 	send_all(p, b->data, b->len);
 	wire_buf_reset(b);
+}
+
+/* Send b and log it as an outgoing message of `type`. */
+static void
+send_logged(Probe *p, WireBuf *b, const char *type)
+{
+	if (send_begin(p, b, type))
+		send_end(p, b);
+}
+
+/* An authentication answer: "auth" says which. */
+static void
+send_auth(Probe *p, WireBuf *b, const char *auth)
+{
+	if (!send_begin(p, b, "p"))
+		return;
+	json_str(&p->json, "auth", auth);
+	send_end(p, b);
 }
 
 /* ------------------------------------------------------------ receiving */
 
 static void
-emit_error_fields(const uint8_t *body, size_t len)
+emit_error_fields(Probe *p, const uint8_t *body, size_t len)
 {
 	static const char codes[] = "SVCMDHPW";
 
 	for (const char *c = codes; *c; c++)
 	{
 		const char *v = wire_error_field(body, len, *c, NULL);
+		char		key[2] = {*c, '\0'};
 
 		if (v)
-		{
-			printf(",\"%c\":", *c);
-			json_str(v);
-		}
+			put_text(p, key, v);
 	}
 }
 
 static void
 emit_copydata(Probe *p, const uint8_t *body, size_t len)
 {
+	JsonBuf    *j = &p->json;
+
 	if (len >= REPL_XLOGDATA_HEADER && body[0] == 'w')
 	{
 		uint8_t		digest[SHA256_DIGEST_LENGTH];
@@ -226,42 +239,45 @@ emit_copydata(Probe *p, const uint8_t *body, size_t len)
 		const uint8_t *wal = body + REPL_XLOGDATA_HEADER;
 
 		SHA256(wal, n, digest);
-		printf(",\"type\":\"w\",\"size\":%zu,\"start\":%llu,\"wal_end\":%llu,"
-			   "\"send_time\":%lld,\"now\":%lld,\"len\":%zu,\"sha256\":",
-			   len, (unsigned long long) wire_be64(body + 1),
-			   (unsigned long long) wire_be64(body + 9),
-			   (long long) (int64_t) wire_be64(body + 17), (long long) pg_timestamp_now(), n);
-		json_hex(digest, sizeof(digest));
-		fputs(",\"head\":", stdout);
-		json_hex(wal, n < PROBE_HEAD_BYTES ? n : PROBE_HEAD_BYTES);
+		json_str(j, "type", "w");
+		json_u64(j, "size", len);
+		json_u64(j, "start", wire_be64(body + 1));
+		json_u64(j, "wal_end", wire_be64(body + 9));
+		json_i64(j, "send_time", (int64_t) wire_be64(body + 17));
+		json_i64(j, "now", pg_timestamp_now());
+		json_u64(j, "len", n);
+		json_hex(j, "sha256", digest, sizeof(digest));
+		json_hex(j, "head", wal, n < PROBE_HEAD_BYTES ? n : PROBE_HEAD_BYTES);
 		p->received_end = wire_be64(body + 1) + n;
 		return;
 	}
 	if (len >= REPL_KEEPALIVE_LEN && body[0] == 'k')
 	{
 		/* decoded by hand: a keepalive of the wrong length must show, not vanish */
-		printf(",\"type\":\"k\",\"size\":%zu,\"wal_end\":%llu,\"send_time\":%lld,"
-			   "\"now\":%lld,\"reply\":%d", len,
-			   (unsigned long long) wire_be64(body + 1),
-			   (long long) (int64_t) wire_be64(body + 9), (long long) pg_timestamp_now(),
-			   body[17]);
+		json_str(j, "type", "k");
+		json_u64(j, "size", len);
+		json_u64(j, "wal_end", wire_be64(body + 1));
+		json_i64(j, "send_time", (int64_t) wire_be64(body + 9));
+		json_i64(j, "now", pg_timestamp_now());
+		json_u64(j, "reply", body[17]);
 		return;
 	}
-	printf(",\"type\":\"d\",\"size\":%zu,\"subtype\":", len);
-	json_bytes(body, len > 0 ? 1 : 0);
-	fputs(",\"hex\":", stdout);
-	json_hex(body, len < PROBE_HEAD_BYTES ? len : PROBE_HEAD_BYTES);
+	json_str(j, "type", "d");
+	json_u64(j, "size", len);
+	json_bytes(j, "subtype", body, len > 0 ? 1 : 0);
+	json_hex(j, "hex", body, len < PROBE_HEAD_BYTES ? len : PROBE_HEAD_BYTES);
 }
 
 static void
-emit_row_description(const uint8_t *body, size_t len)
+emit_row_description(Probe *p, const uint8_t *body, size_t len)
 {
+	JsonBuf    *j = &p->json;
 	WireReader	r;
 	uint16_t	n = 0;
 
 	wire_reader_init(&r, body, len);
 	wire_get_u16(&r, &n);
-	fputs(",\"fields\":[", stdout);
+	json_array_begin(j, "fields");
 	for (int i = 0; i < n; i++)
 	{
 		const char *name;
@@ -273,24 +289,28 @@ emit_row_description(const uint8_t *body, size_t len)
 			!wire_get_u16(&r, &typlen) || !wire_get_u32(&r, &typmod) ||
 			!wire_get_u16(&r, &format))
 			break;
-		printf("%s{\"name\":", i ? "," : "");
-		json_str(name);
-		printf(",\"table\":%u,\"attnum\":%u,\"type\":%u,\"typlen\":%d,\"typmod\":%d,"
-			   "\"format\":%d}", table, attnum, type, (int16_t) typlen, (int32_t) typmod,
-			   (int16_t) format);
+		json_object_begin(j, NULL);
+		put_text(p, "name", name);
+		json_u64(j, "table", table);
+		json_u64(j, "attnum", attnum);
+		json_u64(j, "type", type);
+		json_i64(j, "typlen", (int16_t) typlen);
+		json_i64(j, "typmod", (int32_t) typmod);
+		json_i64(j, "format", (int16_t) format);
+		json_object_end(j);
 	}
-	fputs("]", stdout);
+	json_array_end(j);
 }
 
 static void
-emit_data_row(const uint8_t *body, size_t len)
+emit_data_row(Probe *p, const uint8_t *body, size_t len)
 {
 	WireReader	r;
 	uint16_t	n = 0;
 
 	wire_reader_init(&r, body, len);
 	wire_get_u16(&r, &n);
-	fputs(",\"values\":[", stdout);
+	json_array_begin(&p->json, "values");
 	for (int i = 0; i < n; i++)
 	{
 		uint32_t	vlen;
@@ -298,86 +318,87 @@ emit_data_row(const uint8_t *body, size_t len)
 
 		if (!wire_get_u32(&r, &vlen))
 			break;
-		fputs(i ? "," : "", stdout);
 		if (vlen == UINT32_MAX)
-			fputs("null", stdout);
+			json_null(&p->json, NULL);
 		else if (wire_get_bytes(&r, vlen, &v))
-			json_bytes(v, vlen);
+			json_bytes(&p->json, NULL, v, vlen);
 		else
 			break;
 	}
-	fputs("]", stdout);
+	json_array_end(&p->json);
+}
+
+/* The fields of a typed message's body, by type. */
+static void
+emit_body(Probe *p, char type, const uint8_t *b, size_t n)
+{
+	JsonBuf    *j = &p->json;
+	WireReader	r;
+	const char *name = NULL,
+			   *value = NULL;
+
+	switch (type)
+	{
+		case 'R':
+			if (n >= 4)
+				json_u64(j, "code", wire_be32(b));
+			break;
+		case 'S':
+			wire_reader_init(&r, b, n);
+			if (wire_get_cstring(&r, &name) && wire_get_cstring(&r, &value))
+			{
+				put_text(p, "name", name);
+				put_text(p, "value", value);
+			}
+			break;
+		case 'K':
+			if (n >= 8)
+			{
+				json_u64(j, "pid", wire_be32(b));
+				json_u64(j, "key", wire_be32(b + 4));
+			}
+			break;
+		case 'Z':
+			if (n >= 1)
+				put_char(p, "status", (char) b[0]);
+			break;
+		case 'E':
+		case 'N':
+			emit_error_fields(p, b, n);
+			break;
+		case 'T':
+			emit_row_description(p, b, n);
+			break;
+		case 'D':
+			emit_data_row(p, b, n);
+			break;
+		case 'C':
+			json_bytes(j, "tag", b, n > 0 && b[n - 1] == '\0' ? n - 1 : n);
+			break;
+		default:
+			json_hex(j, "hex", b, n < PROBE_HEAD_BYTES ? n : PROBE_HEAD_BYTES);
+			break;
+	}
 }
 
 static void
 emit_message(Probe *p, const WireMessage *m)
 {
-	const uint8_t *b = m->body;
-	size_t		n = m->body_avail;
-
 	line_start(p, "in");
 	if (m->kind == WIRE_MSG_ANSWER)
 	{
-		printf(",\"type\":\"answer\",\"byte\":\"%c\"", m->type);
-		line_end();
-		return;
+		json_str(&p->json, "type", "answer");
+		put_char(p, "byte", m->type);
 	}
-	if (m->type == 'd')
+	else if (m->type == 'd')
+		emit_copydata(p, m->body, m->body_avail);
+	else
 	{
-		emit_copydata(p, b, n);
-		line_end();
-		return;
+		put_char(p, "type", m->type);
+		json_u64(&p->json, "size", m->body_len);
+		emit_body(p, m->type, m->body, m->body_avail);
 	}
-	printf(",\"type\":\"%c\",\"size\":%u", m->type, m->body_len);
-	switch (m->type)
-	{
-		case 'R':
-			if (n >= 4)
-				printf(",\"code\":%u", wire_be32(b));
-			break;
-		case 'S':
-			{
-				WireReader	r;
-				const char *name = NULL, *value = NULL;
-
-				wire_reader_init(&r, b, n);
-				if (wire_get_cstring(&r, &name) && wire_get_cstring(&r, &value))
-				{
-					fputs(",\"name\":", stdout);
-					json_str(name);
-					fputs(",\"value\":", stdout);
-					json_str(value);
-				}
-				break;
-			}
-		case 'K':
-			if (n >= 8)
-				printf(",\"pid\":%u,\"key\":%u", wire_be32(b), wire_be32(b + 4));
-			break;
-		case 'Z':
-			if (n >= 1)
-				printf(",\"status\":\"%c\"", b[0]);
-			break;
-		case 'E':
-		case 'N':
-			emit_error_fields(b, n);
-			break;
-		case 'T':
-			emit_row_description(b, n);
-			break;
-		case 'D':
-			emit_data_row(b, n);
-			break;
-		case 'C':
-			fputs(",\"tag\":", stdout);
-			json_bytes(b, n > 0 && b[n - 1] == '\0' ? n - 1 : n);
-			break;
-		default:
-			fputs(",\"hex\":", stdout);
-			json_hex(b, n < PROBE_HEAD_BYTES ? n : PROBE_HEAD_BYTES);
-			break;
-	}
-	line_end();
+	line_end(p);
 }
 
 /* Answer an authentication request; false ends the exchange. */
@@ -403,7 +424,7 @@ answer_auth(Probe *p, const WireMessage *m)
 	{
 		case WIRE_AUTH_CLEARTEXT:
 			wire_put_password(&out, p->password);
-			send_logged(p, &out, "p", ",\"auth\":\"password\"");
+			send_auth(p, &out, "password");
 			break;
 		case WIRE_AUTH_MD5:
 			{
@@ -413,7 +434,7 @@ answer_auth(Probe *p, const WireMessage *m)
 					break;
 				probe_md5_response(p->opt->user, p->password, m->body + 4, resp);
 				wire_put_password(&out, resp);
-				send_logged(p, &out, "p", ",\"auth\":\"md5\"");
+				send_auth(p, &out, "md5");
 				break;
 			}
 		case WIRE_AUTH_SASL:
@@ -426,7 +447,7 @@ answer_auth(Probe *p, const WireMessage *m)
 				wire_put_bytes(&out, first, strlen(first));
 				wire_end(&out);
 				free(first);
-				send_logged(p, &out, "p", ",\"auth\":\"scram-first\"");
+				send_auth(p, &out, "scram-first");
 				break;
 			}
 		case WIRE_AUTH_SASL_CONTINUE:
@@ -445,7 +466,7 @@ answer_auth(Probe *p, const WireMessage *m)
 				wire_put_bytes(&out, final, strlen(final));
 				wire_end(&out);
 				free(final);
-				send_logged(p, &out, "p", ",\"auth\":\"scram-final\"");
+				send_auth(p, &out, "scram-final");
 				break;
 			}
 		case WIRE_AUTH_SASL_FINAL:
@@ -476,7 +497,11 @@ maybe_autoreply(Probe *p, const WireMessage *m)
 	st.send_time = pg_timestamp_now();
 	wire_buf_init(&b);
 	repl_put_status(&b, &st);
-	send_logged(p, &b, "r", ",\"auto\":true");
+	if (send_begin(p, &b, "r"))
+	{
+		json_bool(&p->json, "auto", true);
+		send_end(p, &b);
+	}
 	wire_buf_free(&b);
 }
 
@@ -586,58 +611,76 @@ read_until(Probe *p, const ProbeStep *step, ReadGoal goal, int ms)
 
 /* ------------------------------------------------------------ steps */
 
+/* The startup packet: the script's parameters, then user, database, replication. */
 static void
-put_lsn_field(char *buf, size_t len, const char *name, uint64_t v)
+put_startup(Probe *p, const ProbeStep *s, WireBuf *b)
 {
-	char		text[LSN_TEXT_MAX];
+	const char *keys[PROBE_MAX_PARAMS + 3];
+	const char *values[PROBE_MAX_PARAMS + 3];
+	int			n = 0;
+	bool		has_user = false, has_repl = false, has_db = false;
 
-	snprintf(buf + strlen(buf), len - strlen(buf), ",\"%s\":\"%s\"", name, lsn_format(v, text));
+	for (int i = 0; i < s->nparams; i++)
+	{
+		has_user |= strcmp(s->keys[i], "user") == 0;
+		has_repl |= strcmp(s->keys[i], "replication") == 0;
+		has_db |= strcmp(s->keys[i], "database") == 0;
+		keys[n] = s->keys[i];
+		values[n++] = s->values[i];
+	}
+	if (!has_user)
+	{
+		keys[n] = "user";
+		values[n++] = p->opt->user;
+	}
+	if (!has_db)
+	{
+		keys[n] = "database";
+		values[n++] = p->opt->database;
+	}
+	if (!has_repl)
+	{
+		keys[n] = "replication";
+		values[n++] = "true";
+	}
+	wire_put_startup(b, WIRE_PROTOCOL_3_0, keys, values, n);
+}
+
+/* A standby status update ('r'); "received" positions are the stream's end. */
+static void
+send_status(Probe *p, const ProbeStep *s, WireBuf *b)
+{
+	ReplStatus	st = {0};
+
+	st.write = s->lsn[0] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[0];
+	st.flush = s->lsn[1] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[1];
+	st.apply = s->lsn[2] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[2];
+	st.send_time = pg_timestamp_now();
+	st.reply_requested = s->reply;
+	repl_put_status(b, &st);
+	if (send_begin(p, b, "r"))
+	{
+		json_lsn(&p->json, "write", st.write);
+		json_lsn(&p->json, "flush", st.flush);
+		json_lsn(&p->json, "apply", st.apply);
+		json_u64(&p->json, "reply", s->reply ? 1 : 0);
+		send_end(p, b);
+	}
 }
 
 static bool
 run_step(Probe *p, const ProbeStep *s)
 {
 	WireBuf		b;
-	char		extra[512] = "";
 
 	wire_buf_init(&b);
 	switch (s->kind)
 	{
 		case STEP_STARTUP:
-			{
-				const char *keys[PROBE_MAX_PARAMS + 3];
-				const char *values[PROBE_MAX_PARAMS + 3];
-				int			n = 0;
-				bool		has_user = false, has_repl = false, has_db = false;
-
-				for (int i = 0; i < s->nparams; i++)
-				{
-					has_user |= strcmp(s->keys[i], "user") == 0;
-					has_repl |= strcmp(s->keys[i], "replication") == 0;
-					has_db |= strcmp(s->keys[i], "database") == 0;
-					keys[n] = s->keys[i];
-					values[n++] = s->values[i];
-				}
-				if (!has_user)
-				{
-					keys[n] = "user";
-					values[n++] = p->opt->user;
-				}
-				if (!has_db)
-				{
-					keys[n] = "database";
-					values[n++] = p->opt->database;
-				}
-				if (!has_repl)
-				{
-					keys[n] = "replication";
-					values[n++] = "true";
-				}
-				wire_put_startup(&b, WIRE_PROTOCOL_3_0, keys, values, n);
-				send_logged(p, &b, "startup", NULL);
-				wire_buf_free(&b);
-				return read_until(p, s, GOAL_AUTH, p->opt->timeout_ms);
-			}
+			put_startup(p, s, &b);
+			send_logged(p, &b, "startup");
+			wire_buf_free(&b);
+			return read_until(p, s, GOAL_AUTH, p->opt->timeout_ms);
 		case STEP_SSL:
 		case STEP_GSSENC:
 			{
@@ -648,45 +691,22 @@ run_step(Probe *p, const ProbeStep *s)
 					wire_put_ssl_request(&b);
 				else
 					wire_put_gssenc_request(&b);
-				send_logged(p, &b, s->kind == STEP_SSL ? "ssl_request" : "gssenc_request", NULL);
+				send_logged(p, &b, s->kind == STEP_SSL ? "ssl_request" : "gssenc_request");
 				wire_buf_free(&b);
 				wire_decoder_expect_answer(&p->dec);
 				return read_until(p, &w, GOAL_TYPES, p->opt->timeout_ms);
 			}
 		case STEP_QUERY:
 			wire_put_query(&b, s->text);
+			if (send_begin(p, &b, "Q"))
 			{
-				char	   *sql_json = NULL;
-				size_t		len = 0;
-				FILE	   *mem = open_memstream(&sql_json, &len);
-
-				if (mem == NULL)
-					abort();
-				fputs(",\"sql\":", mem);
-				json_bytes_to(mem, (const uint8_t *) s->text, strlen(s->text));
-				fclose(mem);
-				send_logged(p, &b, "Q", sql_json);
-				free(sql_json);
+				put_text(p, "sql", s->text);
+				send_end(p, &b);
 			}
 			break;
 		case STEP_STATUS:
-			{
-				ReplStatus	st = {0};
-
-				st.write = s->lsn[0] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[0];
-				st.flush = s->lsn[1] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[1];
-				st.apply = s->lsn[2] == PROBE_LSN_RECEIVED ? p->received_end : s->lsn[2];
-				st.send_time = pg_timestamp_now();
-				st.reply_requested = s->reply;
-				repl_put_status(&b, &st);
-				put_lsn_field(extra, sizeof(extra), "write", st.write);
-				put_lsn_field(extra, sizeof(extra), "flush", st.flush);
-				put_lsn_field(extra, sizeof(extra), "apply", st.apply);
-				snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-						 ",\"reply\":%d", s->reply ? 1 : 0);
-				send_logged(p, &b, "r", extra);
-				break;
-			}
+			send_status(p, s, &b);
+			break;
 		case STEP_FEEDBACK:
 			{
 				ReplFeedback f = {.send_time = pg_timestamp_now(), .xmin = s->xid[0],
@@ -694,31 +714,34 @@ run_step(Probe *p, const ProbeStep *s)
 				.catalog_xmin_epoch = s->xid[3]};
 
 				repl_put_feedback(&b, &f);
-				send_logged(p, &b, "h", NULL);
+				send_logged(p, &b, "h");
 				break;
 			}
 		case STEP_COPYDATA:
 			wire_put_copy_data(&b, s->bytes, s->nbytes);
-			send_logged(p, &b, "d", NULL);
+			send_logged(p, &b, "d");
 			break;
 		case STEP_COPYDONE:
 			wire_put_copy_done(&b);
-			send_logged(p, &b, "c", NULL);
+			send_logged(p, &b, "c");
 			break;
 		case STEP_TERMINATE:
 			wire_put_terminate(&b);
-			send_logged(p, &b, "X", NULL);
+			send_logged(p, &b, "X");
 			break;
 		case STEP_MSG:
 			wire_begin(&b, s->msg_type);
 			wire_put_bytes(&b, s->bytes, s->nbytes);
 			wire_end(&b);
-			snprintf(extra, sizeof(extra), ",\"msg\":\"%c\"", s->msg_type);
-			send_logged(p, &b, "msg", extra);
+			if (send_begin(p, &b, "msg"))
+			{
+				put_char(p, "msg", s->msg_type);
+				send_end(p, &b);
+			}
 			break;
 		case STEP_RAW:
 			wire_put_bytes(&b, s->bytes, s->nbytes);
-			send_logged(p, &b, "raw", NULL);
+			send_logged(p, &b, "raw");
 			break;
 		case STEP_WAIT:
 			wire_buf_free(&b);
@@ -783,30 +806,6 @@ connect_to(const ProbeOptions *opt, char *why, size_t whylen)
 	return fd;
 }
 
-static char *
-read_all(FILE *f)
-{
-	char	   *text = NULL;
-	size_t		len = 0, cap = 0;
-	int			c;
-
-	while ((c = fgetc(f)) != EOF)
-	{
-		if (len + 2 > cap)
-		{
-			cap = cap ? cap * 2 : 4096;
-			text = realloc(text, cap);
-			if (text == NULL)
-				abort();
-		}
-		text[len++] = (char) c;
-	}
-	if (text == NULL && (text = malloc(1)) == NULL)
-		abort();
-	text[len] = '\0';
-	return text;
-}
-
 static void
 usage(FILE *f)
 {
@@ -832,6 +831,7 @@ parse_options(int argc, char **argv, ProbeOptions *opt)
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
+	WalsimError err;
 
 	*opt = (ProbeOptions) {.host = "127.0.0.1",.port = "5432",.database = "replication",
 	.timeout_ms = 10000};
@@ -856,19 +856,12 @@ parse_options(int argc, char **argv, ProbeOptions *opt)
 				opt->passfile = optarg;
 				break;
 			case 't':
+				if (!parse_i32("--timeout-ms", optarg, 1, MAX_TIMEOUT_MS, &opt->timeout_ms, &err))
 				{
-					char	   *end;
-					long		v = strtol(optarg, &end, 10);
-
-					if (*end != '\0' || v <= 0 || v > 3600000)
-					{
-						fprintf(stderr, "walsim-probe: --timeout-ms \"%s\" is not a number of "
-								"milliseconds from 1 to 3600000\n", optarg);
-						return false;
-					}
-					opt->timeout_ms = (int) v;
-					break;
+					fprintf(stderr, "walsim-probe: %s\n", err.message);
+					return false;
 				}
+				break;
 			case '?':
 				usage(optopt ? stderr : stdout);
 				return false;
@@ -899,6 +892,8 @@ main(int argc, char **argv)
 	WalsimError err;
 	char		why[256] = "connection failed";
 	char	   *text;
+	size_t		len;
+	bool		ok;
 	FILE	   *f;
 	int			status = 0;
 
@@ -910,19 +905,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "walsim-probe: script \"%s\": %s\n", opt.script_path, strerror(errno));
 		return 2;
 	}
-	text = read_all(f);
+	ok = textfile_read(f, opt.script_path, PROBE_SCRIPT_MAX, &text, &len, &err);
 	if (f != stdin)
 		fclose(f);
-	if (!probe_parse_script(text, &script, &err))
+	if (!ok || !probe_parse_script(text, &script, &err))
 	{
 		fprintf(stderr, "walsim-probe: script \"%s\": %s\n", opt.script_path, err.message);
-		free(text);
+		if (ok)
+			free(text);
 		return 2;
 	}
 	free(text);
 
 	p.opt = &opt;
 	clock_gettime(CLOCK_MONOTONIC, &p.t0);
+	json_init_stream(&p.json, p.json_buf, sizeof(p.json_buf), stdout);
 	if (opt.passfile)
 	{
 		bool		found;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 
 /* A line split into words; the words point into a private copy. */
 typedef struct Words
@@ -50,20 +51,15 @@ split_words(const char *line, int lineno, Words *w, WalsimError *err)
 	return true;
 }
 
+/* A whole number from 0 to max in a script word; the message names the line. */
 static bool
-parse_int(const char *s, int lineno, const char *what, long max, long *out,
-		  WalsimError *err)
+parse_number(const char *s, int lineno, const char *what, uint64_t max, uint64_t *out,
+			 WalsimError *err)
 {
-	char	   *end;
-	long		v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max)
-		return walsim_error_set(err, "line %d: %s \"%s\" is not an integer from 0 to %ld",
-								lineno, what, s, max);
-	*out = v;
-	return true;
+	if (parse_u64(what, s, 0, max, out, err))
+		return true;
+	walsim_error_prefix(err, "line %d: ", lineno);
+	return false;
 }
 
 static bool
@@ -157,7 +153,7 @@ static bool
 parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 {
 	const char *cmd = w->word[0];
-	long		v;
+	uint64_t	v;
 
 	if (strcmp(cmd, "startup") == 0)
 	{
@@ -211,7 +207,7 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 				return false;
 		if (w->n == 5)
 		{
-			if (!parse_int(w->word[4], lineno, "replyRequested", 1, &v, err))
+			if (!parse_number(w->word[4], lineno, "replyRequested", 1, &v, err))
 				return false;
 			step->reply = v == 1;
 		}
@@ -224,7 +220,7 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 			return false;
 		for (int i = 0; i < 4; i++)
 		{
-			if (!parse_int(w->word[i + 1], lineno, "xid", (long) UINT32_MAX, &v, err))
+			if (!parse_number(w->word[i + 1], lineno, "xid", UINT32_MAX, &v, err))
 				return false;
 			step->xid[i] = (uint32_t) v;
 		}
@@ -263,7 +259,7 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 		step->kind = STEP_WAIT;
 		if (!want_words(w, lineno, 2, 2, err) ||
 			!parse_wait_types(w->word[1], lineno, step, err) ||
-			!parse_int(w->word[2], lineno, "timeout", INT_MAX, &v, err))
+			!parse_number(w->word[2], lineno, "timeout", INT_MAX, &v, err))
 			return false;
 		step->ms = (int) v;
 		return true;
@@ -272,7 +268,7 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 	{
 		step->kind = cmd[0] == 'r' ? STEP_READ : STEP_SLEEP;
 		if (!want_words(w, lineno, 1, 1, err) ||
-			!parse_int(w->word[1], lineno, "duration", INT_MAX, &v, err))
+			!parse_number(w->word[1], lineno, "duration", INT_MAX, &v, err))
 			return false;
 		step->ms = (int) v;
 		return true;
@@ -298,7 +294,7 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 			walsim_error_prefix(err, "line %d: ", lineno);
 			return false;
 		}
-		if (!parse_int(w->word[2], lineno, "timeout", INT_MAX, &v, err))
+		if (!parse_number(w->word[2], lineno, "timeout", INT_MAX, &v, err))
 			return false;
 		step->ms = (int) v;
 		return true;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 #include "walsim/segment.h"
 #include "conn.h"
 
@@ -176,30 +177,10 @@ rcv_check_version(PGconn *conn, WalsimError *err)
 	return true;
 }
 
-static bool
-parse_uint(const char *text, uint64_t max, uint64_t *out)
-{
-	uint64_t	v = 0;
-
-	if (text[0] == '\0')
-		return false;
-	for (const char *p = text; *p; p++)
-	{
-		if (*p < '0' || *p > '9')
-			return false;
-		if (v > (max - (uint64_t) (*p - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t) (*p - '0');
-	}
-	*out = v;
-	return true;
-}
-
 bool
 rcv_identify_system(PGconn *conn, SystemIdentity *id, WalsimError *err)
 {
 	PGresult   *res;
-	uint64_t	tli;
 	WalsimError lsn_err;
 
 	if (!exec_tuples(conn, "IDENTIFY_SYSTEM", &res, err))
@@ -213,7 +194,7 @@ rcv_identify_system(PGconn *conn, SystemIdentity *id, WalsimError *err)
 	}
 	if (PQgetisnull(res, 0, 0) ||
 		strlen(PQgetvalue(res, 0, 0)) >= SYSID_TEXT_MAX ||
-		!parse_uint(PQgetvalue(res, 0, 0), UINT64_MAX, &id->sysid_value))
+		!parse_u64("system identifier", PQgetvalue(res, 0, 0), 0, UINT64_MAX, &id->sysid_value, NULL))
 	{
 		walsim_error_set(err, "could not identify system: invalid system identifier \"%s\"",
 						 PQgetvalue(res, 0, 0));
@@ -221,13 +202,12 @@ rcv_identify_system(PGconn *conn, SystemIdentity *id, WalsimError *err)
 		return false;
 	}
 	snprintf(id->sysid, sizeof(id->sysid), "%s", PQgetvalue(res, 0, 0));
-	if (PQgetisnull(res, 0, 1) || !parse_uint(PQgetvalue(res, 0, 1), UINT32_MAX, &tli) || tli == 0)
+	if (PQgetisnull(res, 0, 1) || !parse_u32("timeline", PQgetvalue(res, 0, 1), 1, UINT32_MAX, &id->tli, NULL))
 	{
 		walsim_error_set(err, "could not identify system: invalid timeline \"%s\"", PQgetvalue(res, 0, 1));
 		PQclear(res);
 		return false;
 	}
-	id->tli = (uint32_t) tli;
 	if (PQgetisnull(res, 0, 2) || !lsn_parse(PQgetvalue(res, 0, 2), &id->xlogpos, &lsn_err))
 	{
 		walsim_error_set(err, "could not identify system: could not parse write-ahead log location \"%s\"",
@@ -283,7 +263,6 @@ rcv_read_slot(PGconn *conn, const char *slot, bool *has_lsn, uint64_t *restart_l
 {
 	char		command[128];
 	PGresult   *res;
-	uint64_t	tli;
 	WalsimError lsn_err;
 
 	if (!check_slot_name(slot, err))
@@ -308,14 +287,13 @@ rcv_read_slot(PGconn *conn, const char *slot, bool *has_lsn, uint64_t *restart_l
 	if (*has_lsn)
 	{
 		if (!lsn_parse(PQgetvalue(res, 0, 1), restart_lsn, &lsn_err) ||
-			!parse_uint(PQgetvalue(res, 0, 2), UINT32_MAX, &tli) || tli == 0)
+			!parse_u32("restart_tli", PQgetvalue(res, 0, 2), 1, UINT32_MAX, restart_tli, NULL))
 		{
 			walsim_error_set(err, "could not parse restart_lsn \"%s\" / restart_tli \"%s\" for replication slot \"%s\"",
 							 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), slot);
 			PQclear(res);
 			return false;
 		}
-		*restart_tli = (uint32_t) tli;
 	}
 	PQclear(res);
 	return true;

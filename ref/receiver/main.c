@@ -148,6 +148,7 @@ stream_log(Receiver *r, bool first, WalsimError *err)
 	uint32_t	tli;
 	char		text[LSN_TEXT_MAX];
 	StreamResult result;
+	EventLine	ev;
 
 	if (r->conn == NULL)
 	{
@@ -171,9 +172,16 @@ stream_log(Receiver *r, bool first, WalsimError *err)
 	lsn_format(startpos, text);
 	if (r->opt->verbose)
 		receiver_log("starting log streaming at %s (timeline %" PRIu32 ")", text, tli);
-	events_emit(&r->events, "connected", "systemid:s timeline:u start:l server_version:i slot:s verify:b",
-				r->identity.sysid, (uint64_t) tli, startpos, PQserverVersion(r->conn),
-				r->opt->slot, r->opt->verify);
+	if (events_begin(&r->events, &ev, "connected"))
+	{
+		json_str(&ev.j, "systemid", r->identity.sysid);
+		json_u64(&ev.j, "timeline", tli);
+		json_lsn(&ev.j, "start", startpos);
+		json_i64(&ev.j, "server_version", PQserverVersion(r->conn));
+		json_str(&ev.j, "slot", r->opt->slot);
+		json_bool(&ev.j, "verify", r->opt->verify);
+		events_end(&r->events, &ev);
+	}
 
 	result = stream_timelines(r, startpos, tli, err);
 	PQfinish(r->conn);
@@ -201,11 +209,25 @@ slot_action(Receiver *r)
 	return EXIT_SUCCESS;
 }
 
+static void
+stopped_event(Receiver *r, const char *reason)
+{
+	EventLine	ev;
+
+	if (events_begin(&r->events, &ev, "stopped"))
+	{
+		json_lsn(&ev.j, "lsn", r->blockpos);
+		json_str(&ev.j, "reason", reason);
+		events_end(&r->events, &ev);
+	}
+}
+
 static int
 run(Receiver *r)
 {
 	WalsimError err;
 	bool		first = true;
+	EventLine	ev;
 
 	if (!first_connection(r, &err))
 	{
@@ -230,12 +252,15 @@ run(Receiver *r)
 		{
 			if (r->opt->verbose)
 				receiver_log("stopped");
-			events_emit(&r->events, "stopped", "lsn:l reason:s", r->blockpos,
-						stop_requested ? "signal" : "endpos");
+			stopped_event(r, stop_requested ? "signal" : "endpos");
 			return EXIT_SUCCESS;
 		}
 		receiver_log("error: %s", err.message);
-		events_emit(&r->events, "disconnected", "reason:s", err.message);
+		if (events_begin(&r->events, &ev, "disconnected"))
+		{
+			json_str(&ev.j, "reason", err.message);
+			events_end(&r->events, &ev);
+		}
 		if (result == STREAM_FATAL)
 			return EXIT_STREAM_FAILED;
 		if (result == STREAM_VERIFY_FAILED && r->opt->verify_action == VERIFY_ACTION_STOP)
@@ -252,7 +277,7 @@ run(Receiver *r)
 		interruptible_sleep(r->opt->reconnect_ms);
 		if (stop_requested)
 		{
-			events_emit(&r->events, "stopped", "lsn:l reason:s", r->blockpos, "signal");
+			stopped_event(r, "signal");
 			return EXIT_SUCCESS;
 		}
 	}

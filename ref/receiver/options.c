@@ -12,9 +12,13 @@
 #include <string.h>
 
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 #include "options.h"
 
 #define RECEIVER_VERSION "walsim-receiver (walsim) 0.1, speaks PostgreSQL 15 streaming replication"
+
+#define MAX_STATUS_INTERVAL_S		(INT_MAX / 1000)	/* kept in milliseconds in an int */
+#define MAX_RECONNECT_INTERVAL_S	3600
 
 enum
 {
@@ -74,22 +78,16 @@ print_help(void)
 		   "      --drop-slot        drop the replication slot (for the slot's name see --slot)\n");
 }
 
-/* A whole non-negative decimal number of seconds, at most max. */
+/* -s and --reconnect-interval: whole seconds without a unit, as pg_receivewal */
 static bool
-parse_seconds(const char *name, const char *text, int max, int *seconds,
-			  WalsimError *err)
+parse_seconds(const char *what, const char *text, uint64_t max, int *ms, WalsimError *err)
 {
-	char	   *end;
-	long		v;
+	const DurationSyntax seconds = {.units = "", .bare = TIME_S, .result = TIME_S, .max = max};
+	uint64_t	v;
 
-	if (text[0] < '0' || text[0] > '9')
-		return walsim_error_set(err, "invalid %s \"%s\": expected whole seconds", name, text);
-	v = strtol(text, &end, 10);
-	if (*end != '\0')
-		return walsim_error_set(err, "invalid %s \"%s\": expected whole seconds", name, text);
-	if (v > max)
-		return walsim_error_set(err, "invalid %s \"%s\": at most %d seconds", name, text, max);
-	*seconds = (int) v;
+	if (!parse_duration(what, text, &seconds, &v, err))
+		return false;
+	*ms = (int) (v * 1000);
 	return true;
 }
 
@@ -154,7 +152,6 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
-	int			seconds;
 	WalsimError lsn_err;
 
 	set_defaults(opt);
@@ -192,9 +189,9 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 				opt->no_loop = true;
 				break;
 			case 's':
-				if (!parse_seconds("status interval", optarg, INT_MAX / 1000, &seconds, err))
+				if (!parse_seconds("invalid status interval", optarg, MAX_STATUS_INTERVAL_S,
+								   &opt->status_interval_ms, err))
 					return OPTIONS_ERROR;
-				opt->status_interval_ms = seconds * 1000;
 				break;
 			case 'S':
 				opt->slot = optarg;
@@ -246,9 +243,9 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 				opt->json_events = optarg;
 				break;
 			case OPT_RECONNECT:
-				if (!parse_seconds("reconnect interval", optarg, 3600, &seconds, err))
+				if (!parse_seconds("invalid reconnect interval", optarg, MAX_RECONNECT_INTERVAL_S,
+								   &opt->reconnect_ms, err))
 					return OPTIONS_ERROR;
-				opt->reconnect_ms = seconds * 1000;
 				break;
 			case OPT_HELP:
 				print_help();

@@ -15,9 +15,9 @@
 
 #include <libpq-fe.h>
 
+#include "walsim/events.h"
 #include "walsim/pgtime.h"
 #include "conn.h"
-#include "events.h"
 #include "options.h"
 #include "verify.h"
 #include "walfiles.h"
@@ -33,7 +33,7 @@ typedef struct Receiver
 	int			server_major;
 	SystemIdentity identity;	/* the first IDENTIFY_SYSTEM; later ones must match */
 	bool		have_identity;
-	EventLog	events;
+	EventLog	events;			/* --json-events (docs/events.md) */
 	int			stop_fd;		/* readable once SIGINT/SIGTERM arrived */
 	volatile sig_atomic_t *stop_requested;
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 #include "walsim/replmsg.h"
 #include "walsim/segment.h"
 #include "receiver.h"
@@ -63,6 +64,7 @@ send_feedback(Receiver *r, PgTimestamp now, WalsimError *err)
 	uint8_t		buf[REPL_STATUS_LEN];
 	uint64_t	safe = verifier_safe_end(&r->verifier, r->blockpos);
 	char		msg[WALSIM_ERROR_MAX];
+	EventLine	ev;
 
 	st.write = safe;
 	st.flush = 0;
@@ -92,7 +94,13 @@ send_feedback(Receiver *r, PgTimestamp now, WalsimError *err)
 		lsn_format(st.flush, f);
 		receiver_log("sent status: write %s flush %s", w, f);
 	}
-	events_emit(&r->events, "feedback", "write:l flush:l apply:l", st.write, st.flush, st.apply);
+	if (events_begin(&r->events, &ev, "feedback"))
+	{
+		json_lsn(&ev.j, "write", st.write);
+		json_lsn(&ev.j, "flush", st.flush);
+		json_lsn(&ev.j, "apply", st.apply);
+		events_end(&r->events, &ev);
+	}
 	return true;
 }
 
@@ -108,14 +116,20 @@ static bool
 rename_segment(Receiver *r, uint64_t segno, WalsimError *err)
 {
 	char		name[WAL_FILE_NAME_MAX];
+	EventLine	ev;
 
 	if (!segment_complete(r->dirfd, r->tli, segno, r->segsize, r->opt->do_sync, err))
 		return false;
 	wal_segment_name(name, r->tli, segno, r->segsize);
 	if (r->opt->verbose)
 		receiver_log("finished segment %s (timeline %" PRIu32 ")", name, r->tli);
-	events_emit(&r->events, "segment_complete", "file:s timeline:u end:l",
-				name, (uint64_t) r->tli, segment_end_lsn(r, segno));
+	if (events_begin(&r->events, &ev, "segment_complete"))
+	{
+		json_str(&ev.j, "file", name);
+		json_u64(&ev.j, "timeline", r->tli);
+		json_lsn(&ev.j, "end", segment_end_lsn(r, segno));
+		events_end(&r->events, &ev);
+	}
 	return true;
 }
 
@@ -213,14 +227,22 @@ report_verify_failure(Receiver *r, WalsimError *err)
 	char		bad[LSN_TEXT_MAX],
 				good[LSN_TEXT_MAX];
 	const char *action = r->opt->verify_action == VERIFY_ACTION_STOP ? "stop" : "restream";
+	EventLine	ev;
 
 	lsn_format(v->fail_lsn, bad);
 	lsn_format(v->valid_end, good);
 	walsim_error_set(err, "WAL verification failed at %s on timeline %" PRIu32 ": %s (%s); valid WAL ends at %s",
 					 bad, r->tli, v->message, walreader_status_name(v->status), good);
-	events_emit(&r->events, "verify_failed", "lsn:l valid_end:l timeline:u reason:s message:s action:s",
-				v->fail_lsn, v->valid_end, (uint64_t) r->tli,
-				walreader_status_name(v->status), v->message, action);
+	if (events_begin(&r->events, &ev, "verify_failed"))
+	{
+		json_lsn(&ev.j, "lsn", v->fail_lsn);
+		json_lsn(&ev.j, "valid_end", v->valid_end);
+		json_u64(&ev.j, "timeline", r->tli);
+		json_str(&ev.j, "reason", walreader_status_name(v->status));
+		json_str(&ev.j, "message", v->message);
+		json_str(&ev.j, "action", action);
+		events_end(&r->events, &ev);
+	}
 }
 
 /* ------------------------------------------------------------- messages */
@@ -527,17 +549,11 @@ static bool
 read_end_of_streaming(PGresult *res, uint32_t *next_tli, uint64_t *startpos,
 					  WalsimError *err)
 {
-	char	   *end;
-	unsigned long long tli;
-
 	if (PQnfields(res) < 2 || PQntuples(res) != 1)
 		return walsim_error_set(err, "unexpected result set after end-of-timeline: got %d rows and %d fields, expected %d rows and %d fields",
 								PQntuples(res), PQnfields(res), 1, 2);
-	errno = 0;
-	tli = strtoull(PQgetvalue(res, 0, 0), &end, 10);
-	if (errno != 0 || *end != '\0' || PQgetvalue(res, 0, 0)[0] == '\0' || tli == 0 || tli > UINT32_MAX)
+	if (!parse_u32("next_tli", PQgetvalue(res, 0, 0), 1, UINT32_MAX, next_tli, NULL))
 		return walsim_error_set(err, "could not parse next timeline's ID \"%s\"", PQgetvalue(res, 0, 0));
-	*next_tli = (uint32_t) tli;
 	if (!lsn_parse(PQgetvalue(res, 0, 1), startpos, err))
 	{
 		walsim_error_prefix(err, "could not parse next timeline's starting point: ");
@@ -576,6 +592,22 @@ reset_stream_state(Receiver *r, uint64_t startpos, uint32_t tli)
 	r->reported_write = 0;
 	r->have_pending = false;
 	r->seg.fd = -1;
+}
+
+static void
+timeline_switch_event(Receiver *r, uint32_t from, uint32_t to, uint64_t switchpoint)
+{
+	EventLine	ev;
+	char		hist[WAL_FILE_NAME_MAX];
+
+	if (!events_begin(&r->events, &ev, "timeline_switch"))
+		return;
+	wal_history_name(hist, to);
+	json_u64(&ev.j, "from", from);
+	json_u64(&ev.j, "to", to);
+	json_lsn(&ev.j, "switchpoint", switchpoint);
+	json_str(&ev.j, "history", hist);
+	events_end(&r->events, &ev);
 }
 
 /* Close files of a stream that ended abnormally (keeps .partial names). */
@@ -702,13 +734,7 @@ stream_timelines(Receiver *r, uint64_t startpos, uint32_t tli, WalsimError *err)
 				receiver_log("switched to timeline %" PRIu32 " at %s", next_tli, b);
 			if (!fetch_history(r, next_tli, err))
 				return STREAM_RETRY;
-			{
-				char		hist[WAL_FILE_NAME_MAX];
-
-				wal_history_name(hist, next_tli);
-				events_emit(&r->events, "timeline_switch", "from:u to:u switchpoint:l history:s",
-							(uint64_t) tli, (uint64_t) next_tli, next_start, hist);
-			}
+			timeline_switch_event(r, tli, next_tli, next_start);
 			tli = next_tli;
 			/* always restart at a segment start, as pg_receivewal and the walreceiver do */
 			startpos = next_start - wal_segment_offset(next_start, r->segsize);

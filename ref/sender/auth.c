@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "walsim/textfile.h"
 #include "auth.h"
 
 #define PASSFILE_MAX (1024 * 1024)
@@ -163,15 +164,10 @@ auth_passfile_load(const char *path, AuthConfig *cfg, WalsimError *err)
 		fclose(f);
 		return walsim_error_set(err, "password file \"%s\": larger than %d bytes", path, PASSFILE_MAX);
 	}
-	text = malloc((size_t) st.st_size + 1);
-	if (text == NULL)
-	{
-		fclose(f);
-		return walsim_error_set(err, "out of memory");
-	}
-	n = fread(text, 1, (size_t) st.st_size, f);
-	text[n] = '\0';
+	ok = textfile_read(f, path, PASSFILE_MAX, &text, &n, err);
 	fclose(f);
+	if (!ok)
+		return false;
 	if (strlen(text) != n)
 	{
 		free(text);

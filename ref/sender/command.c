@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "walsim/lsn.h"
+#include "walsim/parse.h"
 #include "command.h"
 
 #define SQLSTATE_SYNTAX_ERROR	"42601"
@@ -234,17 +235,13 @@ take_slot_name(Parser *p, ReplCommand *cmd)
 static bool
 take_timeline(Parser *p, uint32_t *tli)
 {
-	unsigned long long v;
-
 	if (p->tok.kind != TOK_NUMBER)
 		return syntax_error(p, "a timeline number");
-	v = strtoull(p->tok.text, NULL, 10);
-	if (v == 0 || v > UINT32_MAX)
+	if (!parse_u32("timeline", p->tok.text, 1, UINT32_MAX, tli, NULL))
 	{
 		p->sqlstate = SQLSTATE_SYNTAX_ERROR;
 		return walsim_error_set(p->err, "invalid timeline %s at offset %zu", p->tok.text, p->tok.offset);
 	}
-	*tli = (uint32_t) v;
 	return next_token(p);
 }
 

@@ -1,6 +1,7 @@
 /*
- * conn.h — state of one client connection, shared by conn.c (startup,
- * authentication, commands) and stream.c (START_REPLICATION).
+ * conn.h — one client connection of walsim-sender: its state, socket I/O
+ * with deadlines, and the errors sent to the client.  Every other part of a
+ * connection (session.h, exec.h, stream.h) works through these.
  */
 #ifndef WALSIM_SENDER_CONN_H
 #define WALSIM_SENDER_CONN_H
@@ -8,9 +9,9 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "walsim/wire.h"
-#include "command.h"
 #include "sender.h"
 #include "slots.h"
 
@@ -49,6 +50,17 @@ typedef struct Conn
 	uint8_t		startup_body[WIRE_MAX_STARTUP_LENGTH];
 } Conn;
 
+/*
+ * The state of a client on fd (the connection's own process); NULL when out
+ * of memory (fd is closed then).  over_limit > 0 (the connection limit)
+ * makes the session refuse the client after its startup packet, as
+ * PostgreSQL does beyond max_wal_senders; *stop is set by SIGTERM.
+ */
+Conn	   *conn_open(const SenderConfig *cfg, WalSource *src, int fd, const char *peer,
+					  uint64_t conn_number, int over_limit, volatile sig_atomic_t *stop);
+/* Log the disconnection, close fd, free c. */
+void		conn_close(Conn *c);
+
 /* Bytes queued but not yet written to the socket. */
 static inline size_t
 conn_pending(const Conn *c)
@@ -64,10 +76,17 @@ void		conn_error(Conn *c, const char *sqlstate, const char *message, const char 
 void		conn_fatal(Conn *c, const char *sqlstate, const char *message, const char *hint);
 void		conn_slot_error(Conn *c, SlotResult r, const char *name, pid_t active,
 							const WalsimError *err);
-uint64_t	conn_visible_end(Conn *c);
-bool		conn_refresh(Conn *c);
 
-/* START_REPLICATION: checks, COPY both, streaming, end of timeline. */
-void		stream_start(Conn *c, const ReplCommand *cmd);
+/*
+ * Events about this connection (--json-events): begin writes "peer" first
+ * and returns false when events are off; add fields to ev->j, then end.
+ */
+bool		conn_event_begin(Conn *c, EventLine *ev, const char *event);
+void		conn_event_end(Conn *c, EventLine *ev);
+/* An event with no field but the peer. */
+void		conn_event(Conn *c, const char *event);
+/* The "error" event: what the client was told; NULL fields are left out. */
+void		conn_error_event(Conn *c, const char *severity, const char *sqlstate,
+							 const char *message);
 
 #endif							/* WALSIM_SENDER_CONN_H */

@@ -13,7 +13,6 @@
  * on its own (a few stat/pread calls per poll interval).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,10 +28,15 @@
 #include <unistd.h>
 
 #include "walsim/lsn.h"
-#include "sender.h"
+#include "conn.h"
+#include "exec.h"
+#include "options.h"
+#include "session.h"
 
 #define PROGNAME "walsim-sender"
-#define MAX_CHILDREN 1024
+#define LISTEN_BACKLOG		128
+#define ACCEPT_POLL_MS		200		/* also how often the listener refreshes its view */
+#define SHUTDOWN_GRACE_MS	5000	/* beyond wal_sender_timeout for children to finish */
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -41,128 +45,6 @@ handle_stop(int signo)
 {
 	(void) signo;
 	stop_requested = 1;
-}
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-			"Usage: " PROGNAME " -D WALDIR --listen HOST:PORT [OPTION]...\n"
-			"Serve the WAL segments in WALDIR to PostgreSQL 15 standbys and pg_receivewal.\n\n"
-			"  -D, --directory=WALDIR       segment files (and history files) to serve\n"
-			"  -l, --listen=HOST:PORT       address to listen on (loopback in tests)\n"
-			"      --auth=METHOD            trust, password, md5 or scram-sha-256 (default)\n"
-			"      --passfile=FILE          accepted role:password lines (or .pgpass lines)\n"
-			"      --password-file=FILE     same as --passfile\n"
-			"      --wal-sender-timeout=T   close silent clients after T (default 60s; 0 = off;\n"
-			"                               units ms, s, min; a bare number is milliseconds)\n"
-			"      --follow                 serve WAL as the files grow (default)\n"
-			"      --no-follow              serve only what is valid at startup\n"
-			"      --poll-interval=MS       follow mode: how often to look for new WAL (default 10)\n"
-			"      --system-id=N            report N instead of the segments' system identifier\n"
-			"      --slots-file=FILE        physical slot state (default WALDIR/walsim-sender.slots)\n"
-			"      --max-connections=N      refuse clients beyond N (default 100)\n"
-			"      --json-events=FILE       append one JSON object per event to FILE\n"
-			"      --misbehave=KIND[,KIND]  deliberate protocol faults (see docs/sender.md):\n"
-			"                               wrong-sysid, lower-timeline, wrong-history-name,\n"
-			"                               no-keepalive, no-copydone, single-commandcomplete,\n"
-			"                               gap, unflushed, short-keepalive, bitflip, take-back\n"
-			"  -h, --help                   show this help\n");
-}
-
-static const struct
-{
-	const char *name;
-	Misbehave	bit;
-}			misbehave_kinds[] =
-{
-	{"wrong-sysid", MIS_WRONG_SYSID},
-	{"lower-timeline", MIS_LOWER_TIMELINE},
-	{"wrong-history-name", MIS_WRONG_HISTORY_NAME},
-	{"no-keepalive", MIS_NO_KEEPALIVE},
-	{"no-copydone", MIS_NO_COPYDONE},
-	{"single-commandcomplete", MIS_SINGLE_COMMANDCOMPLETE},
-	{"gap", MIS_GAP},
-	{"unflushed", MIS_UNFLUSHED},
-	{"short-keepalive", MIS_SHORT_KEEPALIVE},
-	{"bitflip", MIS_BITFLIP},
-	{"take-back", MIS_TAKE_BACK},
-};
-
-#define N_MISBEHAVE (sizeof(misbehave_kinds) / sizeof(misbehave_kinds[0]))
-
-bool
-misbehave_parse(const char *text, unsigned *mask, WalsimError *err)
-{
-	const char *p = text;
-
-	*mask = 0;
-	while (*p)
-	{
-		size_t		len = strcspn(p, ",");
-		size_t		i;
-
-		for (i = 0; i < N_MISBEHAVE; i++)
-			if (strlen(misbehave_kinds[i].name) == len && strncmp(p, misbehave_kinds[i].name, len) == 0)
-				break;
-		if (i == N_MISBEHAVE)
-			return walsim_error_set(err, "--misbehave: unknown kind \"%.*s\" at offset %zu",
-									(int) len, p, (size_t) (p - text));
-		*mask |= misbehave_kinds[i].bit;
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return true;
-}
-
-void
-misbehave_format(unsigned mask, char *buf, size_t buflen)
-{
-	size_t		pos = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < N_MISBEHAVE; i++)
-		if ((mask & misbehave_kinds[i].bit) && pos < buflen)
-			pos += (size_t) snprintf(buf + pos, buflen - pos, "%s%s", pos ? "," : "", misbehave_kinds[i].name);
-}
-
-/* "60s", "500ms", "1min", "0", "250" (milliseconds) -> milliseconds */
-static bool
-parse_duration_ms(const char *text, int *ms, WalsimError *err)
-{
-	char	   *end;
-	long		v = strtol(text, &end, 10);
-	long		mult;
-
-	if (end == text || v < 0)
-		return walsim_error_set(err, "--wal-sender-timeout \"%s\": expected a non-negative number with an optional unit", text);
-	if (*end == '\0' || strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "min") == 0)
-		mult = 60000;
-	else
-		return walsim_error_set(err, "--wal-sender-timeout \"%s\": unknown unit \"%s\" (ms, s, min)", text, end);
-	if (v > 24L * 3600 * 1000 / mult)
-		return walsim_error_set(err, "--wal-sender-timeout \"%s\": longer than a day", text);
-	*ms = (int) (v * mult);
-	return true;
-}
-
-static bool
-parse_int(const char *opt, const char *text, long min, long max, long *out, WalsimError *err)
-{
-	char	   *end;
-	long		v;
-
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno || end == text || *end || v < min || v > max)
-		return walsim_error_set(err, "%s \"%s\": expected an integer from %ld to %ld", opt, text, min, max);
-	*out = v;
-	return true;
 }
 
 static int
@@ -205,7 +87,7 @@ open_listener(const char *hostport, char *bound, size_t boundlen, WalsimError *e
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
 			break;
 		walsim_error_set(err, "--listen \"%s\": %s", hostport, strerror(errno));
 		close(fd);
@@ -242,7 +124,7 @@ peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t len
 typedef struct Children
 {
 	int			n;
-	pid_t		pids[MAX_CHILDREN];
+	pid_t		pids[SENDER_MAX_CONNECTIONS];
 } Children;
 
 static void
@@ -260,13 +142,17 @@ reap(Children *ch)
 			}
 }
 
-/* The connection's process: serve, clean up, exit. */
+/*
+ * The connection's process: startup and authentication, then replication
+ * commands until the client is gone or a stop was requested; clean up, exit.
+ */
 static void
 run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
 		  const char *peer, uint64_t number, int over_limit)
 {
 	int			one = 1;
 	WalsimError err;
+	Conn	   *c;
 
 	close(listen_fd);
 	if (!walsource_after_fork(src, &err))
@@ -276,7 +162,13 @@ run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
 		exit(1);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_serve(cfg, src, fd, peer, number, over_limit, &stop_requested);
+	c = conn_open(cfg, src, fd, peer, number, over_limit, &stop_requested);
+	if (c != NULL)
+	{
+		if (session_establish(c))
+			exec_command_loop(c);
+		conn_close(c);
+	}
 	walsource_close(src);
 	auth_config_free(&cfg->auth);
 	events_close(&cfg->events);
@@ -308,155 +200,136 @@ shutdown_children(Children *ch, int grace_ms)
 	}
 }
 
+
+/*
+ * The configuration both the listener and the connections use, from the
+ * options: load the password file, name the slot file, open the event log.
+ */
+static bool
+configure(const SenderOptions *opt, SenderConfig *cfg, WalsimError *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->waldir = opt->waldir;
+	cfg->wal_sender_timeout_ms = opt->wal_sender_timeout_ms;
+	cfg->follow = opt->follow;
+	cfg->poll_interval_ms = opt->poll_interval_ms;
+	cfg->sysid_override_set = opt->sysid_override_set;
+	cfg->sysid_override = opt->sysid_override;
+	cfg->misbehave = opt->misbehave;
+	cfg->max_connections = opt->max_connections;
+	cfg->events.fd = -1;
+	/* the passfile's lines name roles; the method is the command line's */
+	if (opt->passfile != NULL && !auth_passfile_load(opt->passfile, &cfg->auth, err))
+		return false;
+	cfg->auth.method = opt->auth_method;
+	if (opt->slots_file != NULL)
+		snprintf(cfg->slots_file, sizeof(cfg->slots_file), "%s", opt->slots_file);
+	else
+		snprintf(cfg->slots_file, sizeof(cfg->slots_file), "%s/walsim-sender.slots", cfg->waldir);
+	return events_open(&cfg->events, opt->json_events, err);
+}
+
+/* The "listening" event and the start-up line on stderr. */
+static void
+announce(const SenderConfig *cfg, const WalSource *src, const char *bound)
+{
+	char		endbuf[LSN_TEXT_MAX];
+	char		mis[256];
+	EventLine	ev;
+
+	lsn_format(src->end, endbuf);
+	misbehave_format(cfg->misbehave, mis, sizeof(mis));
+	if (events_begin(&cfg->events, &ev, "listening"))
+	{
+		json_str(&ev.j, "address", bound);
+		json_u64(&ev.j, "timeline", src->tli);
+		json_str(&ev.j, "end_of_wal", endbuf);
+		json_str(&ev.j, "misbehave", mis);
+		events_end(&cfg->events, &ev);
+	}
+	fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (timeline %u, end of valid WAL %s%s%s)\n",
+			bound, cfg->waldir, src->tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
+}
+
+/*
+ * Accept connections until a stop is requested, one process each; beyond
+ * --max-connections a connection is still accepted, to be refused with
+ * PostgreSQL's error after its startup packet.
+ */
+static void
+serve(SenderConfig *cfg, WalSource *src, int listen_fd, Children *children)
+{
+	uint64_t	nconn = 0;
+
+	while (!stop_requested)
+	{
+		struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+		struct sockaddr_storage ss;
+		socklen_t	sl = sizeof(ss);
+		int			fd;
+		pid_t		pid;
+		char		peer[64];
+
+		reap(children);
+		if (poll(&pfd, 1, ACCEPT_POLL_MS) <= 0)
+		{
+			/* keep the inherited view fresh so new connections start close to the end */
+			if (cfg->follow)
+				walsource_refresh(src, NULL, NULL);
+			continue;
+		}
+		fd = accept4(listen_fd, (struct sockaddr *) &ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		peer_name(&ss, sl, peer, sizeof(peer));
+		nconn++;
+		pid = fork();
+		if (pid == 0)
+			run_child(cfg, src, listen_fd, fd,
+					  peer, nconn, children->n >= cfg->max_connections ? cfg->max_connections : 0);
+		close(fd);
+		if (pid < 0)
+		{
+			fprintf(stderr, PROGNAME ": could not fork for %s: %s\n", peer, strerror(errno));
+			continue;
+		}
+		if (children->n < SENDER_MAX_CONNECTIONS)
+			children->pids[children->n++] = pid;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"directory", required_argument, NULL, 'D'},
-		{"listen", required_argument, NULL, 'l'},
-		{"auth", required_argument, NULL, 1},
-		{"passfile", required_argument, NULL, 2},
-		{"password-file", required_argument, NULL, 2},
-		{"wal-sender-timeout", required_argument, NULL, 3},
-		{"follow", no_argument, NULL, 4},
-		{"no-follow", no_argument, NULL, 5},
-		{"system-id", required_argument, NULL, 6},
-		{"json-events", required_argument, NULL, 7},
-		{"misbehave", required_argument, NULL, 8},
-		{"poll-interval", required_argument, NULL, 9},
-		{"slots-file", required_argument, NULL, 10},
-		{"max-connections", required_argument, NULL, 11},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
-	SenderConfig cfg = {0};
+	SenderOptions opt;
+	SenderConfig cfg;
 	WalSource	src;
 	WalsimError err;
-	const char *listen_addr = NULL;
-	const char *passfile = NULL;
-	const char *events_path = NULL;
 	char		bound[300];
 	int			listen_fd;
-	int			opt;
-	long		v;
-	uint64_t	nconn = 0;
 	Children   *children;
 	struct sigaction sa = {0};
-	char		endbuf[LSN_TEXT_MAX];
+	EventLine	ev;
 
-	cfg.auth.method = AUTH_SCRAM;
-	cfg.wal_sender_timeout_ms = 60000;
-	cfg.follow = true;
-	cfg.poll_interval_ms = 10;
-	cfg.max_connections = 100;
-	while ((opt = getopt_long(argc, argv, "D:l:h", longopts, NULL)) != -1)
+	switch (sender_options_parse(argc, argv, &opt, &err))
 	{
-		bool		ok = true;
-
-		switch (opt)
-		{
-			case 'D':
-				cfg.waldir = optarg;
-				break;
-			case 'l':
-				listen_addr = optarg;
-				break;
-			case 1:
-				ok = auth_method_parse(optarg, &cfg.auth.method, &err);
-				break;
-			case 2:
-				passfile = optarg;
-				break;
-			case 3:
-				ok = parse_duration_ms(optarg, &cfg.wal_sender_timeout_ms, &err);
-				break;
-			case 4:
-				cfg.follow = true;
-				break;
-			case 5:
-				cfg.follow = false;
-				break;
-			case 6:
-				{
-					char	   *end;
-
-					errno = 0;
-					cfg.sysid_override = strtoull(optarg, &end, 10);
-					cfg.sysid_override_set = true;
-					if (errno || end == optarg || *end || optarg[0] == '-')
-						ok = walsim_error_set(&err, "--system-id \"%s\": expected a decimal 64-bit number", optarg);
-					break;
-				}
-			case 7:
-				events_path = optarg;
-				break;
-			case 8:
-				ok = misbehave_parse(optarg, &cfg.misbehave, &err);
-				break;
-			case 9:
-				ok = parse_int("--poll-interval", optarg, 1, 10000, &v, &err);
-				cfg.poll_interval_ms = (int) v;
-				break;
-			case 10:
-				snprintf(cfg.slots_file, sizeof(cfg.slots_file), "%s", optarg);
-				break;
-			case 11:
-				ok = parse_int("--max-connections", optarg, 1, MAX_CHILDREN, &v, &err);
-				cfg.max_connections = (int) v;
-				break;
-			case 'h':
-				usage(stdout);
-				return 0;
-			default:
-				fprintf(stderr, "Try \"" PROGNAME " --help\" for more information.\n");
-				return 2;
-		}
-		if (!ok)
-		{
+		case OPTIONS_OK:
+			break;
+		case OPTIONS_EXIT_OK:
+			return 0;
+		case OPTIONS_USAGE:
+			fprintf(stderr, "Try \"" PROGNAME " --help\" for more information.\n");
+			return 2;
+		case OPTIONS_ERROR:
 			fprintf(stderr, PROGNAME ": %s\n", err.message);
 			return 2;
-		}
 	}
-	if (optind < argc)
-	{
-		fprintf(stderr, PROGNAME ": unexpected argument \"%s\"\n", argv[optind]);
-		return 2;
-	}
-	if (cfg.waldir == NULL || listen_addr == NULL)
-	{
-		fprintf(stderr, PROGNAME ": -D WALDIR and --listen HOST:PORT are required\n");
-		return 2;
-	}
-	if (passfile != NULL)
-	{
-		AuthMethod	m = cfg.auth.method;
-
-		if (!auth_passfile_load(passfile, &cfg.auth, &err))
-		{
-			fprintf(stderr, PROGNAME ": %s\n", err.message);
-			return 2;
-		}
-		cfg.auth.method = m;
-	}
-	else if (cfg.auth.method != AUTH_TRUST)
-	{
-		fprintf(stderr, PROGNAME ": --auth %s needs --passfile FILE with the accepted role:password\n",
-				auth_method_name(cfg.auth.method));
-		return 2;
-	}
-	if (cfg.slots_file[0] == '\0')
-		snprintf(cfg.slots_file, sizeof(cfg.slots_file), "%s/walsim-sender.slots", cfg.waldir);
-	if (!events_open(&cfg.events, events_path, &err))
+	if (!configure(&opt, &cfg, &err) || !walsource_open(&src, cfg.waldir, &err))
 	{
 		fprintf(stderr, PROGNAME ": %s\n", err.message);
 		return 2;
 	}
-	if (!walsource_open(&src, cfg.waldir, &err))
-	{
-		fprintf(stderr, PROGNAME ": %s\n", err.message);
-		return 2;
-	}
-	listen_fd = open_listener(listen_addr, bound, sizeof(bound), &err);
+	listen_fd = open_listener(opt.listen, bound, sizeof(bound), &err);
 	if (listen_fd < 0)
 	{
 		fprintf(stderr, PROGNAME ": %s\n", err.message);
@@ -469,61 +342,20 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	lsn_format(src.end, endbuf);
-	{
-		char		mis[256];
-		char		tli[16];
-
-		misbehave_format(cfg.misbehave, mis, sizeof(mis));
-		snprintf(tli, sizeof(tli), "%u", src.tli);
-		events_emit(&cfg.events, "listening", "address", bound, "#timeline", tli,
-					"end_of_wal", endbuf, "misbehave", mis, NULL);
-		fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (timeline %s, end of valid WAL %s%s%s)\n",
-				bound, cfg.waldir, tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
-	}
+	announce(&cfg, &src, bound);
 
 	children = calloc(1, sizeof(Children));
 	if (children == NULL)
 		return 2;
-	while (!stop_requested)
-	{
-		struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
-		struct sockaddr_storage ss;
-		socklen_t	sl = sizeof(ss);
-		int			fd;
-		pid_t		pid;
-		char		peer[64];
-
-		reap(children);
-		if (poll(&pfd, 1, 200) <= 0)
-		{
-			/* keep the inherited view fresh so new connections start close to the end */
-			if (cfg.follow)
-				walsource_refresh(&src, NULL, NULL);
-			continue;
-		}
-		fd = accept4(listen_fd, (struct sockaddr *) &ss, &sl, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		peer_name(&ss, sl, peer, sizeof(peer));
-		nconn++;
-		pid = fork();
-		if (pid == 0)
-			run_child(&cfg, &src, listen_fd, fd,
-					  peer, nconn, children->n >= cfg.max_connections ? cfg.max_connections : 0);
-		close(fd);
-		if (pid < 0)
-		{
-			fprintf(stderr, PROGNAME ": could not fork for %s: %s\n", peer, strerror(errno));
-			continue;
-		}
-		if (children->n < MAX_CHILDREN)
-			children->pids[children->n++] = pid;
-	}
+	serve(&cfg, &src, listen_fd, children);
 	close(listen_fd);
-	events_emit(&cfg.events, "shutdown", "address", bound, NULL);
-	shutdown_children(children, (cfg.wal_sender_timeout_ms > 0 ? cfg.wal_sender_timeout_ms : 60000) + 5000);
+	if (events_begin(&cfg.events, &ev, "shutdown"))
+	{
+		json_str(&ev.j, "address", bound);
+		events_end(&cfg.events, &ev);
+	}
+	shutdown_children(children, (cfg.wal_sender_timeout_ms > 0 ? cfg.wal_sender_timeout_ms :
+								 DEFAULT_WAL_SENDER_TIMEOUT_MS) + SHUTDOWN_GRACE_MS);
 	free(children);
 	walsource_close(&src);
 	auth_config_free(&cfg.auth);

@@ -10,3 +10,5 @@ test_sender_command_SRCS := ref/sender/command.c
 test_sender_auth_SRCS := ref/sender/auth.c
 test_sender_auth_LIBS := -lcrypto
 test_sender_walsource_SRCS := ref/sender/walsource.c ref/sender/slots.c
+test_sender_options_SRCS := ref/sender/options.c ref/sender/auth.c
+test_sender_options_LIBS := -lcrypto

@@ -10,11 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "walsim/events.h"
 #include "auth.h"
-#include "events.h"
 #include "walsource.h"
 
-/* Deliberate protocol faults (--misbehave KIND[,KIND]); see docs/sender.md. */
+/* What the sender reports as its server version (SHOW, ParameterStatus). */
+#define SENDER_SERVER_VERSION		"15.0 (walsim-sender)"
+#define SENDER_SERVER_VERSION_NUM	"150000"
+
+/* Deliberate protocol faults (--misbehave KIND[,KIND], options.h); see docs/sender.md. */
 typedef enum Misbehave
 {
 	MIS_WRONG_SYSID = 1 << 0,	/* IDENTIFY_SYSTEM reports another system id */
@@ -30,10 +34,6 @@ typedef enum Misbehave
 	MIS_TAKE_BACK = 1 << 10		/* from the 2nd connection on, xlogpos goes back */
 } Misbehave;
 
-bool		misbehave_parse(const char *text, unsigned *mask, WalsimError *err);
-/* "wrong-sysid,gap" for a mask (into buf of buflen). */
-void		misbehave_format(unsigned mask, char *buf, size_t buflen);
-
 typedef struct SenderConfig
 {
 	const char *waldir;
@@ -46,18 +46,7 @@ typedef struct SenderConfig
 	uint64_t	sysid_override;
 	unsigned	misbehave;
 	int			max_connections;
-	Events		events;
+	EventLog	events;			/* --json-events (docs/events.md) */
 } SenderConfig;
-
-/*
- * Serve one client on fd (in its own process): startup, authentication,
- * replication commands, streaming.  Returns when the client is gone or a
- * stop was requested (*stop set by SIGTERM); closes fd.  over_limit > 0
- * (the connection limit) makes it refuse the client after its startup
- * packet, as PostgreSQL does beyond max_wal_senders.
- */
-void		conn_serve(const SenderConfig *cfg, WalSource *src, int fd,
-					   const char *peer, uint64_t conn_number, int over_limit,
-					   volatile sig_atomic_t *stop);
 
 #endif							/* WALSIM_SENDER_SENDER_H */

@@ -25,7 +25,8 @@
 #include "walsim/replmsg.h"
 #include "walsim/segment.h"
 #include "walsim/walpage.h"
-#include "conn.h"
+#include "stream.h"
+#include "view.h"
 
 #define MAX_SEND_SIZE		(16 * WAL_BLCKSZ)	/* walsender.c MAX_SEND_SIZE */
 #define OUT_HIGH_WATER		(4 * MAX_SEND_SIZE)
@@ -130,8 +131,7 @@ client_copydata(Conn *c, Stream *s, const WireMessage *m, StreamEnd *end)
 
 		snprintf(msg, sizeof(msg), "unexpected message type \"%c\" in CopyData",
 				 m->body_len ? m->body[0] : '?');
-		events_emit(&c->cfg->events, "error", "peer", c->peer, "severity", "COMMERROR",
-					"message", msg, NULL);
+		conn_error_event(c, "COMMERROR", NULL, msg);
 		c->gone = true;
 		*end = STREAM_GONE;
 		return false;
@@ -221,7 +221,7 @@ send_limit(Conn *c, Stream *s)
 
 	if (s->historic)
 		return s->valid_upto;
-	end = conn_visible_end(c);
+	end = view_end(c);
 	if (c->cfg->misbehave & MIS_UNFLUSHED)
 	{
 		/* everything the file holds past the valid end, within its segment */
@@ -333,9 +333,9 @@ shutdown_stream(Conn *c, Stream *s)
 	StreamEnd	why;
 	uint64_t	limit;
 
-	events_emit(&c->cfg->events, "shutdown", "peer", c->peer, NULL);
+	conn_event(c, "shutdown");
 	c->stopping = true;			/* keep reading the client's replies */
-	conn_refresh(c);
+	view_refresh(c);
 	check_became_historic(c, s);
 	limit = send_limit(c, s);
 	while (conn_now_ms() < deadline && !c->gone)
@@ -443,7 +443,7 @@ stream_loop(Conn *c, Stream *s)
 			(s->wal_changed || now - s->last_refresh_ms >= c->cfg->poll_interval_ms))
 		{
 			s->wal_changed = false;
-			conn_refresh(c);
+			view_refresh(c);
 			s->last_refresh_ms = now;
 			check_became_historic(c, s);
 			limit = send_limit(c, s);
@@ -456,11 +456,13 @@ stream_loop(Conn *c, Stream *s)
 
 		if (s->historic && caught_up && !s->copydone_sent)
 		{
-			char		tlis[16];
+			EventLine	ev;
 
-			snprintf(tlis, sizeof(tlis), "%u", s->tli);
-			events_emit(&c->cfg->events, "end_of_timeline", "peer", c->peer,
-						"#tli", tlis, NULL);
+			if (conn_event_begin(c, &ev, "end_of_timeline"))
+			{
+				json_u64(&ev.j, "timeline", s->tli);
+				conn_event_end(c, &ev);
+			}
 			if (c->cfg->misbehave & MIS_NO_COPYDONE)
 			{
 				/* straight to the result set, as if the CopyDone got lost */
@@ -474,7 +476,7 @@ stream_loop(Conn *c, Stream *s)
 		if (timeout > 0 && now - c->last_recv_ms >= timeout)
 		{
 			/* PG: COMMERROR "terminating walsender process due to replication timeout" */
-			events_emit(&c->cfg->events, "timeout", "peer", c->peer, NULL);
+			conn_event(c, "timeout");
 			c->gone = true;
 			return STREAM_GONE;
 		}
@@ -506,7 +508,7 @@ stream_start(Conn *c, const ReplCommand *cmd)
 	char		detail[128];
 	char		lsn1[LSN_TEXT_MAX],
 				lsn2[LSN_TEXT_MAX];
-	char		tlis[16];
+	EventLine	ev;
 	StreamEnd	end;
 	pid_t		active = 0;
 	WalsimError err;
@@ -516,7 +518,7 @@ stream_start(Conn *c, const ReplCommand *cmd)
 		conn_error(c, "0A000", "logical replication is not supported by walsim-sender", NULL);
 		return;
 	}
-	if (!conn_refresh(c))
+	if (!view_refresh(c))
 		return;
 	/* 1. the slot */
 	if (cmd->has_slot)
@@ -558,14 +560,18 @@ stream_start(Conn *c, const ReplCommand *cmd)
 		}
 	}
 	lsn_format(cmd->lsn, lsn1);
-	snprintf(tlis, sizeof(tlis), "%u", s.tli);
-	events_emit(&c->cfg->events, "start_replication", "peer", c->peer, "#tli", tlis,
-				"lsn", lsn1, "slot", cmd->has_slot ? cmd->name : NULL, NULL);
+	if (conn_event_begin(c, &ev, "start_replication"))
+	{
+		json_u64(&ev.j, "timeline", s.tli);
+		json_lsn(&ev.j, "lsn", cmd->lsn);
+		json_str(&ev.j, "slot", cmd->has_slot ? cmd->name : NULL);
+		conn_event_end(c, &ev);
+	}
 
 	/* 3. a historic timeline asked for at its very end: no COPY at all */
 	if (!s.historic || cmd->lsn < s.valid_upto)
 	{
-		uint64_t	flush = conn_visible_end(c);
+		uint64_t	flush = view_end(c);
 
 		wire_put_copy_both_response(&c->out, 0, NULL, 0);
 		/* 4. inside COPY: not ahead of the flush pointer (equal is fine) */

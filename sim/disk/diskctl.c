@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "walsim/json.h"
+#include "walsim/parse.h"
 #include "disk.h"
 
 #define PROG "walsim-diskctl"
@@ -101,11 +103,7 @@ cmd_init(const char *node_dir, int argc, char **argv)
 			trace = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
 		{
-			char	   *end;
-
-			errno = 0;
-			seed = strtoull(argv[++i], &end, 0);
-			if (errno != 0 || *end != '\0' || argv[i][0] == '-' || argv[i][0] == '\0')
+			if (!parse_u64_hex_ok("--seed", argv[++i], &seed, NULL))
 				return bad_usage("init: --seed \"%s\": expected an unsigned integer",
 								 argv[i]);
 		}
@@ -143,6 +141,7 @@ open_region(const char *node_dir, int *lock_fd, WalsimError *err)
 	return region;
 }
 
+/* One line per rule: the rule as "rule add" words, or a JSON object. */
 static void
 print_rules(DiskRegion *region, bool json)
 {
@@ -159,17 +158,18 @@ print_rules(DiskRegion *region, bool json)
 		fired = __atomic_load_n(&region->slots[i].fired, __ATOMIC_RELAXED);
 		disk_rule_format(&rule, text, sizeof(text));
 		if (json)
-			/* ids and globs are checked at parse time: no quotes inside except
-			 * possibly in the glob, which is escaped here */
 		{
-			printf("{\"id\":\"%s\",\"rule\":\"", rule.id);
-			for (const char *p = text; *p; p++)
-			{
-				if (*p == '"' || *p == '\\')
-					putchar('\\');
-				putchar(*p);
-			}
-			printf("\",\"calls\":%" PRIu64 ",\"fired\":%" PRIu64 "}\n", calls, fired);
+			char		line[1024];
+			JsonBuf		j;
+
+			json_init(&j, line, sizeof(line));
+			json_object_begin(&j, NULL);
+			json_str(&j, "id", rule.id);
+			json_str(&j, "rule", text);
+			json_u64(&j, "calls", calls);
+			json_u64(&j, "fired", fired);
+			json_object_end(&j);
+			puts(line);
 		}
 		else
 			printf("%s calls=%" PRIu64 " fired=%" PRIu64 "\n", text, calls, fired);
@@ -241,8 +241,18 @@ cmd_stats(const char *node_dir, int argc, char **argv)
 	if ((region = open_region(node_dir, NULL, &err)) == NULL)
 		return fail("stats", &err);
 	if (json)
-		printf("{\"journal\":%s,\"journal_seq\":%" PRIu64 ",\"rules\":%u}\n",
-			   region->journal ? "true" : "false", region->journal_seq, region->nactive);
+	{
+		char		line[256];
+		JsonBuf		j;
+
+		json_init(&j, line, sizeof(line));
+		json_object_begin(&j, NULL);
+		json_bool(&j, "journal", region->journal != 0);
+		json_u64(&j, "journal_seq", region->journal_seq);
+		json_u64(&j, "rules", region->nactive);
+		json_object_end(&j);
+		puts(line);
+	}
 	else
 		printf("data_dir=%s journal=%s rules=%u trace=%s\n", region->data_dir,
 			   region->journal ? "on" : "off", region->nactive, region->trace_path);

@@ -34,8 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "disk.h"
 #include "walsim/decision.h"
+#include "walsim/json.h"
+#include "disk.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define DISK_MAX_FD 4096
@@ -406,65 +407,48 @@ decide(const char *rel, uint32_t mask, DiskOp op, int64_t off, uint64_t len, Fir
 
 /* ------------------------------------------------------------ trace */
 
-static size_t
-json_escape(char *dst, size_t cap, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t		n = 0;
-
-	for (; *s && n + 7 < cap; s++)
-	{
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '"' || c == '\\')
-		{
-			dst[n++] = '\\';
-			dst[n++] = c;
-		}
-		else if (c < 0x20)
-		{
-			memcpy(dst + n, "\\u00", 4);
-			dst[n + 4] = hex[c >> 4];
-			dst[n + 5] = hex[c & 15];
-			n += 6;
-		}
-		else
-			dst[n++] = c;
-	}
-	dst[n] = '\0';
-	return n;
-}
-
+/*
+ * One JSON line per fault fired, appended to the trace file.  Built on the
+ * stack with walsim/json.h (it neither allocates nor calls printf-family
+ * functions for the numbers), big enough for the longest tracked path with
+ * every byte escaped, so a line is never cut.
+ */
 static void
 trace_fault(const Fired *f, DiskOp op, const char *rel, int64_t off, uint64_t len,
 			const char *effect_detail)
 {
-	char		line[1024];
-	char		path[DISK_REL_MAX * 6 + 1];
+	char		line[DISK_REL_MAX * 6 + 512];
+	char		when[48];
 	char		effect[64];
 	struct timespec now;
-	int			n,
-				fd,
+	JsonBuf		j;
+	int			fd,
 				saved = errno;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	json_escape(path, sizeof(path), rel);
+	/* seconds with exactly six decimals, as the trace has always had them */
+	snprintf(when, sizeof(when), "%lld.%06ld", (long long) now.tv_sec, now.tv_nsec / 1000);
 	if (effect_detail)
 		snprintf(effect, sizeof(effect), "%s", effect_detail);
 	else
 		disk_effect_format(&f->rule, effect, sizeof(effect));
-	n = snprintf(line, sizeof(line),
-				 "{\"time\":%lld.%06ld,\"rule\":\"%s\",\"pid\":%d,\"op\":\"%s\","
-				 "\"path\":\"%s\",\"offset\":%" PRId64 ",\"length\":%" PRIu64
-				 ",\"effect\":\"%s\",\"count\":%" PRIu64 "}\n",
-				 (long long) now.tv_sec, now.tv_nsec / 1000, f->rule.id, (int) getpid(),
-				 disk_op_name(op), path, off, len, effect, f->count);
-	if (n < 0 || (size_t) n >= sizeof(line))
-		n = sizeof(line) - 1;
+	json_init(&j, line, sizeof(line) - 1);
+	json_object_begin(&j, NULL);
+	json_member_raw(&j, "time", when);
+	json_str(&j, "rule", f->rule.id);
+	json_i64(&j, "pid", (int64_t) getpid());
+	json_str(&j, "op", disk_op_name(op));
+	json_str(&j, "path", rel);
+	json_i64(&j, "offset", off);
+	json_u64(&j, "length", len);
+	json_str(&j, "effect", effect);
+	json_u64(&j, "count", f->count);
+	json_object_end(&j);
+	line[j.len++] = '\n';		/* room was kept for it */
 	fd = real.open(region->trace_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0660);
 	if (fd >= 0)
 	{
-		(void) real.write(fd, line, n);
+		(void) real.write(fd, line, j.len);
 		real.close(fd);
 	}
 	errno = saved;

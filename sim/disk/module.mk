@@ -1,5 +1,5 @@
 # sim/disk — the disk fault simulator (see docs/disk.md).
-DISK_COMMON_SRCS := sim/disk/rules.c sim/disk/region.c sim/disk/journal.c
+DISK_COMMON_SRCS := sim/disk/rules.c sim/disk/glob.c sim/disk/region.c sim/disk/journal.c
 
 SHLIBS += libwalsim-disk
 libwalsim-disk_SRCS := sim/disk/interpose.c $(DISK_COMMON_SRCS)

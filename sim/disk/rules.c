@@ -1,15 +1,19 @@
 /*
- * rules.c — disk fault rules: operation and errno names, the key=value rule
- * syntax of "walsim-diskctl rule add", and the glob matcher used on every
- * tracked call (no allocation: it may run inside a signal handler).
+ * rules.c — disk fault rules: operation and errno names, and the key=value
+ * rule syntax of "walsim-diskctl rule add" (the glob matcher the rules'
+ * paths use is glob.c).
+ *
+ * The syntax is three tables: the keys of a rule (rule_keys), the triggers
+ * of when= (triggers) and the effects of do= (effects), each name with its
+ * parser; the messages list what the tables accept.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "walsim/parse.h"
 #include "disk.h"
 
 static const char *const op_names[DISK_OP_COUNT] = {
@@ -57,15 +61,12 @@ disk_op_name(DiskOp op)
 int
 disk_errno_from_name(const char *name)
 {
-	char	   *end;
-	long		v;
+	uint64_t	v;
 
 	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
 		if (strcmp(errno_names[i].name, name) == 0)
 			return errno_names[i].value;
-	errno = 0;
-	v = strtol(name, &end, 10);
-	if (errno == 0 && end != name && *end == '\0' && v > 0 && v < 4096)
+	if (parse_u64("", name, 1, 4095, &v, NULL))
 		return (int) v;
 	return -1;
 }
@@ -79,21 +80,14 @@ disk_errno_name(int err)
 	return NULL;
 }
 
-/* Parse a whole unsigned decimal number; false on anything else. */
+/*
+ * A whole unsigned decimal number; false on anything else (the callers say
+ * what the number is for).
+ */
 static bool
-parse_u64(const char *s, uint64_t *out)
+whole_number(const char *s, uint64_t *out)
 {
-	char	   *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
+	return parse_u64("", s, 0, UINT64_MAX, out, NULL);
 }
 
 static bool
@@ -134,136 +128,236 @@ parse_ops(const char *value, uint32_t *ops, WalsimError *err)
 	return true;
 }
 
+/* ------------------------------------------------------------ when= */
+
+/* A trigger's parser gets the whole value (for messages) and its argument. */
+typedef bool (*TriggerParser) (DiskRule *rule, const char *value, const char *arg,
+							   WalsimError *err);
+
+static bool
+when_nth(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	rule->trigger = DISK_WHEN_NTH;
+	if (!whole_number(arg, &rule->n) || rule->n == 0)
+		return walsim_error_set(err, "when=%s: N must be a whole number >= 1", value);
+	return true;
+}
+
+static bool
+when_after(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	rule->trigger = DISK_WHEN_AFTER;
+	if (!whole_number(arg, &rule->n))
+		return walsim_error_set(err, "when=%s: N must be a whole number >= 0", value);
+	return true;
+}
+
+static bool
+when_range(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	char		lo[32];
+	const char *dash = strchr(arg, '-');
+
+	rule->trigger = DISK_WHEN_RANGE;
+	if (dash == NULL || (size_t) (dash - arg) >= sizeof(lo))
+		return walsim_error_set(err, "when=%s: expected range:LO-HI (byte offsets)", value);
+	memcpy(lo, arg, dash - arg);
+	lo[dash - arg] = '\0';
+	if (!whole_number(lo, &rule->range_lo) || !whole_number(dash + 1, &rule->range_hi) ||
+		rule->range_hi <= rule->range_lo)
+		return walsim_error_set(err, "when=%s: LO and HI must be byte offsets "
+								"with LO < HI", value);
+	return true;
+}
+
+static bool
+when_prob(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	rule->trigger = DISK_WHEN_PROB;
+	if (!parse_double("", arg, 0.0, 1.0, &rule->prob, NULL))
+		return walsim_error_set(err, "when=%s: P must be a number in [0, 1]", value);
+	return true;
+}
+
+static bool
+when_always(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	(void) value;
+	(void) arg;
+	(void) err;
+	rule->trigger = DISK_WHEN_AFTER;
+	rule->n = 0;
+	return true;
+}
+
+/* when=NAME:ARG, or when=NAME for the one trigger without an argument. */
+static const struct
+{
+	const char *name;
+	const char *syntax;			/* for messages */
+	bool		takes_arg;
+	TriggerParser parse;
+}			triggers[] = {
+	{"nth", "nth:N", true, when_nth},
+	{"after", "after:N", true, when_after},
+	{"range", "range:LO-HI", true, when_range},
+	{"prob", "prob:P", true, when_prob},
+	{"always", "always", false, when_always},
+};
+
+#define NTRIGGERS (sizeof(triggers) / sizeof(triggers[0]))
+
 static bool
 parse_when(const char *value, DiskRule *rule, WalsimError *err)
 {
 	const char *arg = strchr(value, ':');
-	char	   *end;
+	size_t		name_len = arg ? (size_t) (arg - value) : strlen(value);
+	char		list[128] = "";
 
-	if (strcmp(value, "always") == 0)
-	{
-		rule->trigger = DISK_WHEN_AFTER;
-		rule->n = 0;
-		return true;
-	}
+	for (size_t i = 0; i < NTRIGGERS; i++)
+		if (strlen(triggers[i].name) == name_len &&
+			strncmp(value, triggers[i].name, name_len) == 0 &&
+			triggers[i].takes_arg == (arg != NULL))
+			return triggers[i].parse(rule, value, arg ? arg + 1 : NULL, err);
 	if (arg == NULL)
-		return walsim_error_set(err, "when=%s: expected nth:N, after:N, "
-								"range:LO-HI, prob:P or always", value);
-	arg++;
-	if (strncmp(value, "nth:", 4) == 0)
 	{
-		rule->trigger = DISK_WHEN_NTH;
-		if (!parse_u64(arg, &rule->n) || rule->n == 0)
-			return walsim_error_set(err, "when=%s: N must be a whole number >= 1", value);
+		/* "nth:N, after:N, range:LO-HI, prob:P or always" */
+		for (size_t i = 0; i < NTRIGGERS; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 i == 0 ? "" : i + 1 == NTRIGGERS ? " or " : ", ", triggers[i].syntax);
+		return walsim_error_set(err, "when=%s: expected %s", value, list);
 	}
-	else if (strncmp(value, "after:", 6) == 0)
-	{
-		rule->trigger = DISK_WHEN_AFTER;
-		if (!parse_u64(arg, &rule->n))
-			return walsim_error_set(err, "when=%s: N must be a whole number >= 0", value);
-	}
-	else if (strncmp(value, "range:", 6) == 0)
-	{
-		char		lo[32];
-		const char *dash = strchr(arg, '-');
+	for (size_t i = 0; i < NTRIGGERS; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", triggers[i].name);
+	return walsim_error_set(err, "when=%s: unknown trigger (%s)", value, list);
+}
 
-		rule->trigger = DISK_WHEN_RANGE;
-		if (dash == NULL || (size_t) (dash - arg) >= sizeof(lo))
-			return walsim_error_set(err, "when=%s: expected range:LO-HI (byte offsets)", value);
-		memcpy(lo, arg, dash - arg);
-		lo[dash - arg] = '\0';
-		if (!parse_u64(lo, &rule->range_lo) || !parse_u64(dash + 1, &rule->range_hi) ||
-			rule->range_hi <= rule->range_lo)
-			return walsim_error_set(err, "when=%s: LO and HI must be byte offsets "
-									"with LO < HI", value);
-	}
-	else if (strncmp(value, "prob:", 5) == 0)
-	{
-		rule->trigger = DISK_WHEN_PROB;
-		errno = 0;
-		rule->prob = strtod(arg, &end);
-		if (errno != 0 || end == arg || *end != '\0' ||
-			!(rule->prob >= 0.0 && rule->prob <= 1.0))
-			return walsim_error_set(err, "when=%s: P must be a number in [0, 1]", value);
-	}
-	else
-		return walsim_error_set(err, "when=%s: unknown trigger (nth, after, "
-								"range, prob, always)", value);
+/* ------------------------------------------------------------ do= */
+
+/* An effect's parser gets the whole value (for messages) and its argument or NULL. */
+typedef bool (*EffectParser) (DiskRule *rule, const char *value, const char *arg,
+							  WalsimError *err);
+
+static bool
+do_errno(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	rule->effect = DISK_DO_ERRNO;
+	if (arg == NULL || (rule->err = disk_errno_from_name(arg)) < 0)
+		return walsim_error_set(err, "do=%s: expected errno:NAME (EIO, ENOSPC, "
+								"EDQUOT, EROFS, ... or a number)", value);
 	return true;
 }
+
+/* short[:KEEP] and torn[:KEEP] */
+static bool
+do_partial(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	uint64_t	keep;
+
+	rule->effect = value[0] == 's' ? DISK_DO_SHORT : DISK_DO_TORN;
+	if (arg != NULL)
+	{
+		if (!whole_number(arg, &keep) || keep > INT64_MAX)
+			return walsim_error_set(err, "do=%s: KEEP must be a byte count", value);
+		rule->keep = (int64_t) keep;
+	}
+	return true;
+}
+
+static bool
+do_flip(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	char		byte[32];
+	const char *dot;
+	size_t		blen;
+	uint64_t	v;
+
+	rule->effect = DISK_DO_FLIP;
+	if (arg == NULL)
+		return true;
+	dot = strchr(arg, '.');
+	blen = dot ? (size_t) (dot - arg) : strlen(arg);
+	if (blen >= sizeof(byte))
+		return walsim_error_set(err, "do=%s: expected flip[:BYTE[.BIT]]", value);
+	memcpy(byte, arg, blen);
+	byte[blen] = '\0';
+	if (!whole_number(byte, &v) || v > INT64_MAX)
+		return walsim_error_set(err, "do=%s: BYTE must be an offset in the "
+								"call's data", value);
+	rule->flip_byte = (int64_t) v;
+	if (dot != NULL)
+	{
+		if (!whole_number(dot + 1, &v) || v > 7)
+			return walsim_error_set(err, "do=%s: BIT must be 0..7", value);
+		rule->flip_bit = (int32_t) v;
+	}
+	return true;
+}
+
+static bool
+do_delay(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	rule->effect = DISK_DO_DELAY;
+	if (arg == NULL || !whole_number(arg, &rule->delay_us) ||
+		rule->delay_us > UINT64_C(3600000000))
+		return walsim_error_set(err, "do=%s: expected delay:MICROSECONDS "
+								"(at most one hour)", value);
+	return true;
+}
+
+static bool
+do_lie(DiskRule *rule, const char *value, const char *arg, WalsimError *err)
+{
+	(void) value;
+	(void) arg;
+	(void) err;
+	rule->effect = DISK_DO_LIE;
+	return true;
+}
+
+/* do=NAME[:ARG]; takes_arg false refuses an argument. */
+static const struct
+{
+	const char *name;
+	const char *syntax;			/* for messages */
+	bool		takes_arg;
+	EffectParser parse;
+}			effects[] = {
+	{"errno", "errno:NAME", true, do_errno},
+	{"short", "short[:KEEP]", true, do_partial},
+	{"torn", "torn[:KEEP]", true, do_partial},
+	{"flip", "flip[:BYTE[.BIT]]", true, do_flip},
+	{"delay", "delay:US", true, do_delay},
+	{"lie", "lie", false, do_lie},
+};
+
+#define NEFFECTS (sizeof(effects) / sizeof(effects[0]))
 
 static bool
 parse_do(const char *value, DiskRule *rule, WalsimError *err)
 {
 	const char *arg = strchr(value, ':');
-	size_t		kind_len = arg ? (size_t) (arg - value) : strlen(value);
+	size_t		name_len = arg ? (size_t) (arg - value) : strlen(value);
+	char		list[160] = "";
 
 	if (arg)
 		arg++;
 	rule->keep = -1;
 	rule->flip_byte = -1;
 	rule->flip_bit = -1;
-	if (kind_len == 5 && strncmp(value, "errno", 5) == 0)
-	{
-		rule->effect = DISK_DO_ERRNO;
-		if (arg == NULL || (rule->err = disk_errno_from_name(arg)) < 0)
-			return walsim_error_set(err, "do=%s: expected errno:NAME (EIO, ENOSPC, "
-									"EDQUOT, EROFS, ... or a number)", value);
-	}
-	else if ((kind_len == 5 && strncmp(value, "short", 5) == 0) ||
-			 (kind_len == 4 && strncmp(value, "torn", 4) == 0))
-	{
-		uint64_t	keep;
-
-		rule->effect = value[0] == 's' ? DISK_DO_SHORT : DISK_DO_TORN;
-		if (arg != NULL)
-		{
-			if (!parse_u64(arg, &keep) || keep > INT64_MAX)
-				return walsim_error_set(err, "do=%s: KEEP must be a byte count", value);
-			rule->keep = (int64_t) keep;
-		}
-	}
-	else if (kind_len == 4 && strncmp(value, "flip", 4) == 0)
-	{
-		rule->effect = DISK_DO_FLIP;
-		if (arg != NULL)
-		{
-			char		byte[32];
-			const char *dot = strchr(arg, '.');
-			size_t		blen = dot ? (size_t) (dot - arg) : strlen(arg);
-			uint64_t	v;
-
-			if (blen >= sizeof(byte))
-				return walsim_error_set(err, "do=%s: expected flip[:BYTE[.BIT]]", value);
-			memcpy(byte, arg, blen);
-			byte[blen] = '\0';
-			if (!parse_u64(byte, &v) || v > INT64_MAX)
-				return walsim_error_set(err, "do=%s: BYTE must be an offset in the "
-										"call's data", value);
-			rule->flip_byte = (int64_t) v;
-			if (dot != NULL)
-			{
-				if (!parse_u64(dot + 1, &v) || v > 7)
-					return walsim_error_set(err, "do=%s: BIT must be 0..7", value);
-				rule->flip_bit = (int32_t) v;
-			}
-		}
-	}
-	else if (kind_len == 5 && strncmp(value, "delay", 5) == 0)
-	{
-		rule->effect = DISK_DO_DELAY;
-		if (arg == NULL || !parse_u64(arg, &rule->delay_us) ||
-			rule->delay_us > UINT64_C(3600000000))
-			return walsim_error_set(err, "do=%s: expected delay:MICROSECONDS "
-									"(at most one hour)", value);
-	}
-	else if (kind_len == 3 && strncmp(value, "lie", 3) == 0 && arg == NULL)
-		rule->effect = DISK_DO_LIE;
-	else
-		return walsim_error_set(err, "do=%s: unknown effect (errno:NAME, short[:KEEP], "
-								"torn[:KEEP], flip[:BYTE[.BIT]], delay:US, lie)", value);
-	return true;
+	for (size_t i = 0; i < NEFFECTS; i++)
+		if (strlen(effects[i].name) == name_len &&
+			strncmp(value, effects[i].name, name_len) == 0 &&
+			(effects[i].takes_arg || arg == NULL))
+			return effects[i].parse(rule, value, arg, err);
+	for (size_t i = 0; i < NEFFECTS; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", effects[i].syntax);
+	return walsim_error_set(err, "do=%s: unknown effect (%s)", value, list);
 }
+
+/* ------------------------------------------------------------ rules */
 
 static bool
 valid_id(const char *id)
@@ -277,78 +371,134 @@ valid_id(const char *id)
 	return true;
 }
 
+/* A rule being parsed and the keys it has had. */
+typedef struct RuleDraft
+{
+	DiskRule   *rule;
+	bool		have_id;
+	bool		have_path;
+	bool		have_ops;
+	bool		have_do;
+} RuleDraft;
+
+/* Parse the value of one key=value word into the draft. */
+typedef bool (*RuleKeyParser) (RuleDraft *d, const char *value, WalsimError *err);
+
+static bool
+key_id(RuleDraft *d, const char *value, WalsimError *err)
+{
+	if (strlen(value) >= DISK_RULE_ID_MAX || !valid_id(value))
+		return walsim_error_set(err, "id=%s: must be 1-%d characters of "
+								"[A-Za-z0-9._-] and not \"all\"", value,
+								DISK_RULE_ID_MAX - 1);
+	strcpy(d->rule->id, value);
+	d->have_id = true;
+	return true;
+}
+
+static bool
+key_path(RuleDraft *d, const char *value, WalsimError *err)
+{
+	if (*value == '\0' || *value == '/' || strlen(value) >= DISK_GLOB_MAX)
+		return walsim_error_set(err, "path=%s: must be a non-empty glob relative "
+								"to the data directory, shorter than %d",
+								value, DISK_GLOB_MAX);
+	strcpy(d->rule->glob, value);
+	d->have_path = true;
+	return true;
+}
+
+static bool
+key_ops(RuleDraft *d, const char *value, WalsimError *err)
+{
+	if (!parse_ops(value, &d->rule->ops, err))
+		return false;
+	d->have_ops = true;
+	return true;
+}
+
+static bool
+key_when(RuleDraft *d, const char *value, WalsimError *err)
+{
+	return parse_when(value, d->rule, err);
+}
+
+static bool
+key_do(RuleDraft *d, const char *value, WalsimError *err)
+{
+	if (!parse_do(value, d->rule, err))
+		return false;
+	d->have_do = true;
+	return true;
+}
+
+static bool
+key_limit(RuleDraft *d, const char *value, WalsimError *err)
+{
+	if (!whole_number(value, &d->rule->limit))
+		return walsim_error_set(err, "limit=%s: must be a whole number "
+								"(0 = no limit)", value);
+	return true;
+}
+
+/* Every key of a rule (docs/disk.md); a later word wins. */
+static const struct
+{
+	const char *name;
+	RuleKeyParser parse;
+}			rule_keys[] = {
+	{"id", key_id},
+	{"path", key_path},
+	{"ops", key_ops},
+	{"when", key_when},
+	{"do", key_do},
+	{"limit", key_limit},
+};
+
+#define NRULE_KEYS (sizeof(rule_keys) / sizeof(rule_keys[0]))
+
+/* "id, path, ops, when, do, limit" */
+static const char *
+rule_key_list(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < NRULE_KEYS; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", rule_keys[i].name);
+	return buf;
+}
+
+/* Apply one key=value word to the draft. */
+static bool
+parse_rule_word(RuleDraft *d, const char *w, WalsimError *err)
+{
+	const char *eq = strchr(w, '=');
+	char		keys[64];
+
+	if (eq == NULL)
+		return walsim_error_set(err, "\"%s\": expected key=value (keys: %s)", w,
+								rule_key_list(keys, sizeof(keys)));
+	for (size_t i = 0; i < NRULE_KEYS; i++)
+		if (strlen(rule_keys[i].name) == (size_t) (eq - w) &&
+			strncmp(w, rule_keys[i].name, eq - w) == 0)
+			return rule_keys[i].parse(d, eq + 1, err);
+	return walsim_error_set(err, "\"%s\": unknown key (%s)", w, rule_key_list(keys, sizeof(keys)));
+}
+
 bool
 disk_rule_parse(DiskRule *rule, int nwords, char *const *words, WalsimError *err)
 {
-	bool		have_id = false,
-				have_path = false,
-				have_ops = false,
-				have_do = false;
+	RuleDraft	d = {.rule = rule};
 
 	memset(rule, 0, sizeof(*rule));
 	rule->trigger = DISK_WHEN_AFTER;	/* default: every call */
 	for (int i = 0; i < nwords; i++)
-	{
-		const char *w = words[i];
-		const char *eq = strchr(w, '=');
-		const char *value;
-		size_t		klen;
-
-		if (eq == NULL)
-			return walsim_error_set(err, "\"%s\": expected key=value (keys: id, path, "
-									"ops, when, do, limit)", w);
-		klen = eq - w;
-		value = eq + 1;
-		if (klen == 2 && strncmp(w, "id", 2) == 0)
-		{
-			if (strlen(value) >= DISK_RULE_ID_MAX || !valid_id(value))
-				return walsim_error_set(err, "id=%s: must be 1-%d characters of "
-										"[A-Za-z0-9._-] and not \"all\"", value,
-										DISK_RULE_ID_MAX - 1);
-			strcpy(rule->id, value);
-			have_id = true;
-		}
-		else if (klen == 4 && strncmp(w, "path", 4) == 0)
-		{
-			if (*value == '\0' || *value == '/' || strlen(value) >= DISK_GLOB_MAX)
-				return walsim_error_set(err, "path=%s: must be a non-empty glob relative "
-										"to the data directory, shorter than %d",
-										value, DISK_GLOB_MAX);
-			strcpy(rule->glob, value);
-			have_path = true;
-		}
-		else if (klen == 3 && strncmp(w, "ops", 3) == 0)
-		{
-			if (!parse_ops(value, &rule->ops, err))
-				return false;
-			have_ops = true;
-		}
-		else if (klen == 4 && strncmp(w, "when", 4) == 0)
-		{
-			if (!parse_when(value, rule, err))
-				return false;
-		}
-		else if (klen == 2 && strncmp(w, "do", 2) == 0)
-		{
-			if (!parse_do(value, rule, err))
-				return false;
-			have_do = true;
-		}
-		else if (klen == 5 && strncmp(w, "limit", 5) == 0)
-		{
-			if (!parse_u64(value, &rule->limit))
-				return walsim_error_set(err, "limit=%s: must be a whole number "
-										"(0 = no limit)", value);
-		}
-		else
-			return walsim_error_set(err, "\"%s\": unknown key (id, path, ops, when, "
-									"do, limit)", w);
-	}
-	if (!have_id || !have_path || !have_ops || !have_do)
+		if (!parse_rule_word(&d, words[i], err))
+			return false;
+	if (!d.have_id || !d.have_path || !d.have_ops || !d.have_do)
 		return walsim_error_set(err, "rule: missing %s (a rule needs id=, path=, "
 								"ops= and do=)",
-								!have_id ? "id=" : !have_path ? "path=" :
-								!have_ops ? "ops=" : "do=");
+								!d.have_id ? "id=" : !d.have_path ? "path=" :
+								!d.have_ops ? "ops=" : "do=");
 	/* effects that only make sense on data */
 	if (rule->effect == DISK_DO_SHORT || rule->effect == DISK_DO_TORN)
 	{
@@ -438,161 +588,4 @@ disk_rule_format(const DiskRule *rule, char *buf, size_t len)
 	disk_effect_format(rule, effect, sizeof(effect));
 	snprintf(buf, len, "id=%s path=%s ops=%s when=%s do=%s limit=%" PRIu64,
 			 rule->id, rule->glob, ops, when, effect, rule->limit);
-}
-
-/* Match a bracket class at *gp against c; advances *gp past ']'. */
-static bool
-class_match(const char **gp, char c, bool *matched)
-{
-	const char *g = *gp + 1;	/* past '[' */
-	bool		negate = false;
-	bool		hit = false;
-
-	if (*g == '!' || *g == '^')
-	{
-		negate = true;
-		g++;
-	}
-	if (*g == ']')				/* a leading ']' is literal */
-	{
-		hit = (c == ']');
-		g++;
-	}
-	while (*g && *g != ']')
-	{
-		if (g[1] == '-' && g[2] && g[2] != ']')
-		{
-			if (c >= g[0] && c <= g[2])
-				hit = true;
-			g += 3;
-		}
-		else
-		{
-			if (c == *g)
-				hit = true;
-			g++;
-		}
-	}
-	if (*g != ']')
-		return false;			/* unterminated: no match */
-	*gp = g + 1;
-	*matched = negate ? !hit : hit;
-	return true;
-}
-
-/*
- * Pairs (position in the glob, position in the path) already known not to
- * match.  A star tries every split of the path, and with several stars the
- * same pairs come back again and again: without this the matcher is
- * exponential in the number of stars ("*[!a]*[!b]*[!c]*..." against a long
- * name hung it; found by tests/fuzz/fuzz_disk_rules).  With it every pair is
- * worked out once, so a match costs at most glob length x path length steps.
- * The bitmap covers what rules and the preload library can hand in (a glob
- * below DISK_GLOB_MAX, a path below DISK_REL_MAX) and lives on the stack:
- * the matcher runs inside intercepted file calls and must not allocate.
- */
-typedef struct GlobMemo GlobMemo;
-static bool glob_match_here(GlobMemo *m, const char *glob, const char *path);
-
-#define GLOB_MEMO_BITS	(DISK_GLOB_MAX * DISK_REL_MAX)
-
-struct GlobMemo
-{
-	const char *glob0;
-	const char *path0;
-	size_t		path_span;		/* strlen(path0) + 1 */
-	uint8_t    *failed;			/* NULL: inputs too long, no memo */
-};
-
-static bool
-glob_match(GlobMemo *m, const char *glob, const char *path)
-{
-	size_t		bit = 0;
-	bool		result;
-
-	if (m->failed != NULL)
-	{
-		bit = (size_t) (glob - m->glob0) * m->path_span + (size_t) (path - m->path0);
-		if (m->failed[bit / 8] & (1u << (bit % 8)))
-			return false;
-	}
-	result = glob_match_here(m, glob, path);
-	if (!result && m->failed != NULL)
-		m->failed[bit / 8] |= (uint8_t) (1u << (bit % 8));
-	return result;
-}
-
-bool
-disk_glob_match(const char *glob, const char *path)
-{
-	uint8_t		failed[GLOB_MEMO_BITS / 8];
-	size_t		glob_span = strlen(glob) + 1;
-	GlobMemo	m;
-
-	m.glob0 = glob;
-	m.path0 = path;
-	m.path_span = strlen(path) + 1;
-	m.failed = NULL;
-	if (glob_span <= DISK_GLOB_MAX && m.path_span <= DISK_REL_MAX)
-	{
-		memset(failed, 0, (glob_span * m.path_span + 7) / 8);
-		m.failed = failed;
-	}
-	return glob_match(&m, glob, path);
-}
-
-/* One attempt at matching glob against path; stars recurse via glob_match. */
-static bool
-glob_match_here(GlobMemo *m, const char *glob, const char *path)
-{
-	while (*glob)
-	{
-		if (*glob == '*')
-		{
-			/*
-			 * "**" matches any string, slashes included, "*" any string
-			 * without a slash.  A longer run of stars means the same as
-			 * "**", so the whole run is taken at once: trying each star in
-			 * turn backtracks exponentially in the run's length (a glob of
-			 * 60 stars hung the matcher; found by tests/fuzz/fuzz_disk_rules).
-			 */
-			bool		cross_slash = glob[1] == '*';
-
-			while (*glob == '*')
-				glob++;
-			for (const char *p = path;; p++)
-			{
-				if (glob_match(m, glob, p))
-					return true;
-				if (*p == '\0' || (*p == '/' && !cross_slash))
-					return false;
-			}
-		}
-		if (*path == '\0')
-			return false;
-		if (*glob == '?')
-		{
-			if (*path == '/')
-				return false;
-			glob++;
-			path++;
-			continue;
-		}
-		if (*glob == '[')
-		{
-			bool		matched;
-
-			if (*path == '/' || !class_match(&glob, *path, &matched) || !matched)
-				return false;
-			path++;
-			continue;
-		}
-		if (*glob == '\\' && glob[1])
-			glob++;
-		if (*glob != *path)
-			return false;
-		glob++;
-		path++;
-	}
-	return *path == '\0';
 }

@@ -2,36 +2,56 @@
  * rules.c — fault rules of walsim-netd: parsing the words of "fault add"
  * (also used for --fault on the command line), validation, and JSON.
  *
- * A rule is a list of key=value words.  Parsing is all-or-nothing: the rule
- * is built in a local copy and handed back only when every word was
- * understood, so a malformed command changes nothing.
+ * A rule is a list of key=value words.  Each key has its parser in one
+ * table (fault_keys), and each kind its checks and defaults in another
+ * (kinds), so a new key or kind is one entry and the error messages list
+ * what is accepted.  Parsing is all-or-nothing: the rule is built in a
+ * local draft and handed back only when every word was understood, so a
+ * malformed command changes nothing.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <stdlib.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "walsim/lsn.h"
-#include "netd.h"
+#include "walsim/json.h"
+#include "walsim/parse.h"
+#include "fault.h"
 
-static const char *const kind_names[FK_NKINDS] = {
-	[FK_DELAY] = "delay",
-	[FK_BANDWIDTH] = "bandwidth",
-	[FK_STALL] = "stall",
-	[FK_PARTITION] = "partition",
-	[FK_REFUSE] = "refuse",
-	[FK_RESET] = "reset",
-	[FK_CLOSE] = "close",
-	[FK_CUT_AFTER] = "cut_after",
-	[FK_CORRUPT] = "corrupt",
-	[FK_DROP] = "drop",
+
+typedef struct FaultDraft FaultDraft;
+
+/* Checks and defaults of a kind once every word is parsed (NULL = none). */
+typedef bool (*KindCheck) (FaultDraft *d, WalsimError *err);
+
+static bool check_delay(FaultDraft *d, WalsimError *err);
+static bool check_bandwidth(FaultDraft *d, WalsimError *err);
+static bool check_cut_after(FaultDraft *d, WalsimError *err);
+static bool check_corrupt(FaultDraft *d, WalsimError *err);
+static bool check_drop(FaultDraft *d, WalsimError *err);
+
+static const struct
+{
+	const char *name;
+	KindCheck	check;
+}			kinds[FK_NKINDS] = {
+	[FK_DELAY] = {"delay", check_delay},
+	[FK_BANDWIDTH] = {"bandwidth", check_bandwidth},
+	[FK_STALL] = {"stall", NULL},
+	[FK_PARTITION] = {"partition", NULL},
+	[FK_REFUSE] = {"refuse", NULL},
+	[FK_RESET] = {"reset", NULL},
+	[FK_CLOSE] = {"close", NULL},
+	[FK_CUT_AFTER] = {"cut_after", check_cut_after},
+	[FK_CORRUPT] = {"corrupt", check_corrupt},
+	[FK_DROP] = {"drop", check_drop},
 };
 
 const char *
 fault_kind_name(FaultKind k)
 {
-	return (k >= 0 && k < FK_NKINDS) ? kind_names[k] : "unknown";
+	return (k >= 0 && k < FK_NKINDS) ? kinds[k].name : "unknown";
 }
 
 int
@@ -55,75 +75,49 @@ netd_split_words(char *line, char **words, int cap)
 	return n;
 }
 
-/* Unsigned decimal with an optional unit suffix table (NULL = none). */
-static bool
-parse_u64(const char *key, const char *v, uint64_t *out, WalsimError *err)
+/*
+ * Values are read with the shared parsers of walsim/parse.h; their
+ * messages name the word as written ("rate=10X: unknown unit ...").
+ */
+static const char *
+key_what(const char *key, char *buf, size_t len)
 {
-	char	   *end;
-	unsigned long long x;
-
-	if (!isdigit((unsigned char) v[0]))
-		return walsim_error_set(err, "%s=%s: not a non-negative integer", key, v);
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end)
-		return walsim_error_set(err, "%s=%s: not a non-negative integer", key, v);
-	*out = x;
-	return true;
+	snprintf(buf, len, "%s=", key);
+	return buf;
 }
 
-/* Seconds with a fraction ("2.5"), or with a unit: "250ms", "3s", "100us". */
+/* A whole non-negative number. */
 static bool
-parse_duration_us(const char *key, const char *v, uint64_t *out, WalsimError *err)
+value_u64(const char *key, const char *v, uint64_t *out, WalsimError *err)
 {
-	char	   *end;
-	double		x;
-	double		scale = 1e6;	/* plain numbers are seconds */
+	char		what[NETD_NAME_MAX];
 
-	if (!isdigit((unsigned char) v[0]) && v[0] != '.')
-		return walsim_error_set(err, "%s=%s: not a duration (e.g. 2.5, 250ms, 3s)", key, v);
-	errno = 0;
-	x = strtod(v, &end);
-	if (errno)
-		return walsim_error_set(err, "%s=%s: not a duration", key, v);
-	if (strcmp(end, "ms") == 0)
-		scale = 1e3;
-	else if (strcmp(end, "us") == 0)
-		scale = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		scale = 1e6;
-	else
-		return walsim_error_set(err, "%s=%s: unknown unit \"%s\" (use s, ms or us)", key, v, end);
-	if (x < 0 || x * scale > 1e15)
-		return walsim_error_set(err, "%s=%s: out of range", key, v);
-	*out = (uint64_t) (x * scale + 0.5);
-	return true;
+	return parse_u64(key_what(key, what, sizeof(what)), v, 0, UINT64_MAX, out, err);
+}
+
+/*
+ * A duration in microseconds: seconds, with a fraction ("2.5") or a unit
+ * ("250ms", "3s", "100us").
+ */
+static bool
+value_duration_us(const char *key, const char *v, uint64_t *out, WalsimError *err)
+{
+	static const DurationSyntax syntax = {
+		.units = "us,ms,s", .bare = TIME_S, .result = TIME_US, .max = UINT64_C(1000000000000000)
+	};
+	char		what[NETD_NAME_MAX];
+
+	return parse_duration(key_what(key, what, sizeof(what)), v, &syntax, out, err);
 }
 
 /* Byte counts and rates: 1000, 64k, 10M, 1G (powers of 1024). */
 static bool
-parse_size(const char *key, const char *v, uint64_t *out, WalsimError *err)
+value_size(const char *key, const char *v, uint64_t *out, WalsimError *err)
 {
-	char	   *end;
-	unsigned long long x;
-	uint64_t	mult = 1;
+	static const SizeSyntax syntax = {.units = "k,K,M,m,G,g", .bare = true, .max = UINT64_MAX};
+	char		what[NETD_NAME_MAX];
 
-	if (!isdigit((unsigned char) v[0]))
-		return walsim_error_set(err, "%s=%s: not a size (e.g. 4096, 64k, 10M)", key, v);
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno)
-		return walsim_error_set(err, "%s=%s: out of range", key, v);
-	if (*end == 'k' || *end == 'K')
-		mult = 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		mult = 1024 * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		mult = 1024 * 1024 * 1024, end++;
-	if (*end)
-		return walsim_error_set(err, "%s=%s: not a size (e.g. 4096, 64k, 10M)", key, v);
-	*out = x * mult;
-	return true;
+	return parse_size(key_what(key, what, sizeof(what)), v, &syntax, out, err);
 }
 
 static bool
@@ -171,275 +165,430 @@ copy_name(const char *key, const char *v, char *out, WalsimError *err)
 	return true;
 }
 
+/* ------------------------------------------------------------ fault add */
+
+/* A rule being parsed, with what the per-kind checks need to know. */
+struct FaultDraft
+{
+	Fault		f;
+	bool		have_kind;
+	bool		have_dir;
+	bool		have_corrupt;	/* at_offset=, at_lsn= or nth= */
+	bool		have_cut;
+	bool		have_rate;
+};
+
+typedef struct FaultKey FaultKey;
+
+/* Parse value v of key k into the draft; false with a message naming k. */
+typedef bool (*FaultKeyParser) (FaultDraft *d, const FaultKey *k, const char *v,
+								WalsimError *err);
+
+struct FaultKey
+{
+	const char *name;
+	FaultKeyParser parse;
+	size_t		field;			/* offsetof(Fault, ...) for the shared parsers */
+};
+
+static void *
+draft_field(FaultDraft *d, const FaultKey *k)
+{
+	return (char *) &d->f + k->field;
+}
+
+/* id=, link=, app=: a name */
+static bool
+key_name(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	return copy_name(k->name, v, draft_field(d, k), err);
+}
+
+/* ms=, jitter_ms=: whole milliseconds, at most an hour */
+static bool
+key_ms(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	uint64_t	x;
+
+	if (!value_u64(k->name, v, &x, err))
+		return false;
+	if (x > 3600 * 1000)
+		return walsim_error_set(err, "%s=%s: more than an hour", k->name, v);
+	*(uint64_t *) draft_field(d, k) = x * 1000;
+	return true;
+}
+
+/* delay=, jitter=, duration=: a duration in microseconds */
+static bool
+key_duration(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	return value_duration_us(k->name, v, draft_field(d, k), err);
+}
+
+/* count=: a plain count */
+static bool
+key_count(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	return value_u64(k->name, v, draft_field(d, k), err);
+}
+
+/* msg=, count_msg=: a replication message class */
+static bool
+key_msg_class(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	return parse_msg_class(k->name, v, draft_field(d, k), err);
+}
+
+static bool
+key_kind(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	char		names[200] = "";
+
+	for (int kind = 0; kind < FK_NKINDS; kind++)
+		if (strcmp(v, kinds[kind].name) == 0)
+		{
+			d->f.kind = (FaultKind) kind;
+			d->have_kind = true;
+			return true;
+		}
+	for (int kind = 0; kind < FK_NKINDS; kind++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 kind ? ", " : "", kinds[kind].name);
+	return walsim_error_set(err, "%s=%s: unknown fault kind (%s)", k->name, v, names);
+}
+
+static bool
+key_dir(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	d->have_dir = true;
+	if (strcmp(v, "up") == 0)
+		d->f.dirs = NETD_DIR_BIT(NETD_UP);
+	else if (strcmp(v, "down") == 0)
+		d->f.dirs = NETD_DIR_BIT(NETD_DOWN);
+	else if (strcmp(v, "both") == 0)
+		d->f.dirs = NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN);
+	else
+		return walsim_error_set(err, "%s=%s: expected up, down or both", k->name, v);
+	return true;
+}
+
+static bool
+key_rate(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_size(k->name, v, &d->f.rate, err))
+		return false;
+	if (d->f.rate == 0)
+		return walsim_error_set(err, "%s=%s: must be positive (use stall to stop traffic)",
+								k->name, v);
+	d->have_rate = true;
+	return true;
+}
+
+static bool
+key_discard(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") && strcmp(v, "false"))
+		return walsim_error_set(err, "%s=%s: expected 0/1/true/false", k->name, v);
+	d->f.discard = v[0] == '1' || v[0] == 't';
+	return true;
+}
+
+static bool
+key_mode(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	d->f.refuse_reset = strcmp(v, "reset") == 0;
+	d->f.refuse_ignore = strcmp(v, "ignore") == 0;
+	if (!d->f.refuse_reset && !d->f.refuse_ignore && strcmp(v, "close") != 0)
+		return walsim_error_set(err, "%s=%s: expected close, reset or ignore", k->name, v);
+	return true;
+}
+
+/* bytes=: the cut_after limit */
+static bool
+key_bytes(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_size(k->name, v, &d->f.cut_bytes, err))
+		return false;
+	d->have_cut = true;
+	return true;
+}
+
+/* at_lsn=: for corrupt the place; for other kinds a trigger like after_lsn */
+static bool
+key_at_lsn(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	uint64_t	lsn;
+	WalsimError lerr;
+
+	if (!lsn_parse(v, &lsn, &lerr))
+		return walsim_error_set(err, "%s=%s: %s", k->name, v, lerr.message);
+	d->f.corrupt_mode = CORRUPT_AT_LSN;
+	d->f.corrupt_at = lsn;
+	d->f.trig = TRIG_LSN;
+	d->f.trig_value = lsn;
+	d->have_corrupt = true;
+	return true;
+}
+
+static bool
+key_at_offset(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_u64(k->name, v, &d->f.corrupt_at, err))
+		return false;
+	d->f.corrupt_mode = CORRUPT_AT_OFFSET;
+	d->have_corrupt = true;
+	return true;
+}
+
+static bool
+key_nth(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_u64(k->name, v, &d->f.corrupt_at, err))
+		return false;
+	d->f.corrupt_mode = CORRUPT_NTH_XLOGDATA;
+	if (d->f.corrupt_at == 0)
+		return walsim_error_set(err, "%s=%s: counting starts at 1", k->name, v);
+	d->have_corrupt = true;
+	return true;
+}
+
+static bool
+key_bit(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	uint64_t	b;
+
+	if (!value_u64(k->name, v, &b, err))
+		return false;
+	if (b > 7)
+		return walsim_error_set(err, "%s=%s: expected 0..7", k->name, v);
+	d->f.bit = (int) b;
+	return true;
+}
+
+static bool
+key_bits(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	uint64_t	b;
+
+	if (!value_u64(k->name, v, &b, err))
+		return false;
+	if (b < 1 || b > 8)
+		return walsim_error_set(err, "%s=%s: expected 1..8", k->name, v);
+	d->f.nbits = (int) b;
+	return true;
+}
+
+static bool
+key_prob(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	char		what[NETD_NAME_MAX];
+
+	return parse_double(key_what(k->name, what, sizeof(what)), v, 0.0, 1.0, &d->f.prob, err);
+}
+
+static bool
+key_after_msgs(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_u64(k->name, v, &d->f.trig_value, err))
+		return false;
+	d->f.trig = TRIG_MSGS;
+	return true;
+}
+
+static bool
+key_after_bytes(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	if (!value_size(k->name, v, &d->f.trig_value, err))
+		return false;
+	d->f.trig = TRIG_BYTES;
+	return true;
+}
+
+static bool
+key_after_lsn(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	WalsimError lerr;
+
+	if (!lsn_parse(v, &d->f.trig_value, &lerr))
+		return walsim_error_set(err, "%s=%s: %s", k->name, v, lerr.message);
+	d->f.trig = TRIG_LSN;
+	return true;
+}
+
+#define FIELD(m) offsetof(Fault, m)
+
+/* Every key of "fault add" (docs/netd.md, "Faults"); a later word wins. */
+static const FaultKey fault_keys[] = {
+	{"id", key_name, FIELD(id)},
+	{"link", key_name, FIELD(link)},
+	{"kind", key_kind, 0},
+	{"dir", key_dir, 0},
+	{"app", key_name, FIELD(app)},
+	/* delay */
+	{"ms", key_ms, FIELD(delay_us)},
+	{"jitter_ms", key_ms, FIELD(jitter_us)},
+	{"delay", key_duration, FIELD(delay_us)},
+	{"jitter", key_duration, FIELD(jitter_us)},
+	/* bandwidth, stall/partition, refuse, cut_after */
+	{"rate", key_rate, 0},
+	{"discard", key_discard, 0},
+	{"mode", key_mode, 0},
+	{"bytes", key_bytes, 0},
+	/* corrupt */
+	{"at_offset", key_at_offset, 0},
+	{"at_lsn", key_at_lsn, 0},
+	{"nth", key_nth, 0},
+	{"bit", key_bit, 0},
+	{"bits", key_bits, 0},
+	/* message filter and probability */
+	{"msg", key_msg_class, FIELD(msg)},
+	{"prob", key_prob, 0},
+	/* triggers and bounds */
+	{"after_msgs", key_after_msgs, 0},
+	{"count_msg", key_msg_class, FIELD(trig_msg)},
+	{"after_bytes", key_after_bytes, 0},
+	{"after_lsn", key_after_lsn, 0},
+	{"duration", key_duration, FIELD(duration_us)},
+	{"count", key_count, FIELD(max_fires)},
+};
+
+#undef FIELD
+
+#define NFAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
+
+static const FaultKey *
+find_fault_key(const char *name)
+{
+	for (size_t i = 0; i < NFAULT_KEYS; i++)
+		if (strcmp(fault_keys[i].name, name) == 0)
+			return &fault_keys[i];
+	return NULL;
+}
+
+static bool
+unknown_key(const char *word, const char *key, WalsimError *err)
+{
+	char		names[WALSIM_ERROR_MAX] = "";
+
+	for (size_t i = 0; i < NFAULT_KEYS; i++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", fault_keys[i].name);
+	return walsim_error_set(err, "\"%s\": unknown key \"%s\" (expected one of: %s)",
+							word, key, names);
+}
+
+/* Apply one key=value word to the draft. */
+static bool
+parse_word(FaultDraft *d, int index, const char *text, WalsimError *err)
+{
+	char		word[256];
+	char	   *eq;
+	const FaultKey *k;
+
+	if (strlen(text) >= sizeof(word))
+		return walsim_error_set(err, "word %d is too long", index + 1);
+	strcpy(word, text);
+	eq = strchr(word, '=');
+	if (eq == NULL || eq == word || eq[1] == '\0')
+		return walsim_error_set(err, "\"%s\": expected key=value", text);
+	*eq = '\0';
+	k = find_fault_key(word);
+	if (k == NULL)
+		return unknown_key(text, word, err);
+	return k->parse(d, k, eq + 1, err);
+}
+
+/* ---- what each kind needs, and the defaults that follow from it ---- */
+
+static bool
+check_delay(FaultDraft *d, WalsimError *err)
+{
+	if (d->f.delay_us == 0 && d->f.jitter_us == 0)
+		return walsim_error_set(err, "kind=delay needs ms=N or delay=DURATION (and/or jitter)");
+	return true;
+}
+
+static bool
+check_bandwidth(FaultDraft *d, WalsimError *err)
+{
+	if (!d->have_rate)
+		return walsim_error_set(err, "kind=bandwidth needs rate=BYTES_PER_SECOND");
+	return true;
+}
+
+static bool
+check_cut_after(FaultDraft *d, WalsimError *err)
+{
+	if (!d->have_cut)
+		return walsim_error_set(err, "kind=cut_after needs bytes=N");
+	return true;
+}
+
+static bool
+check_corrupt(FaultDraft *d, WalsimError *err)
+{
+	Fault	   *f = &d->f;
+
+	if (!d->have_corrupt)
+		return walsim_error_set(err, "kind=corrupt needs at_offset=N, at_lsn=X/X or nth=N");
+	if (!d->have_dir && f->corrupt_mode != CORRUPT_AT_OFFSET)
+		f->dirs = NETD_DIR_BIT(NETD_DOWN);	/* WAL flows down */
+	if (f->corrupt_mode != CORRUPT_AT_OFFSET && !(f->dirs & NETD_DIR_BIT(NETD_DOWN)))
+		return walsim_error_set(err, "corrupt at_lsn/nth applies to XLogData: dir must include down");
+	if (f->dirs == (NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN)) &&
+		f->corrupt_mode == CORRUPT_AT_OFFSET && !d->have_dir)
+		return walsim_error_set(err, "corrupt at_offset needs dir=up or dir=down");
+	/* the place is not a trigger */
+	if (f->trig == TRIG_LSN && f->corrupt_mode == CORRUPT_AT_LSN && f->trig_value == f->corrupt_at)
+	{
+		f->trig = TRIG_NOW;
+		f->trig_value = 0;
+	}
+	return true;
+}
+
+static bool
+check_drop(FaultDraft *d, WalsimError *err)
+{
+	if (d->f.msg == 0)
+		return walsim_error_set(err, "kind=drop needs msg=k|r|h|w (whole replication messages only)");
+	/* status updates and feedback flow up, WAL and keepalives down */
+	if (!d->have_dir)
+		d->f.dirs = (d->f.msg == 'r' || d->f.msg == 'h') ? NETD_DIR_BIT(NETD_UP) : NETD_DIR_BIT(NETD_DOWN);
+	return true;
+}
+
 bool
 fault_parse(Fault *out, int nwords, char **words, WalsimError *err)
 {
-	Fault		f;
-	bool		have_kind = false;
-	bool		have_dir = false;
-	bool		have_corrupt = false;
-	bool		have_cut = false;
-	bool		have_rate = false;
+	FaultDraft	d;
+	Fault	   *f = &d.f;
 
-	memset(&f, 0, sizeof(f));
-	f.bit = -1;
-	f.nbits = 1;
-	f.prob = 1.0;
-	f.dirs = NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN);
+	memset(&d, 0, sizeof(d));
+	f->bit = -1;
+	f->nbits = 1;
+	f->prob = 1.0;
+	f->dirs = NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN);
 
 	for (int i = 0; i < nwords; i++)
-	{
-		char		word[256];
-		char	   *eq;
-		const char *k,
-				   *v;
+		if (!parse_word(&d, i, words[i], err))
+			return false;
 
-		if (strlen(words[i]) >= sizeof(word))
-			return walsim_error_set(err, "word %d is too long", i + 1);
-		strcpy(word, words[i]);
-		eq = strchr(word, '=');
-		if (eq == NULL || eq == word || eq[1] == '\0')
-			return walsim_error_set(err, "\"%s\": expected key=value", words[i]);
-		*eq = '\0';
-		k = word;
-		v = eq + 1;
-
-		if (strcmp(k, "id") == 0)
-		{
-			if (!copy_name(k, v, f.id, err))
-				return false;
-		}
-		else if (strcmp(k, "link") == 0)
-		{
-			if (!copy_name(k, v, f.link, err))
-				return false;
-		}
-		else if (strcmp(k, "app") == 0)
-		{
-			if (!copy_name(k, v, f.app, err))
-				return false;
-		}
-		else if (strcmp(k, "dir") == 0)
-		{
-			have_dir = true;
-			if (strcmp(v, "up") == 0)
-				f.dirs = NETD_DIR_BIT(NETD_UP);
-			else if (strcmp(v, "down") == 0)
-				f.dirs = NETD_DIR_BIT(NETD_DOWN);
-			else if (strcmp(v, "both") == 0)
-				f.dirs = NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN);
-			else
-				return walsim_error_set(err, "dir=%s: expected up, down or both", v);
-		}
-		else if (strcmp(k, "kind") == 0)
-		{
-			int			kind;
-
-			for (kind = 0; kind < FK_NKINDS; kind++)
-				if (strcmp(v, kind_names[kind]) == 0)
-					break;
-			if (kind == FK_NKINDS)
-				return walsim_error_set(err, "kind=%s: unknown fault kind (delay, bandwidth, stall, partition, "
-										"refuse, reset, close, cut_after, corrupt, drop)", v);
-			f.kind = (FaultKind) kind;
-			have_kind = true;
-		}
-		else if (strcmp(k, "ms") == 0 || strcmp(k, "jitter_ms") == 0)
-		{
-			uint64_t	x;
-
-			if (!parse_u64(k, v, &x, err))
-				return false;
-			if (x > 3600 * 1000)
-				return walsim_error_set(err, "%s=%s: more than an hour", k, v);
-			if (k[0] == 'm')
-				f.delay_us = x * 1000;
-			else
-				f.jitter_us = x * 1000;
-		}
-		else if (strcmp(k, "delay") == 0 || strcmp(k, "jitter") == 0)
-		{
-			if (!parse_duration_us(k, v, k[0] == 'd' ? &f.delay_us : &f.jitter_us, err))
-				return false;
-		}
-		else if (strcmp(k, "rate") == 0)
-		{
-			if (!parse_size(k, v, &f.rate, err))
-				return false;
-			if (f.rate == 0)
-				return walsim_error_set(err, "rate=%s: must be positive (use stall to stop traffic)", v);
-			have_rate = true;
-		}
-		else if (strcmp(k, "discard") == 0)
-		{
-			if (strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") && strcmp(v, "false"))
-				return walsim_error_set(err, "discard=%s: expected 0/1/true/false", v);
-			f.discard = v[0] == '1' || v[0] == 't';
-		}
-		else if (strcmp(k, "mode") == 0)
-		{
-			f.refuse_reset = strcmp(v, "reset") == 0;
-			f.refuse_ignore = strcmp(v, "ignore") == 0;
-			if (!f.refuse_reset && !f.refuse_ignore && strcmp(v, "close") != 0)
-				return walsim_error_set(err, "mode=%s: expected close, reset or ignore", v);
-		}
-		else if (strcmp(k, "bytes") == 0)
-		{
-			if (!parse_size(k, v, &f.cut_bytes, err))
-				return false;
-			have_cut = true;
-		}
-		else if (strcmp(k, "at_offset") == 0 || strcmp(k, "at_lsn") == 0 || strcmp(k, "nth") == 0)
-		{
-			/* for corrupt: the place; for other kinds at_lsn is a trigger */
-			if (strcmp(k, "at_lsn") == 0)
-			{
-				uint64_t	lsn;
-				WalsimError lerr;
-
-				if (!lsn_parse(v, &lsn, &lerr))
-					return walsim_error_set(err, "at_lsn=%s: %s", v, lerr.message);
-				f.corrupt_mode = CORRUPT_AT_LSN;
-				f.corrupt_at = lsn;
-				f.trig = TRIG_LSN;
-				f.trig_value = lsn;
-			}
-			else
-			{
-				if (!parse_u64(k, v, &f.corrupt_at, err))
-					return false;
-				f.corrupt_mode = k[0] == 'n' ? CORRUPT_NTH_XLOGDATA : CORRUPT_AT_OFFSET;
-				if (f.corrupt_mode == CORRUPT_NTH_XLOGDATA && f.corrupt_at == 0)
-					return walsim_error_set(err, "nth=0: counting starts at 1");
-			}
-			have_corrupt = true;
-		}
-		else if (strcmp(k, "bit") == 0)
-		{
-			uint64_t	b;
-
-			if (!parse_u64(k, v, &b, err))
-				return false;
-			if (b > 7)
-				return walsim_error_set(err, "bit=%s: expected 0..7", v);
-			f.bit = (int) b;
-		}
-		else if (strcmp(k, "bits") == 0)
-		{
-			uint64_t	b;
-
-			if (!parse_u64(k, v, &b, err))
-				return false;
-			if (b < 1 || b > 8)
-				return walsim_error_set(err, "bits=%s: expected 1..8", v);
-			f.nbits = (int) b;
-		}
-		else if (strcmp(k, "msg") == 0)
-		{
-			if (!parse_msg_class(k, v, &f.msg, err))
-				return false;
-		}
-		else if (strcmp(k, "prob") == 0)
-		{
-			char	   *end;
-
-			errno = 0;
-			f.prob = strtod(v, &end);
-			if (errno || *end || !(f.prob >= 0.0 && f.prob <= 1.0))
-				return walsim_error_set(err, "prob=%s: expected a number in [0, 1]", v);
-		}
-		else if (strcmp(k, "after_msgs") == 0)
-		{
-			if (!parse_u64(k, v, &f.trig_value, err))
-				return false;
-			f.trig = TRIG_MSGS;
-		}
-		else if (strcmp(k, "count_msg") == 0)
-		{
-			if (!parse_msg_class(k, v, &f.trig_msg, err))
-				return false;
-		}
-		else if (strcmp(k, "after_bytes") == 0)
-		{
-			if (!parse_size(k, v, &f.trig_value, err))
-				return false;
-			f.trig = TRIG_BYTES;
-		}
-		else if (strcmp(k, "after_lsn") == 0)
-		{
-			WalsimError lerr;
-
-			if (!lsn_parse(v, &f.trig_value, &lerr))
-				return walsim_error_set(err, "after_lsn=%s: %s", v, lerr.message);
-			f.trig = TRIG_LSN;
-		}
-		else if (strcmp(k, "duration") == 0)
-		{
-			if (!parse_duration_us(k, v, &f.duration_us, err))
-				return false;
-		}
-		else if (strcmp(k, "count") == 0)
-		{
-			if (!parse_u64(k, v, &f.max_fires, err))
-				return false;
-		}
-		else
-			return walsim_error_set(err, "\"%s\": unknown key \"%s\"", words[i], k);
-	}
-
-	if (f.id[0] == '\0')
+	if (f->id[0] == '\0')
 		return walsim_error_set(err, "missing id=NAME");
-	if (f.link[0] == '\0')
+	if (f->link[0] == '\0')
 		return walsim_error_set(err, "missing link=NAME");
-	if (!have_kind)
+	if (!d.have_kind)
 		return walsim_error_set(err, "missing kind=...");
-	switch (f.kind)
-	{
-		case FK_DELAY:
-			if (f.delay_us == 0 && f.jitter_us == 0)
-				return walsim_error_set(err, "kind=delay needs ms=N or delay=DURATION (and/or jitter)");
-			break;
-		case FK_BANDWIDTH:
-			if (!have_rate)
-				return walsim_error_set(err, "kind=bandwidth needs rate=BYTES_PER_SECOND");
-			break;
-		case FK_CUT_AFTER:
-			if (!have_cut)
-				return walsim_error_set(err, "kind=cut_after needs bytes=N");
-			break;
-		case FK_CORRUPT:
-			if (!have_corrupt)
-				return walsim_error_set(err, "kind=corrupt needs at_offset=N, at_lsn=X/X or nth=N");
-			if (!have_dir && f.corrupt_mode != CORRUPT_AT_OFFSET)
-				f.dirs = NETD_DIR_BIT(NETD_DOWN);	/* WAL flows down */
-			if (f.corrupt_mode != CORRUPT_AT_OFFSET && !(f.dirs & NETD_DIR_BIT(NETD_DOWN)))
-				return walsim_error_set(err, "corrupt at_lsn/nth applies to XLogData: dir must include down");
-			if (f.dirs == (NETD_DIR_BIT(NETD_UP) | NETD_DIR_BIT(NETD_DOWN)) &&
-				f.corrupt_mode == CORRUPT_AT_OFFSET && !have_dir)
-				return walsim_error_set(err, "corrupt at_offset needs dir=up or dir=down");
-			/* the place is not a trigger */
-			if (f.trig == TRIG_LSN && f.corrupt_mode == CORRUPT_AT_LSN && f.trig_value == f.corrupt_at)
-			{
-				f.trig = TRIG_NOW;
-				f.trig_value = 0;
-			}
-			break;
-		case FK_DROP:
-			if (f.msg == 0)
-				return walsim_error_set(err, "kind=drop needs msg=k|r|h|w (whole replication messages only)");
-			if (!have_dir)
-				f.dirs = (f.msg == 'r' || f.msg == 'h') ? NETD_DIR_BIT(NETD_UP) : NETD_DIR_BIT(NETD_DOWN);
-			break;
-		default:
-			break;
-	}
-	if (have_corrupt && f.kind != FK_CORRUPT && f.corrupt_mode != CORRUPT_AT_LSN)
+	if (kinds[f->kind].check && !kinds[f->kind].check(&d, err))
+		return false;
+	if (d.have_corrupt && f->kind != FK_CORRUPT && f->corrupt_mode != CORRUPT_AT_LSN)
 		return walsim_error_set(err, "at_offset/nth apply only to kind=corrupt");
-	if (f.kind != FK_CORRUPT)
-		f.corrupt_mode = CORRUPT_AT_OFFSET;
-	if (f.trig == TRIG_MSGS && f.trig_msg == 0)
-		f.trig_msg = f.msg;
-	*out = f;
+	if (f->kind != FK_CORRUPT)
+		f->corrupt_mode = CORRUPT_AT_OFFSET;
+	if (f->trig == TRIG_MSGS && f->trig_msg == 0)
+		f->trig_msg = f->msg;
+	*out = *f;
 	return true;
 }
 
@@ -450,7 +599,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 	char		tmp[64];
 
 	json_init(&j, buf, len);
-	json_raw(&j, "{");
+	json_object_begin(&j, NULL);
 	json_str(&j, "id", f->id);
 	json_str(&j, "link", f->link);
 	json_str(&j, "kind", fault_kind_name(f->kind));
@@ -516,7 +665,7 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 	json_u64(&j, "fires", f->fires);
 	json_bool(&j, "active", f->activated_ns != 0 && !f->expired);
 	json_bool(&j, "expired", f->expired);
-	json_raw(&j, "}");
+	json_object_end(&j);
 }
 
 bool
@@ -524,8 +673,7 @@ netd_parse_addr(const char *text, char *host, size_t hostlen, uint16_t *port,
 				WalsimError *err)
 {
 	const char *colon = strrchr(text, ':');
-	char	   *end;
-	unsigned long p;
+	uint64_t	p;
 	size_t		hlen;
 
 	if (colon == NULL || colon == text || colon[1] == '\0')
@@ -533,9 +681,7 @@ netd_parse_addr(const char *text, char *host, size_t hostlen, uint16_t *port,
 	hlen = (size_t) (colon - text);
 	if (hlen >= hostlen)
 		return walsim_error_set(err, "address \"%s\": host too long", text);
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || p > 65535 || !isdigit((unsigned char) colon[1]))
+	if (!parse_u64("port", colon + 1, 0, 65535, &p, NULL))
 		return walsim_error_set(err, "address \"%s\": bad port \"%s\"", text, colon + 1);
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';

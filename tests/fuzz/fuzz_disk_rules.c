@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "sim/disk/disk.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 #define MAX_WORDS 32
 
@@ -36,11 +35,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	DiskRule	rule;
 	WalsimError err;
 
-	text = malloc(size + 1);
+	text = fuzz_cstring(data, size);
 	if (text == NULL)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 
 	nwords = split(text, words, MAX_WORDS);
 	/* within what rules and the preload library hand the matcher */

@@ -10,8 +10,7 @@
 
 #include "walsim/lsn.h"
 #include "walsim/segment.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -23,11 +22,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	WalsimError err;
 
 	/* the parsers take C strings: cut at the first NUL like a caller would */
-	text = malloc(size + 1);
+	text = fuzz_cstring(data, size);
 	if (text == NULL)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 
 	if (lsn_parse(text, &lsn, &err))
 	{

@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/net/netd.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "sim/net/fault.h"
+#include "fuzz_support.h"
 
 #define MAX_WORDS 64
 
@@ -26,11 +25,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		host[256];
 	uint16_t	port;
 
-	line = malloc(size + 1);
+	line = fuzz_cstring(data, size);
 	if (line == NULL)
 		return 0;
-	memcpy(line, data, size);
-	line[size] = '\0';
 
 	(void) netd_parse_addr(line, host, sizeof(host), &port, &err);
 

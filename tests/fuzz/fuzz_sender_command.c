@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "ref/sender/command.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -20,11 +19,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *sqlstate = NULL;
 	WalsimError err;
 
-	text = malloc(size + 1);
+	text = fuzz_cstring(data, size);
 	if (text == NULL)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 
 	memset(&cmd, 0, sizeof(cmd));
 	if (repl_command_parse(text, &cmd, &sqlstate, &err))

@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "walsim/timeline.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

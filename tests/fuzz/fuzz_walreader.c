@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "walsim/walreader.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 #define FUZZ_SEG_SIZE	(1024u * 1024u)	/* tests/data/wal holds 1 MB segments */
 

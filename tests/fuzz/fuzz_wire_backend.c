@@ -12,8 +12,7 @@
 
 #include "walsim/replmsg.h"
 #include "walsim/wire.h"
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_support.h"
 
 static void
 read_body(const WireMessage *msg)
@@ -60,42 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		wire_decoder_expect_answer(&d);
 	data++;
 	size--;
-	while (size > 0)
-	{
-		size_t		n = size < piece ? size : piece;
-		const uint8_t *p = data;
-		size_t		left = n;
-		bool		failed = false;
-
-		while (left > 0)
-		{
-			WireMessage msg;
-			WalsimError err;
-			size_t		used = 0;
-			WireStatus	st = wire_decoder_next(&d, p, left, &used, &msg, &err);
-
-			if (used > left)
-				__builtin_trap();	/* consumed more than given */
-			p += used;
-			left -= used;
-			if (st == WIRE_FAILED)
-			{
-				failed = true;
-				break;
-			}
-			if (st == WIRE_NEED_MORE)
-			{
-				if (left != 0)
-					__builtin_trap();	/* NEED_MORE must eat everything */
-				break;
-			}
-			read_body(&msg);
-		}
-		if (failed)
-			break;
-		data += n;
-		size -= n;
-	}
+	fuzz_decode_pieces(&d, data, size, piece, read_body);
 	wire_decoder_free(&d);
 	return 0;
 }

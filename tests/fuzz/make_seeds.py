@@ -99,6 +99,10 @@ def main(argv: list[str]) -> int:
                            b"id=r3 glob=base/*/1259 op=open do=errno:ENOSPC",
                            b"pg_wal/[!a-f]* pg_wal/0000")):
         write(outdir, "fuzz_disk_rules", f"t{i}", t)
+    for i, t in enumerate((b"60s", b"500ms", b"1min", b"2.5", b".5", b"0.25ms", b"100us", b"1d",
+                           b"64k", b"10M", b"1GB", b"512kB", b"7B", b"18446744073709551615",
+                           b"-2147483648", b"0xFFff", b"1e-3", b"0.5", b"on", b"of", b"TRUE")):
+        write(outdir, "fuzz_parse", f"t{i}", t)
     # the rule lines the unit tests use are the best seeds of the rule syntax
     for target, test in (("fuzz_netd_rules", "test_netd_rules.c"), ("fuzz_disk_rules", "test_disk_rules.c")):
         text = (src / "tests" / "unit" / test).read_text(errors="replace")

@@ -4,6 +4,7 @@ standby streaming through it."""
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,17 @@ def netd_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any
             keep = Path(tmp_path.parent) / f"{request.node.name}-netd-{n.workdir.name}"
             shutil.copytree(n.workdir, keep, dirs_exist_ok=True)
             print(f"netd log and trace kept in {keep}")
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A plain TCP socket listening on loopback, standing in for an upstream:
+    the kernel completes the handshakes, nobody accepts, reads or answers."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    yield srv
+    srv.close()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

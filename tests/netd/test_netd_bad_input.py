@@ -22,16 +22,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def listener() -> Any:
-    """A plain TCP listener standing in for an upstream (accepts, reads, never answers)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    yield srv
-    srv.close()
-
-
 @pytest.mark.parametrize("line, reason", [
     ("bogus", 'unknown command "bogus"'),
     ("fault", "usage: fault add"),

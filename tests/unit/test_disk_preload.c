@@ -289,19 +289,9 @@ static unsigned char *
 file_bytes(const char *rel, size_t *len)
 {
 	char		path[800];
-	FILE	   *f;
-	unsigned char *buf;
-	off_t		size = file_size(rel);
 
-	ck_assert_int_ge(size, 0);
 	snprintf(path, sizeof(path), "%s/%s", data, rel);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	buf = malloc(size + 1);
-	ck_assert_uint_eq(fread(buf, 1, size, f), (size_t) size);
-	fclose(f);
-	*len = size;
-	return buf;
+	return unit_load_file(path, len);
 }
 
 /* A file with `len` bytes of `byte`, written without the library. */

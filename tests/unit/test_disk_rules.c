@@ -206,6 +206,87 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
+/*
+ * The tables of rules.c: every key, every trigger of when= and every effect
+ * of do= with a good value, and the messages that list what the tables
+ * accept, word for word.
+ */
+START_TEST(test_every_key_trigger_effect)
+{
+	static const struct
+	{
+		const char *line;
+		const char *error;		/* NULL: accepted */
+	}			cases[] = {
+		/* keys */
+		{"id=a.b-c_1 path=p ops=write do=lie", NULL},
+		{"id=0123456789012345678901234567890 path=p ops=write do=lie", NULL},
+		{"id=01234567890123456789012345678901 path=p ops=write do=lie",
+		 "id=01234567890123456789012345678901: must be 1-31 characters of [A-Za-z0-9._-] and not \"all\""},
+		{"id=x path=base/*/[0-9]* ops=write do=lie", NULL},
+		{"id=x path=/p ops=write do=lie",
+		 "path=/p: must be a non-empty glob relative to the data directory, shorter than 128"},
+		{"id=x path=p ops=open,close do=lie", NULL},
+		{"id=x path=p ops=open,nope do=lie",
+		 "ops=open,nope: unknown operation \"nope\" (open, read, write, fsync, fdatasync, "
+		 "sync_file_range, rename, unlink, truncate, fallocate, close, sync, any)"},
+		{"id=x path=p ops=write do=lie limit=3", NULL},
+		{"id=x path=p ops=write do=lie limit=-3", "limit=-3: must be a whole number (0 = no limit)"},
+		{"id=x path=p ops=write do=lie when", "\"when\": expected key=value (keys: id, path, ops, when, do, limit)"},
+		{"id=x path=p ops=write do=lie =3", "\"=3\": unknown key (id, path, ops, when, do, limit)"},
+		{"id=x path=p ops=write do=lie ID=3", "\"ID=3\": unknown key (id, path, ops, when, do, limit)"},
+		/* triggers */
+		{"id=x path=p ops=write do=lie when=nth:2", NULL},
+		{"id=x path=p ops=write do=lie when=after:0", NULL},
+		{"id=x path=p ops=write do=lie when=range:0-1", NULL},
+		{"id=x path=p ops=write do=lie when=prob:0", NULL},
+		{"id=x path=p ops=write do=lie when=always", NULL},
+		{"id=x path=p ops=write do=lie when=nth", "when=nth: expected nth:N, after:N, range:LO-HI, prob:P or always"},
+		{"id=x path=p ops=write do=lie when=always:1", "when=always:1: unknown trigger (nth, after, range, prob, always)"},
+		{"id=x path=p ops=write do=lie when=after:x", "when=after:x: N must be a whole number >= 0"},
+		{"id=x path=p ops=write do=lie when=nth:0", "when=nth:0: N must be a whole number >= 1"},
+		{"id=x path=p ops=write do=lie when=range:x-1", "when=range:x-1: LO and HI must be byte offsets with LO < HI"},
+		{"id=x path=p ops=write do=lie when=range:123456789012345678901234567890123-1",
+		 "when=range:123456789012345678901234567890123-1: expected range:LO-HI (byte offsets)"},
+		{"id=x path=p ops=write do=lie when=prob:-0.5", "when=prob:-0.5: P must be a number in [0, 1]"},
+		/* effects */
+		{"id=x path=p ops=write do=errno:ENOSPC", NULL},
+		{"id=x path=p ops=write do=errno:28", NULL},
+		{"id=x path=p ops=write do=short:10", NULL},
+		{"id=x path=p ops=write do=torn", NULL},
+		{"id=x path=p ops=read do=flip:0.0", NULL},
+		{"id=x path=p ops=write do=delay:1", NULL},
+		{"id=x path=p ops=write do=lie", NULL},
+		{"id=x path=p ops=write do=errno:0", "do=errno:0: expected errno:NAME (EIO, ENOSPC, EDQUOT, EROFS, ... or a number)"},
+		{"id=x path=p ops=write do=torn:k", "do=torn:k: KEEP must be a byte count"},
+		{"id=x path=p ops=write do=flip:123456789012345678901234567890123",
+		 "do=flip:123456789012345678901234567890123: expected flip[:BYTE[.BIT]]"},
+		{"id=x path=p ops=write do=flip:1.", "do=flip:1.: BIT must be 0..7"},
+		{"id=x path=p ops=write do=delay:3600000001", "do=delay:3600000001: expected delay:MICROSECONDS (at most one hour)"},
+		{"id=x path=p ops=write do=lie:1",
+		 "do=lie:1: unknown effect (errno:NAME, short[:KEEP], torn[:KEEP], flip[:BYTE[.BIT]], delay:US, lie)"},
+		{"id=x path=p ops=write do=LIE",
+		 "do=LIE: unknown effect (errno:NAME, short[:KEEP], torn[:KEEP], flip[:BYTE[.BIT]], delay:US, lie)"},
+		{"id=x path=p ops=write when=range:0-9 do=torn:1", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		DiskRule	rule;
+		WalsimError err = {{0}};
+		bool		ok = parse_line(&rule, cases[i].line, &err);
+
+		if (cases[i].error == NULL)
+			ck_assert_msg(ok, "%s: %s", cases[i].line, err.message);
+		else
+		{
+			ck_assert_msg(!ok, "accepted: %s", cases[i].line);
+			ck_assert_str_eq(err.message, cases[i].error);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_int_eq(disk_op_from_name("fdatasync"), DISK_OP_FDATASYNC);
@@ -357,6 +438,7 @@ disk_rules_suite(void)
 	tcase_add_test(tc, test_parse_and_format);
 	tcase_add_test(tc, test_parse_defaults_and_aliases);
 	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_every_key_trigger_effect);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_region_rules);
 	tcase_add_test(tc, test_region_bad_input);

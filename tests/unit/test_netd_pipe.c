@@ -12,7 +12,7 @@
 #include "walsim/decision.h"
 #include "walsim/replmsg.h"
 #include "walsim/wire.h"
-#include "../../sim/net/netd.h"
+#include "../../sim/net/pipe.h"
 #include "unit_support.h"
 
 typedef struct Run
@@ -23,27 +23,6 @@ typedef struct Run
 	Conn		c;
 	bool		ok;
 } Run;
-
-static uint8_t *
-load(const char *name, size_t *len)
-{
-	char		path[4096];
-	FILE	   *f;
-	uint8_t    *buf;
-	long		size;
-
-	unit_data_path(path, sizeof(path), name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t) size + 1);
-	ck_assert_uint_eq(fread(buf, 1, (size_t) size, f), (size_t) size);
-	fclose(f);
-	*len = (size_t) size;
-	return buf;
-}
 
 static void
 add_rule(FaultSet *fs, const char *text)
@@ -226,8 +205,8 @@ START_TEST(test_tracker_on_capture)
 {
 	size_t		felen,
 				belen;
-	uint8_t    *fe = load("streams/standby.fe", &felen);
-	uint8_t    *be = load("streams/standby.be", &belen);
+	uint8_t    *fe = unit_load_data("streams/standby.fe", &felen);
+	uint8_t    *be = unit_load_data("streams/standby.be", &belen);
 	FaultSet	fs = {.seed = 1};
 	Run			r = run_streams(fe, felen, be, belen, &fs, 0, 0, true);
 	JsonBuf		j;
@@ -281,9 +260,9 @@ START_TEST(test_pieces_do_not_change_decisions)
 		const int	pieces[] = {1, 3, 100, 4096, -1, -2};
 
 		snprintf(name, sizeof(name), "streams/%s.fe", names[s]);
-		fe = load(name, &felen);
+		fe = unit_load_data(name, &felen);
 		snprintf(name, sizeof(name), "streams/%s.be", names[s]);
-		be = load(name, &belen);
+		be = unit_load_data(name, &belen);
 		add_rule(&fs, "id=j link=l kind=delay ms=1 jitter_ms=40");
 		add_rule(&fs, "id=r link=l kind=drop msg=r prob=0.5");
 		add_rule(&fs, "id=c link=l kind=corrupt nth=1 bits=3");

@@ -3,9 +3,11 @@
  * control-line words and addresses.
  */
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/net/netd.h"
+#include "../../sim/net/fault.h"
 #include "unit_support.h"
 
 /* Parse a rule given as one string; returns success, fills f and err. */
@@ -115,14 +117,16 @@ START_TEST(test_parse_errors)
 		{"id=a link=l kind=stall x", "\"x\": expected key=value"},
 		{"id=a link=l kind=stall =x", "\"=x\": expected key=value"},
 		{"id=a link=l kind=stall x=", "\"x=\": expected key=value"},
-		{"id=a link=l kind=stall what=1", "\"what=1\": unknown key \"what\""},
+		{"id=a link=l kind=stall what=1", "\"what=1\": unknown key \"what\" (expected one of: id, link, "
+		 "kind, dir, app, ms, jitter_ms, delay, jitter, rate, discard, mode, bytes, at_offset, at_lsn, "
+		 "nth, bit, bits, msg, prob, after_msgs, count_msg, after_bytes, after_lsn, duration, count)"},
 		{"id=a link=l kind=delay", "kind=delay needs ms=N or delay=DURATION (and/or jitter)"},
 		{"id=a link=l kind=delay ms=-1", "ms=-1: not a non-negative integer"},
 		{"id=a link=l kind=delay ms=99999999", "ms=99999999: more than an hour"},
-		{"id=a link=l kind=delay delay=5h", "delay=5h: unknown unit \"h\" (use s, ms or us)"},
-		{"id=a link=l kind=delay delay=x", "delay=x: not a duration (e.g. 2.5, 250ms, 3s)"},
+		{"id=a link=l kind=delay delay=5h", "delay=5h: unknown unit \"h\" (us, ms, s)"},
+		{"id=a link=l kind=delay delay=x", "delay=x: expected a non-negative number of seconds or a number with a unit (us, ms, s)"},
 		{"id=a link=l kind=bandwidth", "kind=bandwidth needs rate=BYTES_PER_SECOND"},
-		{"id=a link=l kind=bandwidth rate=10X", "rate=10X: not a size (e.g. 4096, 64k, 10M)"},
+		{"id=a link=l kind=bandwidth rate=10X", "rate=10X: unknown unit \"X\" (k, K, M, m, G, g)"},
 		{"id=a link=l kind=bandwidth rate=0", "rate=0: must be positive (use stall to stop traffic)"},
 		{"id=a link=l kind=cut_after", "kind=cut_after needs bytes=N"},
 		{"id=a link=l kind=corrupt", "kind=corrupt needs at_offset=N, at_lsn=X/X or nth=N"},
@@ -135,7 +139,7 @@ START_TEST(test_parse_errors)
 		{"id=a link=l kind=stall nth=2", "at_offset/nth apply only to kind=corrupt"},
 		{"id=a link=l kind=drop", "kind=drop needs msg=k|r|h|w (whole replication messages only)"},
 		{"id=a link=l kind=drop msg=z", "msg=z: unknown message class (w, k, r, h or any)"},
-		{"id=a link=l kind=drop msg=r prob=1.5", "prob=1.5: expected a number in [0, 1]"},
+		{"id=a link=l kind=drop msg=r prob=1.5", "prob=1.5: expected a number from 0 to 1"},
 		{"id=a link=l kind=stall dir=left", "dir=left: expected up, down or both"},
 		{"id=a link=l kind=stall discard=yes", "discard=yes: expected 0/1/true/false"},
 		{"id=a link=l kind=refuse mode=maybe", "mode=maybe: expected close, reset or ignore"},
@@ -155,6 +159,150 @@ START_TEST(test_parse_errors)
 			ck_assert_str_eq(err.message, cases[i].error);
 		else
 			ck_assert_msg(err.message[0] != '\0', "no message for %s", cases[i].rule);
+	}
+}
+END_TEST
+
+/*
+ * Every key of "fault add" (the parser table of rules.c): a good value
+ * lands in its field, and a bad one is refused with a message that names
+ * the key and the value.
+ */
+START_TEST(test_every_key_value)
+{
+	Fault		f;
+	WalsimError err;
+
+	ck_assert(parse("id=f.1 link=l-2 kind=delay ms=7 app=s_1 dir=up", &f, &err));
+	ck_assert_str_eq(f.id, "f.1");
+	ck_assert_str_eq(f.link, "l-2");
+	ck_assert_str_eq(f.app, "s_1");
+	ck_assert_uint_eq(f.dirs, NETD_DIR_BIT(NETD_UP));
+	ck_assert_uint_eq(f.delay_us, 7000);
+	ck_assert(parse("id=f link=l kind=delay jitter_ms=3", &f, &err));
+	ck_assert_uint_eq(f.jitter_us, 3000);
+	ck_assert_uint_eq(f.delay_us, 0);
+	ck_assert(parse("id=f link=l kind=delay delay=2ms jitter=.5", &f, &err));
+	ck_assert_uint_eq(f.delay_us, 2000);
+	ck_assert_uint_eq(f.jitter_us, 500000);
+	ck_assert(parse("id=f link=l kind=bandwidth rate=1000", &f, &err));
+	ck_assert_uint_eq(f.rate, 1000);
+	ck_assert(parse("id=f link=l kind=partition discard=true", &f, &err));
+	ck_assert(f.discard);
+	ck_assert(parse("id=f link=l kind=stall discard=false", &f, &err));
+	ck_assert(!f.discard);
+	ck_assert(parse("id=f link=l kind=refuse mode=close", &f, &err));
+	ck_assert(!f.refuse_reset && !f.refuse_ignore);
+	ck_assert(parse("id=f link=l kind=cut_after bytes=64k", &f, &err));
+	ck_assert_uint_eq(f.cut_bytes, 65536);
+	ck_assert(parse("id=f link=l kind=corrupt at_offset=12 dir=down bit=0", &f, &err));
+	ck_assert_int_eq(f.corrupt_mode, CORRUPT_AT_OFFSET);
+	ck_assert_uint_eq(f.corrupt_at, 12);
+	ck_assert_int_eq(f.bit, 0);
+	ck_assert(parse("id=f link=l kind=corrupt nth=2 bits=8", &f, &err));
+	ck_assert_int_eq(f.corrupt_mode, CORRUPT_NTH_XLOGDATA);
+	ck_assert_uint_eq(f.corrupt_at, 2);
+	ck_assert_int_eq(f.nbits, 8);
+	ck_assert_int_eq(f.bit, -1);
+	ck_assert(parse("id=f link=l kind=corrupt at_lsn=1/A", &f, &err));
+	ck_assert_uint_eq(f.corrupt_at, UINT64_C(0x10000000A));
+	ck_assert(parse("id=f link=l kind=delay ms=1 msg=any prob=0", &f, &err));
+	ck_assert_int_eq(f.msg, 0);
+	ck_assert(f.prob == 0.0);
+	ck_assert(parse("id=f link=l kind=delay ms=1 msg=status", &f, &err));
+	ck_assert_int_eq(f.msg, 'r');
+	ck_assert(parse("id=f link=l kind=delay ms=1 msg=feedback", &f, &err));
+	ck_assert_int_eq(f.msg, 'h');
+	ck_assert(parse("id=f link=l kind=delay ms=1 msg=xlogdata", &f, &err));
+	ck_assert_int_eq(f.msg, 'w');
+	ck_assert(parse("id=f link=l kind=stall after_msgs=9 count_msg=keepalive", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_MSGS);
+	ck_assert_uint_eq(f.trig_value, 9);
+	ck_assert_int_eq(f.trig_msg, 'k');
+	ck_assert(parse("id=f link=l kind=stall after_msgs=9", &f, &err));
+	ck_assert_int_eq(f.trig_msg, 0);	/* any message */
+	ck_assert(parse("id=f link=l kind=stall after_bytes=1M", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_BYTES);
+	ck_assert_uint_eq(f.trig_value, 1024 * 1024);
+	ck_assert(parse("id=f link=l kind=stall after_lsn=0/10", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_LSN);
+	ck_assert_uint_eq(f.trig_value, 0x10);
+	ck_assert(parse("id=f link=l kind=stall duration=100us count=4", &f, &err));
+	ck_assert_uint_eq(f.duration_us, 100);
+	ck_assert_uint_eq(f.max_fires, 4);
+	/* a later word wins */
+	ck_assert(parse("id=a id=b link=l kind=close kind=reset dir=up dir=both", &f, &err));
+	ck_assert_str_eq(f.id, "b");
+	ck_assert_int_eq(f.kind, FK_RESET);
+	ck_assert_uint_eq(f.dirs, 3);
+	/* defaults */
+	ck_assert(parse("id=f link=l kind=close", &f, &err));
+	ck_assert_int_eq(f.trig, TRIG_NOW);
+	ck_assert_uint_eq(f.duration_us, 0);
+	ck_assert_uint_eq(f.max_fires, 0);
+	ck_assert(f.prob == 1.0);
+	ck_assert_str_eq(f.app, "");
+}
+END_TEST
+
+START_TEST(test_every_key_bad_value)
+{
+	static const struct
+	{
+		const char *word;		/* added to a rule that is otherwise valid */
+		const char *error;		/* the whole message, or its start ending in ": " */
+	}			cases[] = {
+		{"id=a/b", "id=a/b: character '/' not allowed (letters, digits, _ - .)"},
+		{"link=0123456789012345678901234567890123456789012345678901234567890123",
+		 "link=0123456789012345678901234567890123456789012345678901234567890123: must be 1 to 63 characters"},
+		{"app=s:1", "app=s:1: character ':' not allowed (letters, digits, _ - .)"},
+		{"kind=slow", "kind=slow: unknown fault kind (delay, bandwidth, stall, partition, refuse, reset, "
+		 "close, cut_after, corrupt, drop)"},
+		{"dir=in", "dir=in: expected up, down or both"},
+		{"ms=1.5", "ms=1.5: not a non-negative integer"},
+		{"jitter_ms=3600001", "jitter_ms=3600001: more than an hour"},
+		{"delay=-1", "delay=-1: expected a non-negative number of seconds or a number with a unit (us, ms, s)"},
+		{"jitter=2min", "jitter=2min: unknown unit \"min\" (us, ms, s)"},
+		{"rate=fast", "rate=fast: expected a number of bytes with an optional unit (k, K, M, m, G, g)"},
+		{"discard=2", "discard=2: expected 0/1/true/false"},
+		{"mode=drop", "mode=drop: expected close, reset or ignore"},
+		{"bytes=1T", "bytes=1T: unknown unit \"T\" (k, K, M, m, G, g)"},
+		{"at_offset=x", "at_offset=x: not a non-negative integer"},
+		{"at_lsn=0/ZZ", "at_lsn=0/ZZ: "},
+		{"nth=0", "nth=0: counting starts at 1"},
+		{"bit=-1", "bit=-1: not a non-negative integer"},
+		{"bits=0", "bits=0: expected 1..8"},
+		{"msg=Q", "msg=Q: unknown message class (w, k, r, h or any)"},
+		{"prob=x", "prob=x: expected a number from 0 to 1"},
+		{"after_msgs=-3", "after_msgs=-3: not a non-negative integer"},
+		{"count_msg=query", "count_msg=query: unknown message class (w, k, r, h or any)"},
+		{"after_bytes=k", "after_bytes=k: expected a number of bytes with an optional unit (k, K, M, m, G, g)"},
+		{"after_lsn=nope", "after_lsn=nope: "},
+		{"duration=5h", "duration=5h: unknown unit \"h\" (us, ms, s)"},
+		{"count=many", "count=many: not a non-negative integer"},
+		/* the shared parsers are strict: no rounding, no overflow, no sign */
+		{"count=18446744073709551616", "count=18446744073709551616: out of range (at most 18446744073709551615)"},
+		{"delay=0.0000001", "delay=0.0000001: not a whole number of microseconds"},
+		{"duration=1000000001", "duration=1000000001: at most 1000000000000000 microseconds"},
+		{"bytes=16777216T", "bytes=16777216T: unknown unit \"T\" (k, K, M, m, G, g)"},
+		{"rate=17179869184G", "rate=17179869184G: number too large (at most 18446744073709551615 bytes)"},
+		{"prob=+0.5", "prob=+0.5: expected a number from 0 to 1"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char		rule[512];
+		Fault		f;
+		WalsimError err = {{0}};
+		size_t		n = strlen(cases[i].error);
+
+		snprintf(rule, sizeof(rule), "id=a link=l kind=delay ms=1 %s", cases[i].word);
+		ck_assert_msg(!parse(rule, &f, &err), "accepted: %s", rule);
+		if (cases[i].error[n - 2] == ':')
+			ck_assert_msg(strncmp(err.message, cases[i].error, n) == 0 && err.message[n] != '\0',
+						  "%s: got \"%s\"", rule, err.message);
+		else
+			ck_assert_str_eq(err.message, cases[i].error);
 	}
 }
 END_TEST
@@ -194,18 +342,34 @@ START_TEST(test_json)
 }
 END_TEST
 
-START_TEST(test_json_escape)
+/*
+ * The trace line format (docs/netd.md, "Trace"): compact JSON, seq, t_ns,
+ * seed and event first, control characters as \u00XX.  A replay's trace
+ * is compared byte for byte, so this must not drift.
+ */
+START_TEST(test_trace_line)
 {
-	char		buf[128];
+	char	   *text = NULL;
+	size_t		len = 0;
+	FILE	   *f = open_memstream(&text, &len);
+	Trace		t = {.f = f, .seq = 41, .seed = 7};
+	char		buf[256];
 	JsonBuf		j;
 
-	json_init(&j, buf, sizeof(buf));
-	json_raw(&j, "{");
-	json_str(&j, "a\"b", "x\\y\n\x01");
-	json_i64(&j, "n", -3);
-	json_bool(&j, "t", true);
-	json_raw(&j, "}");
-	ck_assert_str_eq(buf, "{\"a\\\"b\":\"x\\\\y\\u000a\\u0001\",\"n\":-3,\"t\":true}");
+	trace_begin(&t, &j, buf, sizeof(buf), 123456789, "command");
+	json_str(&j, "sql", "a\"b\\c\n\x01");
+	json_lsn(&j, "start_lsn", UINT64_C(0x100003000));
+	json_i64(&j, "bit", -1);
+	json_bool(&j, "reset", false);
+	trace_end(&t, &j);
+	trace_begin(NULL, &j, buf, sizeof(buf), 5, "dropped");	/* no trace: nothing written */
+	trace_end(NULL, &j);
+	fclose(f);
+	ck_assert_str_eq(text, "{\"seq\":41,\"t_ns\":123456789,\"seed\":7,\"event\":\"command\","
+					 "\"sql\":\"a\\\"b\\\\c\\u000a\\u0001\",\"start_lsn\":\"1/3000\",\"bit\":-1,"
+					 "\"reset\":false}\n");
+	ck_assert_uint_eq(t.seq, 42);
+	free(text);
 }
 END_TEST
 
@@ -249,8 +413,10 @@ main(void)
 
 	tcase_add_test(tc, test_parse_kinds);
 	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_every_key_value);
+	tcase_add_test(tc, test_every_key_bad_value);
 	tcase_add_test(tc, test_json);
-	tcase_add_test(tc, test_json_escape);
+	tcase_add_test(tc, test_trace_line);
 	tcase_add_test(tc, test_words_and_addresses);
 	suite_add_tcase(s, tc);
 	return unit_run_suite(s);

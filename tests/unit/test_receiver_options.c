@@ -8,20 +8,10 @@
 #include "../../ref/receiver/options.h"
 #include "unit_support.h"
 
-/* parse a NULL-terminated argument list */
+/* parse an argument list */
 #define PARSE(opt, err, ...) \
-	parse_args((opt), (err), (char *[]){"walsim-receiver", __VA_ARGS__, NULL})
-
-static OptionsResult
-parse_args(ReceiverOptions *opt, WalsimError *err, char **argv)
-{
-	int			argc = 0;
-
-	while (argv[argc] != NULL)
-		argc++;
-	memset(err, 0, sizeof(*err));
-	return receiver_options_parse(argc, argv, opt, err);
-}
+	receiver_options_parse(unit_argc(UNIT_ARGV("walsim-receiver", __VA_ARGS__)), \
+						   UNIT_ARGV("walsim-receiver", __VA_ARGS__), (opt), (err))
 
 START_TEST(test_defaults)
 {

@@ -1,8 +1,8 @@
 /*
  * test_receiver_verify.c — the receiver's verification wrapper
  * (ref/receiver/verify.c) over real PostgreSQL 15 WAL (tests/data/wal:
- * three 1 MB segments, the second ending with XLOG_SWITCH), and the JSON
- * event log (ref/receiver/events.c).
+ * three 1 MB segments, the second ending with XLOG_SWITCH).  The event log
+ * is ref/lib's (test_events.c).
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "walsim/lsn.h"
-#include "../../ref/receiver/events.h"
 #include "../../ref/receiver/verify.h"
 #include "unit_support.h"
 
@@ -21,27 +20,9 @@
 static uint8_t *wal;			/* segments 9, A, B back to back */
 
 static void
-load_segment(const char *name, uint8_t *dst)
-{
-	char		path[4096];
-	char		rel[128];
-	FILE	   *f;
-
-	snprintf(rel, sizeof(rel), "wal/%s", name);
-	unit_data_path(path, sizeof(path), rel);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_uint_eq(fread(dst, 1, SEG, f), SEG);
-	fclose(f);
-}
-
-static void
 setup(void)
 {
-	wal = malloc(3 * (size_t) SEG);
-	load_segment("000000010000000000000009", wal);
-	load_segment("00000001000000000000000A", wal + SEG);
-	load_segment("00000001000000000000000B", wal + 2 * (size_t) SEG);
+	wal = unit_load_test_wal();
 }
 
 static void
@@ -179,44 +160,6 @@ START_TEST(test_wrong_system_identifier)
 }
 END_TEST
 
-START_TEST(test_event_log)
-{
-	char		path[] = "/tmp/walsim-test-events-XXXXXX";
-	int			fd = mkstemp(path);
-	EventLog	log;
-	WalsimError err;
-	char		line[1024];
-	FILE	   *f;
-	char		esc[32];
-
-	close(fd);
-	ck_assert(events_open(&log, path, &err));
-	events_emit(&log, "feedback", "write:l flush:l n:u ok:b i:i s:s none:s bad:x",
-				UINT64_C(0x3025A70), UINT64_C(0), UINT64_C(7), 1, -3, "a\"b\\c\nd\x01", (const char *) NULL, 0);
-	events_close(&log);
-	events_close(&log);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-	fclose(f);
-	unlink(path);
-	ck_assert_msg(strstr(line, "\"event\": \"feedback\", \"write\": \"0/3025A70\", \"flush\": \"0/0\", \"n\": 7, \"ok\": true, \"i\": -3, \"s\": \"a\\\"b\\\\c\\nd\\u0001\", \"none\": null, \"bad\": null}\n") != NULL,
-				  "%s", line);
-	ck_assert(strncmp(line, "{\"time\": ", 9) == 0);
-
-	/* disabled log: no-op */
-	ck_assert(events_open(&log, NULL, &err));
-	events_emit(&log, "x", "");
-	events_emit(NULL, "x", "");
-	events_close(&log);
-	ck_assert(!events_open(&log, "/nonexistent/dir/ev", &err));
-	ck_assert_ptr_nonnull(strstr(err.message, "could not open event log"));
-
-	/* escaping stops before overflowing */
-	events_escape("\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", esc, sizeof(esc));
-	ck_assert_uint_lt(strlen(esc), sizeof(esc));
-}
-END_TEST
-
 static Suite *
 verify_suite(void)
 {
@@ -231,7 +174,6 @@ verify_suite(void)
 	tcase_add_test(tc, test_disabled_accepts_everything);
 	tcase_add_test(tc, test_unknown_major);
 	tcase_add_test(tc, test_wrong_system_identifier);
-	tcase_add_test(tc, test_event_log);
 	suite_add_tcase(s, tc);
 	return s;
 }

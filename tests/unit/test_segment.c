@@ -251,7 +251,8 @@ static const struct
 	{"2GB", "between 1 MB and 1 GB"},
 	{"512kB", "between 1 MB and 1 GB"},
 	{"0MB", "between 1 MB and 1 GB"},
-	{"99999999999MB", "number too large"},
+	{"99999999999MB", "between 1 MB and 1 GB"},
+	{"99999999999999999999MB", "number too large"},
 	{"4294967296kB", "between 1 MB and 1 GB"},
 };
 

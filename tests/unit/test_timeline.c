@@ -250,7 +250,7 @@ START_TEST(test_read_file)
 
 	/* a directory opens but cannot be read */
 	ck_assert(!timeline_history_read("/tmp", 3, &h, &err));
-	ck_assert_str_eq(err.message, "could not read \"/tmp\"");
+	ck_assert_str_eq(err.message, "could not read \"/tmp\": Is a directory");
 }
 END_TEST
 

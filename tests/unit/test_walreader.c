@@ -40,27 +40,9 @@ next_rand(uint64_t *state)
 static uint8_t *
 load_real_wal(size_t *len)
 {
-	static const char *names[] = {
-		"wal/000000010000000000000009",
-		"wal/00000001000000000000000A",
-		"wal/00000001000000000000000B",
-	};
-	uint8_t    *buf = malloc(3 * (size_t) SEG_SIZE);
-
-	ck_assert_ptr_nonnull(buf);
-	for (int i = 0; i < 3; i++)
-	{
-		char		path[1024];
-		FILE	   *f;
-
-		unit_data_path(path, sizeof(path), names[i]);
-		f = fopen(path, "rb");
-		ck_assert_msg(f != NULL, "cannot open %s", path);
-		ck_assert_uint_eq(fread(buf + (size_t) i * SEG_SIZE, 1, SEG_SIZE, f), SEG_SIZE);
-		fclose(f);
-	}
-	*len = 3 * (size_t) SEG_SIZE;
-	return buf;
+	ck_assert_uint_eq(SEG_SIZE, UNIT_WAL_SEG_SIZE);
+	*len = UNIT_WAL_LEN;
+	return unit_load_test_wal();
 }
 
 /* Records seen through the callback. */

@@ -796,27 +796,6 @@ END_TEST
 
 /* ------------------------------------------------------------ captures */
 
-static uint8_t *
-read_file(const char *name, size_t *len)
-{
-	char		path[4096];
-	FILE	   *f;
-	uint8_t    *buf;
-	long		size;
-
-	unit_data_path(path, sizeof(path), name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t) size + 1);
-	ck_assert_uint_eq(fread(buf, 1, (size_t) size, f), (size_t) size);
-	fclose(f);
-	*len = (size_t) size;
-	return buf;
-}
-
 /*
  * A real capture: both directions decode completely without error, a byte
  * at a time equals all at once, and every CopyData of the replication
@@ -834,9 +813,9 @@ check_capture(const char *base)
 	bool		ssl;
 
 	snprintf(name, sizeof(name), "streams/%s.fe", base);
-	fe = read_file(name, &felen);
+	fe = unit_load_data(name, &felen);
 	snprintf(name, sizeof(name), "streams/%s.be", base);
-	be = read_file(name, &belen);
+	be = unit_load_data(name, &belen);
 	ck_assert_uint_gt(felen, 8);
 	ck_assert_uint_gt(belen, 8);
 	ssl = wire_be32(fe + 4) == WIRE_SSL_REQUEST_CODE;

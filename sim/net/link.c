@@ -1,0 +1,323 @@
+/*
+ * link.c — links of walsim-netd: listeners, accepting (or refusing) new
+ * connections, and the proxy-wide step that applies the rule set to every
+ * listener and connection (see link.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "link.h"
+
+uint64_t
+proxy_now_ns(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC: immune to libfaketime and wall-clock steps */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+void
+proxy_trace(Proxy *p, const char *event, const char *k1, const char *v1,
+			const char *k2, const char *v2)
+{
+	char		buf[1024];
+	JsonBuf		j;
+
+	trace_begin(&p->trace, &j, buf, sizeof(buf), proxy_now_ns(), event);
+	if (k1)
+		json_str(&j, k1, v1);
+	if (k2)
+		json_str(&j, k2, v2);
+	trace_end(&p->trace, &j);
+}
+
+Link *
+proxy_find_link(Proxy *p, const char *name)
+{
+	for (int i = 0; i < MAX_LINKS; i++)
+		if (p->links[i].used && strcmp(p->links[i].name, name) == 0)
+			return &p->links[i];
+	return NULL;
+}
+
+static bool
+resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		socklen_t *len, WalsimError *err)
+{
+	struct addrinfo hints = {0},
+			   *res;
+	char		portstr[8];
+	int			rc;
+
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0)
+		return walsim_error_set(err, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+/* ------------------------------------------------------------ accepting */
+
+/*
+ * refuse mode=ignore: stop accepting on a link that has such a rule, so
+ * connection attempts wait in the kernel's backlog (the client sees a
+ * completed TCP handshake and then silence); accept again once it is gone.
+ */
+static void
+link_sync_listener(Proxy *p, Link *l)
+{
+	bool		ignore = faults_pause_accept(&p->fs, l->name);
+
+	if (ignore != l->ignoring)
+	{
+		struct epoll_event ev = {.events = ignore ? 0 : EPOLLIN, .data.ptr = &l->h};
+
+		epoll_ctl(p->ep, EPOLL_CTL_MOD, l->fd, &ev);
+		l->ignoring = ignore;
+		proxy_trace(p, ignore ? "accept_paused" : "accept_resumed", "link", l->name, NULL, NULL);
+	}
+}
+
+/* A refuse or partition rule turns the new connection fd away. */
+static void
+refuse_connection(Proxy *p, Link *l, Fault *rf, int fd)
+{
+	char		buf[512];
+	JsonBuf		j;
+	uint64_t	now = proxy_now_ns();
+
+	if (rf->refuse_reset)
+	{
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+	l->refused++;
+	rf->fires++;
+	if (rf->activated_ns == 0)
+		rf->activated_ns = now;
+	trace_begin(&p->trace, &j, buf, sizeof(buf), now, "fault");
+	json_str(&j, "rule", rf->id);
+	json_str(&j, "kind", fault_kind_name(rf->kind));
+	json_str(&j, "link", l->name);
+	json_u64(&j, "accept", l->accepted);
+	json_str(&j, "action", rf->refuse_reset ? "reset" : "close");
+	trace_end(&p->trace, &j);
+}
+
+static void
+on_accept(Proxy *p, Link *l)
+{
+	/*
+	 * The batch of events may have been taken before a rule paused the
+	 * listener: leave the connection in the backlog all the same.
+	 */
+	if (l->ignoring)
+		return;
+	for (;;)
+	{
+		int			fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		Fault	   *rf;
+
+		if (fd < 0)
+			return;
+		l->accepted++;
+		rf = faults_refusing(&p->fs, l->name);
+		if (rf)
+			refuse_connection(p, l, rf, fd);
+		else
+			slot_open(p, l, fd);
+	}
+}
+
+static void
+on_listen_event(Handle *h, uint32_t events)
+{
+	(void) events;
+	on_accept(h->owner, h->ptr);
+}
+
+/* ------------------------------------------------------------ links */
+
+/* Listen on l's address; listen port 0 picks a free port (stored back in l). */
+static bool
+link_listen(Proxy *p, Link *l, const char *listen_addr, WalsimError *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t	sslen;
+	struct sockaddr_in bound;
+	socklen_t	blen = sizeof(bound);
+	int			one = 1;
+
+	if (!resolve(l->listen_host, l->listen_port, &ss, &sslen, err))
+		return false;
+	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return walsim_error_set(err, "socket: %s", strerror(errno));
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (struct sockaddr *) &ss, sslen) != 0 || listen(l->fd, 128) != 0)
+	{
+		walsim_error_set(err, "link %s: cannot listen on %s: %s", l->name, listen_addr, strerror(errno));
+		close(l->fd);
+		return false;
+	}
+	getsockname(l->fd, (struct sockaddr *) &bound, &blen);
+	l->listen_port = ntohs(bound.sin_port);
+	l->h.fn = on_listen_event;
+	l->h.owner = p;
+	l->h.ptr = l;
+	{
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->h};
+
+		epoll_ctl(p->ep, EPOLL_CTL_ADD, l->fd, &ev);
+	}
+	return true;
+}
+
+bool
+proxy_link_add(Proxy *p, const char *name, const char *listen_addr, const char *upstream,
+			   bool tls_pass, WalsimError *err)
+{
+	Link	   *l = NULL;
+	char		addr[300];
+
+	if (strlen(name) == 0 || strlen(name) >= NETD_NAME_MAX ||
+		strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(name))
+		return walsim_error_set(err, "link name \"%s\": use 1-63 letters, digits, _ - .", name);
+	if (proxy_find_link(p, name))
+		return walsim_error_set(err, "link \"%s\" already exists", name);
+	for (int i = 0; i < MAX_LINKS; i++)
+		if (!p->links[i].used)
+		{
+			l = &p->links[i];
+			break;
+		}
+	if (l == NULL)
+		return walsim_error_set(err, "too many links (max %d)", MAX_LINKS);
+	memset(l, 0, sizeof(*l));
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	if (!netd_parse_addr(listen_addr, l->listen_host, sizeof(l->listen_host), &l->listen_port, err) ||
+		!netd_parse_addr(upstream, l->up_host, sizeof(l->up_host), &l->up_port, err))
+		return false;
+	if (l->up_port == 0)
+		return walsim_error_set(err, "upstream \"%s\": port 0", upstream);
+	if (!resolve(l->up_host, l->up_port, &l->up_addr, &l->up_addrlen, err))
+		return false;
+	if (!link_listen(p, l, listen_addr, err))
+		return false;
+	l->tls_pass = tls_pass;
+	l->used = true;
+	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
+	proxy_trace(p, "link_add", "link", l->name, "listen", addr);
+	/* a refuse mode=ignore rule may name the link already */
+	link_sync_listener(p, l);
+	return true;
+}
+
+bool
+proxy_link_add_spec(Proxy *p, const char *spec, WalsimError *err)
+{
+	char		copy[600];
+	char	   *eq,
+			   *comma;
+
+	snprintf(copy, sizeof(copy), "%s", spec);
+	eq = strchr(copy, '=');
+	comma = eq ? strchr(eq, ',') : NULL;
+	if (!eq || !comma)
+		return walsim_error_set(err, "--link %s: expected NAME=LISTEN_HOST:PORT,UPSTREAM_HOST:PORT", spec);
+	*eq = '\0';
+	*comma = '\0';
+	return proxy_link_add(p, copy, eq + 1, comma + 1, p->default_tls_pass, err);
+}
+
+void
+proxy_link_del(Proxy *p, Link *l)
+{
+	for (Slot *s = p->slots, *next; s; s = next)
+	{
+		next = s->next;
+		if (s->link == l)
+			slot_close(p, s, "link deleted", false);
+	}
+	epoll_ctl(p->ep, EPOLL_CTL_DEL, l->fd, NULL);
+	close(l->fd);
+	l->used = false;
+	proxy_trace(p, "link_del", "link", l->name, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ the proxy */
+
+void
+proxy_settle(Proxy *p, uint64_t now)
+{
+	faults_expire(&p->fs, now);
+	for (int i = 0; i < MAX_LINKS; i++)
+		if (p->links[i].used)
+			link_sync_listener(p, &p->links[i]);
+	for (Slot *s = p->slots, *next; s; s = next)
+	{
+		next = s->next;
+		slot_service(p, s, now);
+	}
+}
+
+void
+proxy_bury_dead(Proxy *p)
+{
+	while (p->graveyard)
+	{
+		Slot	   *s = p->graveyard;
+
+		p->graveyard = s->next;
+		conn_free(&s->c);
+		free(s);
+	}
+}
+
+uint64_t
+proxy_next_deadline(const Proxy *p)
+{
+	uint64_t	next = faults_next_expiry(&p->fs);
+
+	for (const Slot *s = p->slots; s; s = s->next)
+		for (int d = 0; d < 2; d++)
+		{
+			uint64_t	t = pipe_next_release(&s->c.pipe[d]);
+
+			if (t < next)
+				next = t;
+		}
+	return next;
+}
+
+void
+proxy_close_all(Proxy *p)
+{
+	while (p->slots)
+		slot_close(p, p->slots, "netd shutting down", false);
+	proxy_bury_dead(p);
+	for (int i = 0; i < MAX_LINKS; i++)
+		if (p->links[i].used)
+		{
+			close(p->links[i].fd);
+			p->links[i].used = false;
+		}
+}

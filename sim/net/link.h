@@ -1,0 +1,161 @@
+/*
+ * link.h — the socket side of walsim-netd: links (a listener and the
+ * upstream it forwards to), the connections accepted on them ("slots": a
+ * client socket, a server socket and the Conn of the fault core between
+ * them), and the epoll registrations of both.
+ *
+ *   link.c  links, listeners and accepting, the proxy-wide state and the
+ *           step that brings every listener and connection in line with
+ *           the rule set (proxy_settle);
+ *   slot.c  a connection's I/O: reading into its pipes, the zero-copy path,
+ *           writing what is due, half-closes, close and reset.
+ *
+ * Every socket is non-blocking.  Each connection has two pipes with bounded
+ * backlogs: a source is not read while its pipe holds more than
+ * PIPE_BACKLOG_MAX bytes, so a slow or stalled destination pushes back on
+ * the sender through TCP instead of growing memory.
+ */
+#ifndef WALSIM_NETD_LINK_H
+#define WALSIM_NETD_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "walsim/error.h"
+#include "fault.h"
+#include "pipe.h"
+#include "trace.h"
+
+#define PIPE_BACKLOG_MAX	(4u * 1024 * 1024)
+#define READ_CHUNK			(256u * 1024)
+#define MAX_LINKS			32
+#define MAX_APPS			64
+
+/*
+ * An epoll registration: the event loop calls fn(h, events) for each event
+ * on the descriptor, so the loop needs to know nothing of what it serves.
+ */
+typedef struct Handle Handle;
+typedef void (*HandleFn) (Handle *h, uint32_t events);
+
+struct Handle
+{
+	HandleFn	fn;
+	void	   *owner;			/* the Proxy or ControlServer */
+	void	   *ptr;			/* the Link, Slot or Control */
+};
+
+typedef struct AppCount
+{
+	char		app[NETD_NAME_MAX];
+	uint64_t	n;
+} AppCount;
+
+typedef struct Link
+{
+	bool		used;
+	char		name[NETD_NAME_MAX];
+	char		listen_host[256];
+	uint16_t	listen_port;
+	char		up_host[256];
+	uint16_t	up_port;
+	struct sockaddr_storage up_addr;
+	socklen_t	up_addrlen;
+	bool		tls_pass;
+	int			fd;
+	Handle		h;
+	uint64_t	accepted;
+	uint64_t	refused;
+	bool		ignoring;		/* refuse mode=ignore: not accepting */
+	uint64_t	closed_bytes[2];	/* bytes of connections already closed */
+	AppCount	apps[MAX_APPS];
+	int			napps;
+} Link;
+
+typedef struct Slot
+{
+	Conn		c;
+	Link	   *link;
+	int			cfd;
+	int			sfd;
+	bool		connecting;
+	uint32_t	ev_c;			/* epoll interest registered */
+	uint32_t	ev_s;
+	Handle		hc;
+	Handle		hs;
+	/* zero-copy path: a kernel pipe per direction, and what it holds */
+	int			kp[2][2];
+	size_t		kp_len[2];
+	size_t		kp_cap[2];
+	bool		no_splice;
+	bool		dead;			/* closed; freed after the current event batch */
+	struct Slot *next;
+} Slot;
+
+/* The proxy: rules, links and live connections. */
+typedef struct Proxy
+{
+	const char *progname;		/* prefix of messages on stderr */
+	int			ep;				/* the epoll instance */
+	FaultSet	fs;
+	Trace		trace;
+	Link		links[MAX_LINKS];
+	Slot	   *slots;
+	Slot	   *graveyard;		/* closed slots whose events may still be pending */
+	bool		default_tls_pass;
+} Proxy;
+
+/* ---------------------------------------------------------- link.c */
+
+/* The daemon's clock: CLOCK_MONOTONIC in nanoseconds. */
+uint64_t	proxy_now_ns(void);
+
+/* A trace event with up to two string fields (k2 NULL: one, k1 NULL: none). */
+void		proxy_trace(Proxy *p, const char *event, const char *k1, const char *v1,
+						const char *k2, const char *v2);
+
+Link	   *proxy_find_link(Proxy *p, const char *name);
+
+/* Add a link; listen port 0 picks a free port (in the Link). */
+bool		proxy_link_add(Proxy *p, const char *name, const char *listen_addr,
+						   const char *upstream, bool tls_pass, WalsimError *err);
+/* "NAME=LISTEN,UPSTREAM" from the command line */
+bool		proxy_link_add_spec(Proxy *p, const char *spec, WalsimError *err);
+/* Close a link's listener and connections. */
+void		proxy_link_del(Proxy *p, Link *l);
+
+/*
+ * Bring every listener and connection in line with the rule set at `now`:
+ * expire rules whose duration has passed, pause or resume accepting for
+ * refuse mode=ignore, apply close/reset rules, move held bytes and write
+ * what is due.  The event loop runs it after each batch of events, and the
+ * control protocol after every command that changes rules, so that each
+ * command takes effect before the next is read.
+ */
+void		proxy_settle(Proxy *p, uint64_t now);
+
+/* Free the slots closed during the last batch of events. */
+void		proxy_bury_dead(Proxy *p);
+
+/* Earliest time something is due (a release or an expiry), UINT64_MAX if none. */
+uint64_t	proxy_next_deadline(const Proxy *p);
+
+/* Close every connection and listener. */
+void		proxy_close_all(Proxy *p);
+
+/* ---------------------------------------------------------- slot.c */
+
+/* A new connection accepted on l: connect upstream and start proxying. */
+void		slot_open(Proxy *p, Link *l, int fd);
+
+/* Close both sockets (RST when reset), trace conn_close; freed by proxy_bury_dead. */
+void		slot_close(Proxy *p, Slot *s, const char *reason, bool reset);
+
+/*
+ * Write what is due, propagate half-closes, apply close/reset actions and
+ * register the interest the connection needs now.  false = slot closed.
+ */
+bool		slot_service(Proxy *p, Slot *s, uint64_t now);
+
+#endif							/* WALSIM_NETD_LINK_H */
