@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import xml.etree.ElementTree as ET
 from itertools import combinations
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def drawn_steps(doc: dict) -> list[str]:
 
 def test_planted_failure_found_shrunk_to_kill_and_promotion_and_replayed(tmp_path: Path) -> None:
     out = tmp_path / "explore"
-    proc = walsim("explore", str(PLANTED), "--runs", "8", "--jobs", "2", "--out", str(out))
+    proc = walsim("explore", str(PLANTED), "--runs", "8", "--jobs", "2", "--out", str(out),
+                  "--junit", str(tmp_path / "explore.xml"), "--json", str(tmp_path / "explore.json"))
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = runs_of(out)
     assert len(runs) == 8 and {r["seed"] for r in runs} == set(range(1, 9))
@@ -82,6 +84,15 @@ def test_planted_failure_found_shrunk_to_kill_and_promotion_and_replayed(tmp_pat
     assert (fdir / "reproduce.txt").read_text().strip() == f"walsim-cli run {minimal}"
     assert any(v["name"] == "no_acked_loss" and v["result"] == "FAIL"
                for v in json.loads((fdir / "verdicts.json").read_text()))
+    # JUnit: a suite per run and one for the minimal schedule, its no_acked_loss a <failure>
+    suites = ET.parse(tmp_path / "explore.xml").getroot().findall("testsuite")
+    assert len(suites) == 9
+    minimal_suite = suites[-1]
+    assert minimal_suite.get("name") == "planted-async-declared-sync minimal 1"
+    assert [c.get("name") for c in minimal_suite.iter("testcase") if c.find("failure") is not None] == \
+        ["no_acked_loss"]
+    results = json.loads((tmp_path / "explore.json").read_text())
+    assert results["command"] == "explore" and results["exit_status"] == 1 and len(results["runs"]) == 8
     page = (out / "index.html").read_text()
     assert page.index("Failures (1)") < page.index("Runs (8)") and "minimal.toml" in page
     # walsim-cli run on minimal.toml fails the same way
@@ -107,7 +118,8 @@ def _run_facts(rundir: Path) -> dict:
 def test_two_explorations_at_once_do_not_collide_and_their_shards_merge(tmp_path: Path) -> None:
     outs = [tmp_path / "shard1", tmp_path / "shard2"]
     procs_ = [subprocess.Popen([sys.executable, "-m", "walsim", "explore", str(SMALL), "--seeds", "1..6",
-                                "--shard", f"{k}/2", "--jobs", "2", "--no-shrink", "--out", str(out)],
+                                "--shard", f"{k}/2", "--jobs", "2", "--no-shrink", "--out", str(out),
+                                "--junit", str(out.parent / f"shard{k}.xml")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env())
               for k, out in ((1, outs[0]), (2, outs[1]))]
     results = [p.communicate(timeout=600) for p in procs_]
@@ -124,8 +136,14 @@ def test_two_explorations_at_once_do_not_collide_and_their_shards_merge(tmp_path
             assert not (a["ports"] & b["ports"]), (a["dir"], b["dir"])
     assert overlapping >= 3  # up to four clusters ran at once
     merged = tmp_path / "merged"
-    m = walsim("explore", "merge", str(outs[0]), str(outs[1]), "--out", str(merged), timeout=60)
+    shard1 = ET.parse(tmp_path / "shard1.xml").getroot()
+    assert len(shard1.findall("testsuite")) == 3 and shard1.get("failures") == "0" and shard1.get("tests") == "6"
+    m = walsim("explore", "merge", str(outs[0]), str(outs[1]), "--out", str(merged), "--json",
+               str(tmp_path / "merged.json"), timeout=60)
     assert m.returncode == 0, m.stdout + m.stderr
+    merged_json = json.loads((tmp_path / "merged.json").read_text())
+    assert sorted(r["seed"] for r in merged_json["runs"]) == [1, 2, 3, 4, 5, 6]
+    assert all(r["verdicts"] and r["exit_status"] == 0 for r in merged_json["runs"])
     summary = json.loads((merged / "summary.json").read_text())
     assert summary["runs"] == 6 and summary["seed_range"] == [1, 6] and summary["seeds_run_twice"] == []
     assert summary["failed"] == 0 and (merged / "index.html").exists()

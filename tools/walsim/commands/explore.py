@@ -23,7 +23,8 @@ from typing import Iterator
 
 from walsim.api import load_scenario, parse_scenario
 from walsim.core.errors import Invalid, ScenarioError, UsageError
-from walsim.explore import merge
+from walsim.explore import merge, results
+from walsim.explore.index import read_runs
 from walsim.explore.explorer import Exploration, Settings, parse_seeds
 from walsim.explore.schedule import generate, render
 from walsim.scenario.schema import parse_duration
@@ -58,6 +59,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="shrinking: failing runs that make a candidate fail (default: [explore] fails, 2)")
     parser.add_argument("--max-candidates", type=int, default=60, metavar="N",
                         help="shrinking: at most N candidates per failure (default 60)")
+    parser.add_argument("--junit", metavar="FILE",
+                        help="write JUnit XML: a test suite per run (a test case per verdict) and per "
+                             "minimal failing schedule")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (docs/explore.md)")
     parser.add_argument("--print-schedule", type=int, metavar="SEED",
                         help="print the schedule of SEED as a scenario file and exit (runs nothing)")
     parser.set_defaults(func=run)
@@ -85,7 +90,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.target[0] == "merge" and not Path("merge").is_file():
-        return merge.main(args.target[1:], args.out)
+        return merge.main(args.target[1:], args.out, args.junit, args.json)
     if len(args.target) != 1:
         raise UsageError(f"explore takes one scenario file, got {len(args.target)} arguments "
                          "(to combine shards: walsim-cli explore merge DIR...)")
@@ -166,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         status = exploration.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+    results.write(out, scenario.name, read_runs(out), exploration.failures, status, args.junit, args.json)
     c = exploration.counts()
     print(f"{c['runs']} runs: {c['FAIL']} failed, {c['ERROR']} ended in ERROR, {c['PASS']} passed "
           f"({exploration.rate():.0f} runs/hour)")

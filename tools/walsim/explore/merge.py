@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from walsim.explore import index
+from walsim.explore import index, results
 
 
 def load(d: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -74,7 +74,7 @@ def combine(dirs: list[Path]) -> dict[str, Any]:
     }
 
 
-def main(names: list[str], out: Path | None) -> int:
+def main(names: list[str], out: Path | None, junit: str | None = None, json_file: str | None = None) -> int:
     if not names:
         print("walsim-cli: error: explore merge needs at least one exploration directory", file=sys.stderr)
         return 2
@@ -116,6 +116,8 @@ def main(names: list[str], out: Path | None) -> int:
                             lambda r: Path(r["source"]))
         (out / "index.html").write_text(text, encoding="utf-8")
         print(f"index: {out / 'index.html'}")
+    results.write(out or Path("."), str(summary["scenario"]), runs, summary["failures"], int(summary["exit_status"]),
+                  junit, json_file, root_of=lambda r: Path(r["source"]))
     return int(summary["exit_status"])
 
 
