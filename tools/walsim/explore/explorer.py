@@ -271,23 +271,27 @@ class Exploration:
         def failing(d: Done) -> bool:
             return d.result == "FAIL" and bool(set(d.failed) & set(signature))
 
+        mine: set[str] = set()
         while True:
             fails = sum(1 for d in results if failing(d))
             passes = len(results) - fails
             inflight = launched - len(results)
-            decided = runs is None and (fails >= k or passes > n - k)
-            if len(results) >= n or (decided and not inflight):
+            if len(results) >= n or (runs is None and (fails >= k or passes > n - k)):
                 break
-            if not decided:
-                # launch what may still be needed: enough runs to reach k failures
-                # (for a confirmation, every run up to n), those in flight included
-                needed = (n - len(results)) if runs is not None else (k - fails)
-                while self.pool.free and launched < n and inflight < needed:
-                    launched += 1
-                    inflight += 1
-                    self.pool.submit(Job(f"{where.name} run {launched}", path, where / f"run-{launched}",
-                                         schedule.seed, report="failures"))
-            results += self.pool.poll(0.5)  # (once decided, runs in flight are waited for and counted)
+            # launch what may still be needed, at once: enough runs to reach k
+            # failures (for a confirmation, every run up to n), those in flight included
+            needed = (n - len(results)) if runs is not None else (k - fails)
+            while self.pool.free and launched < n and inflight < needed:
+                launched += 1
+                inflight += 1
+                key = f"{where} run {launched}"
+                mine.add(key)
+                self.pool.submit(Job(key, path, where / f"run-{launched}", schedule.seed, report="failures"))
+            results += self.pool.poll(0.5)
+        # Decided: runs still in flight cannot change the answer; stop them (not counted).
+        cancelled = self.pool.cancel(mine - {d.job.key for d in results})
+        for d in cancelled:
+            (d.job.rundir / "CANCELLED").write_text("stopped: the candidate was decided without this run\n")
         fails = sum(1 for d in results if failing(d))
         return Outcome(fails >= k, len(results), fails, results)
 
@@ -308,8 +312,9 @@ class Exploration:
             nonlocal attempts
             attempts += 1
             out = self._evaluate(cand, signature, fdir / "candidates" / f"a{attempts:03d}")
-            self.say(f"  shrink {name} #{attempts}: {change}: {'still fails' if out.failing else 'passes'} "
-                     f"({out.failures}/{out.runs} runs failed)")
+            errors = sum(1 for d in out.detail or [] if d.result == "ERROR")
+            self.say(f"  shrink {name} #{attempts}: {change}: {'still fails' if out.failing else 'does not fail'} "
+                     f"({out.failures}/{out.runs} runs failed{f', {errors} ended in ERROR' if errors else ''})")
             return out
 
         base = {n: int(w.values.get("clients") or 1) for n, w in self.scenario.workloads.items()
@@ -342,7 +347,7 @@ class Exploration:
                  f"{minimal.describe()}.",
                  f"It failed {', '.join(signature)} in {rate} runs ({self.settings.fails} of up to "
                  f"{self.settings.reruns} make a failure); shrinking stopped: {result.stopped}.",
-                 f"Reproduce: walsim-cli run {self._rel(fdir / 'minimal.toml')}")
+                 "Reproduce: walsim-cli run <this file>")
         (fdir / "minimal.toml").write_text(render(self.scenario, replace(minimal, notes=notes)), encoding="utf-8")
         failing_runs = [d for d in (minimal_out.detail or []) if d.result == "FAIL"]
         example = failing_runs[0] if failing_runs else first_done

@@ -145,6 +145,29 @@ class Pool:
         return Done(job, status if status >= 0 else 128 - status, round(wall, 2),
                     verdicts if isinstance(verdicts, list) else [], run if isinstance(run, dict) else {})
 
+    def cancel(self, keys: set[str], grace: float = STOP_GRACE) -> list[Done]:
+        """Stop the running jobs with these keys (SIGTERM, then SIGKILL after ``grace``)
+        and wait for them; their (interrupted) results."""
+        victims = {pid: entry for pid, entry in self._running.items() if entry[0].key in keys}
+        for _, proc, _ in victims.values():
+            _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        done: list[Done] = []
+        while any(pid in self._running for pid in victims) and time.monotonic() < deadline:
+            for pid, (job, proc, started) in list(victims.items()):
+                if pid in self._running and proc.poll() is not None:
+                    del self._running[pid]
+                    done.append(self._done(job, proc.returncode, time.monotonic() - started))
+            time.sleep(0.05)
+        for pid, (job, proc, started) in victims.items():
+            if pid in self._running:
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+                del self._running[pid]
+                stop_leftovers(job.rundir)
+                done.append(self._done(job, 137, time.monotonic() - started))
+        return done
+
     def stop(self, grace: float = STOP_GRACE) -> list[Done]:
         """SIGTERM every worker, wait for them (SIGKILL after ``grace``); their results."""
         for _, proc, _ in self._running.values():
