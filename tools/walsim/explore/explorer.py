@@ -312,6 +312,12 @@ class Exploration:
             nonlocal attempts
             attempts += 1
             out = self._evaluate(cand, signature, fdir / "candidates" / f"a{attempts:03d}")
+            # written as it happens, so that an interrupted shrink keeps its history
+            history.write(json.dumps({"attempt": attempts, "change": change, "schedule": digest(self.scenario, cand),
+                                      "events": [e.step_id for e in cand.events], "runs": out.runs,
+                                      "failures": out.failures, "failing": out.failing,
+                                      "accepted": out.failing}) + "\n")
+            history.flush()
             errors = sum(1 for d in out.detail or [] if d.result == "ERROR")
             self.say(f"  shrink {name} #{attempts}: {change}: {'still fails' if out.failing else 'does not fail'} "
                      f"({out.failures}/{out.runs} runs failed{f', {errors} ended in ERROR' if errors else ''})")
@@ -321,26 +327,26 @@ class Exploration:
                 if "clients" in w.values}
         self.say(f"shrinking {name} (seed {first.seed}: {', '.join(first.events) or 'no faults'}); "
                  f"a candidate fails when {self.settings.fails} of up to {self.settings.reruns} runs fail")
-        # Does the original reproduce?  Its exploration run counts as the first run.
-        check = self._evaluate(original, signature, fdir / "candidates" / "a000-original", prior=[first_done])
-        summary["original_rate"] = f"{check.failures}/{check.runs}"
-        if not check.failing:
-            self.say(f"  {name}: failed {check.failures} of {check.runs} runs: not reproducible enough to shrink")
-            result = ShrinkResult(original, original, [], "not reproducible")
-            minimal_out = check
-        else:
-            result = shrink(original, self.spec, oracle, key=lambda s: digest(self.scenario, s),
-                            base_clients=base, max_attempts=self.settings.max_attempts, deadline=self.deadline)
-            minimal_out = check
-            for a in result.attempts:
-                history.write(json.dumps(a.to_json()) + "\n")
-            if result.accepted:
-                minimal_out = result.accepted[-1].outcome
-            # the rate over all n runs of the minimal schedule
-            if minimal_out.runs < self.settings.reruns and not self._expired():
-                minimal_out = self._evaluate(result.minimal, signature, fdir / "candidates" / "confirm",
-                                             prior=list(minimal_out.detail or []), runs=self.settings.reruns)
-        history.close()
+        try:
+            # Does the original reproduce?  Its exploration run counts as the first run.
+            check = self._evaluate(original, signature, fdir / "candidates" / "a000-original", prior=[first_done])
+            summary["original_rate"] = f"{check.failures}/{check.runs}"
+            if not check.failing:
+                self.say(f"  {name}: failed {check.failures} of {check.runs} runs: not reproducible enough to shrink")
+                result = ShrinkResult(original, original, [], "not reproducible")
+                minimal_out = check
+            else:
+                result = shrink(original, self.spec, oracle, key=lambda s: digest(self.scenario, s),
+                                base_clients=base, max_attempts=self.settings.max_attempts, deadline=self.deadline)
+                minimal_out = check
+                if result.accepted:
+                    minimal_out = result.accepted[-1].outcome
+                # the rate over all n runs of the minimal schedule
+                if minimal_out.runs < self.settings.reruns and not self._expired():
+                    minimal_out = self._evaluate(result.minimal, signature, fdir / "candidates" / "confirm",
+                                                 prior=list(minimal_out.detail or []), runs=self.settings.reruns)
+        finally:
+            history.close()
         minimal = result.minimal
         rate = f"{minimal_out.failures}/{minimal_out.runs}"
         notes = (f"Shrunk from seed {first.seed} ({len(original.events)} faults) to {len(minimal.events)}: "
@@ -380,11 +386,13 @@ class Exploration:
         for number, (signature, runs) in enumerate(self._group(), 1):
             entry: dict[str, Any] = {"signature": list(signature), "seeds": [r.seed for r in runs],
                                      "first_seed": runs[0].seed, "report": f"{runs[0].rundir}/report.html"}
+            self.failures.append(entry)  # recorded before shrinking: an interrupt keeps it
             if self.settings.shrink and not self._expired():
+                entry["shrink"] = "interrupted"
                 entry.update(self._shrink_one(number, signature, runs[0], self._dones[runs[0].seed]))
+                entry.pop("shrink")
             elif self.settings.shrink:
                 entry["shrink"] = "skipped: the budget was spent"
-            self.failures.append(entry)
             self._write_info()
 
     # ------------------------------------------------------------------ run

@@ -618,7 +618,8 @@ def wait_all_streaming(primary: Node, standbys: Sequence[Node], timeout: float |
         up = s.upstream or primary
         wait_until(lambda: [r["state"] for r in up.replication_status() if r["application_name"] == s.name],
                    what=f"{s.name} streaming in {up.name}'s pg_stat_replication", done=lambda v: v == ["streaming"],
-                   timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,))
+                   timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,),
+                   max_interval=0.1)
 
 
 __all__ = ["Cluster", "Node", "DEFAULT_SETTINGS", "live_clusters", "stop_all_live", "wait_all_streaming"]

@@ -543,8 +543,10 @@ class Node:
                 return lines[7].strip()
             return "no postmaster.pid yet"
 
+        # A short poll: reading postmaster.pid costs nothing, and a start takes ~0.1 s.
         wait_until(probe, what=f"{self.name} to accept connections (postmaster.pid status 'ready')",
-                   done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file])
+                   done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file],
+                   max_interval=0.05)
         self._record_children()
 
     def stop(self, mode: str = "fast", *, timeout: float | None = None) -> None:
