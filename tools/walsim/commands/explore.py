@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from walsim.api import load_scenario, parse_scenario
+from walsim.commands._support import add_result_arguments, check_result_paths
 from walsim.core.errors import Invalid, ScenarioError, UsageError
 from walsim.explore import merge, results
 from walsim.explore.index import read_runs
@@ -59,10 +60,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="shrinking: failing runs that make a candidate fail (default: [explore] fails, 2)")
     parser.add_argument("--max-candidates", type=int, default=60, metavar="N",
                         help="shrinking: at most N candidates per failure (default 60)")
-    parser.add_argument("--junit", metavar="FILE",
-                        help="write JUnit XML: a test suite per run (a test case per verdict) and per "
-                             "minimal failing schedule")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (docs/explore.md)")
+    add_result_arguments(parser)  # --junit, --json: a suite per run and per minimal failing schedule
     parser.add_argument("--print-schedule", type=int, metavar="SEED",
                         help="print the schedule of SEED as a scenario file and exit (runs nothing)")
     parser.set_defaults(func=run)
@@ -89,6 +87,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_result_paths(args)
     if args.target[0] == "merge" and not Path("merge").is_file():
         return merge.main(args.target[1:], args.out, args.junit, args.json)
     if len(args.target) != 1:

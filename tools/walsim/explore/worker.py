@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = run_scenario(scenario, seed=args.seed, rundir=args.rundir, argv_file=str(args.schedule),
-                              report=args.report)
+                              report=args.report, index=False)
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - the explorer records it as a harness error

@@ -33,7 +33,7 @@ def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
 
 
 def test_github_actions_matrix_shards_and_merge(tmp_path: Path) -> None:
-    wf = yaml.safe_load((TOP / "ci" / "explore-github-actions.yml").read_text())
+    wf = yaml.safe_load((TOP / "ci" / "examples" / "explore-github-actions.yml").read_text())
     explore_job, merge_job = wf["jobs"]["explore"], wf["jobs"]["merge"]
     assert merge_job["needs"] == "explore" and explore_job["strategy"]["fail-fast"] is False
     assert len(explore_job["strategy"]["matrix"]["shard"]) == int(wf["env"]["SHARDS"])
@@ -54,14 +54,14 @@ def test_github_actions_matrix_shards_and_merge(tmp_path: Path) -> None:
 
 
 def test_kubernetes_indexed_job_pods_and_merge(tmp_path: Path) -> None:
-    docs = list(yaml.safe_load_all((TOP / "ci" / "explore-k8s-indexed-job.yaml").read_text()))
+    docs = list(yaml.safe_load_all((TOP / "ci" / "examples" / "explore-k8s-indexed-job.yaml").read_text()))
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["spec"]["completions"] == job["spec"]["parallelism"]
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert int(env["SHARDS"]) == job["spec"]["completions"]
-    (merge_job,) = yaml.safe_load_all((TOP / "ci" / "explore-k8s-merge-job.yaml").read_text())
+    (merge_job,) = yaml.safe_load_all((TOP / "ci" / "examples" / "explore-k8s-merge-job.yaml").read_text())
     merge_script = merge_job["spec"]["template"]["spec"]["containers"][0]["args"][0]
     work = _checkout_view(tmp_path)
     results = tmp_path / "results"
