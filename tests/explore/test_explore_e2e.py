@@ -87,18 +87,24 @@ def test_planted_failure_found_shrunk_to_kill_and_promotion_and_replayed(tmp_pat
     # JUnit: a suite per run and one for the minimal schedule, its no_acked_loss a <failure>
     suites = ET.parse(tmp_path / "explore.xml").getroot().findall("testsuite")
     assert len(suites) == 9
-    minimal_suite = suites[-1]
-    assert minimal_suite.get("name") == "planted-async-declared-sync minimal 1"
+
+    def props(suite: ET.Element) -> dict[str, str]:
+        return {p.get("name"): p.get("value") for p in suite.find("properties")}
+    (minimal_suite,) = [s for s in suites if "explore_failure" in props(s)]
+    assert props(minimal_suite)["explore_minimal"].endswith("minimal.toml")
+    assert props(minimal_suite)["reproduce"].startswith("walsim-cli run ")
     assert [c.get("name") for c in minimal_suite.iter("testcase") if c.find("failure") is not None] == \
         ["no_acked_loss"]
     results = json.loads((tmp_path / "explore.json").read_text())
-    assert results["command"] == "explore" and results["exit_status"] == 1 and len(results["runs"]) == 8
+    assert results["command"] == "explore" and results["exit_status"] == 1 and len(results["runs"]) == 9
+    assert [r["properties"]["explore_failure"] for r in results["runs"] if "explore_failure" in r["properties"]] \
+        == [failure["failure"]] and results["failures"][0]["minimal_events"] == failure["minimal_events"]
     page = (out / "index.html").read_text()
     assert page.index("Failures (1)") < page.index("Runs (8)") and "minimal.toml" in page
     # walsim-cli run on minimal.toml fails the same way
     replay = walsim("run", str(minimal), "--out", str(tmp_path / "replay"), timeout=300)
     assert replay.returncode == 1, replay.stdout[-3000:]
-    (rundir,) = (tmp_path / "replay").iterdir()
+    (rundir,) = [d for d in (tmp_path / "replay").iterdir() if d.is_dir()]
     verdicts = {v["name"]: v["result"] for v in json.loads((rundir / "verdicts.json").read_text())}
     assert verdicts["no_acked_loss"] == "FAIL"
 
