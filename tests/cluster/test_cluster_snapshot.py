@@ -16,6 +16,7 @@ import pytest
 
 from walsim.core.timeouts import scaled, wait_until
 from walsim.pg.cluster import Cluster
+from walsim.pg import snapshot
 from walsim.pg.snapshot import SnapshotError, cache_root, private_dir
 
 pytestmark = pytest.mark.pg
@@ -85,13 +86,45 @@ def test_images_are_cached_and_keyed_by_settings(cluster_factory, tmp_path: Path
     other = cluster_factory(snapshot=True).create_primary("pg1", settings={"work_mem": "6MB"})
     assert first.image.dir == again.image.dir != other.image.dir
     assert first.image.dir.parent == tmp_path / "cache"
-    assert "built and copied snapshot image" in first.log_file.read_text()
-    assert "built and copied" not in again.log_file.read_text() and "copied snapshot image" in again.log_file.read_text()
+    assert "built snapshot image" in first.log_file.read_text()
+    assert "built snapshot image" not in again.log_file.read_text()
+    assert "the primary of snapshot image" in again.log_file.read_text()
     assert other.scalar("SHOW work_mem") == "6MB"
     assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
     for entry in (first.image.dir, other.image.dir):
         assert entry.stat().st_mode & 0o777 == 0o700
         assert (entry / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_spare_copies_are_made_ahead_and_moved_into_place(cluster_factory, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALSIM_SNAPSHOT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("WALSIM_SNAPSHOT_SPARES", "1")
+    a = cluster_factory(snapshot=True)
+    p1 = a.create_primary("pg1", settings={"work_mem": "7MB"})
+    image = p1.image
+    assert "copied the primary of snapshot image" in p1.log_file.read_text()
+    snapshot.wait_refills(120)
+    assert (len(snapshot.spares(image, "primary")), len(snapshot.spares(image, "standby"))) == (1, 2)
+    assert (image.dir / "spares").stat().st_mode & 0o777 == 0o700
+    b = cluster_factory(snapshot=True)
+    q1 = b.create_primary("pg1", settings={"work_mem": "7MB"})
+    q2 = b.create_standby("pg2", q1, start=False)
+    q3 = b.create_standby("pg3", q1, start=False)
+    b.start_nodes([q2, q3])
+    for node, role in ((q1, "primary"), (q2, "standby"), (q3, "standby")):
+        assert f"moved a spare copy of the {role} of snapshot image" in node.log_file.read_text()
+    q1.execute("CREATE TABLE spare AS SELECT 1 AS x")
+    q1.wait_for_catchup(q2)
+    q1.wait_for_catchup(q3)
+    assert q3.scalar("SELECT x FROM spare") == 1
+    snapshot.wait_refills(120)
+    assert (len(snapshot.spares(image, "primary")), len(snapshot.spares(image, "standby"))) == (1, 2)
+    monkeypatch.setenv("WALSIM_SNAPSHOT_SPARES", "0")
+    c = cluster_factory(snapshot=True)
+    r1 = c.create_primary("pg1", settings={"work_mem": "8MB"})
+    snapshot.wait_refills(60)
+    assert "copied the primary" in r1.log_file.read_text() and snapshot.spares(r1.image, "primary") == []
 
 
 def test_a_standby_is_base_backed_up_when_the_upstream_lost_the_image_wal(cluster_factory) -> None:
@@ -151,7 +184,7 @@ def test_cluster_up_snapshot(workdir: Path) -> None:
                                 text=True, timeout=scaled(60))
         rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:4]}
         assert rows["pg2"][-1] == "streaming/sync" and rows["pg3"][-1] == "streaming/potential", status.stdout
-        assert "copied the standby of snapshot image" in (workdir / "pg2" / "postgresql.log").read_text()
+        assert "the standby of snapshot image" in (workdir / "pg2" / "postgresql.log").read_text()
         down = subprocess.run([str(CLI), "cluster", "down", "--dir", str(workdir)], capture_output=True,
                               text=True, timeout=scaled(120))
         assert down.returncode == 0 and up.wait(timeout=scaled(60)) == 0

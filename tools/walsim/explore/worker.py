@@ -19,6 +19,10 @@ from typing import Sequence
 
 from walsim.api import REPORT_WHEN, load_scenario, run_scenario
 from walsim.core.errors import ScenarioError
+from walsim.pg.snapshot import wait_refills
+
+#: seconds a worker waits at its end for the spare copies it started (walsim.pg.snapshot)
+REFILL_WAIT = 30.0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -49,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.rundir / "harness-error.txt").write_text(traceback.format_exc())
         traceback.print_exc()
         return 2
+    # Spare copies for the next runs are made while this one runs; let them finish
+    # (bounded) rather than leave them half done.
+    wait_refills(REFILL_WAIT)
     return result.exit_status
 
 

@@ -56,7 +56,7 @@ from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
 from walsim.pg.pgbin import PgBin
 from walsim.pg.ports import PortAllocator
 from walsim.pg.runas import RunAs
-from walsim.pg.snapshot import Image, copy_data, ensure_image, snapshot_key
+from walsim.pg.snapshot import Image, copy_data, ensure_image, refill_in_background, snapshot_key, take
 from walsim.pg.template import copy_template, ensure_template, run_initdb
 from walsim.core.timeouts import scaled, wait_until
 
@@ -255,7 +255,7 @@ class Cluster:
             if self.snapshot:
                 image = self._primary_image(node, settings, durable, auth, initdb_options, options, secs)
             if image is not None:
-                copy_data(image.primary_data, node.data_dir, secs)
+                self._copy_image(image, "primary", node, secs)
                 if durable:
                     os.sync()
                 if self._superuser_password is None:
@@ -313,8 +313,9 @@ class Cluster:
         key = snapshot_key(self.pg, self.runas, self.superuser, self.replication_user, options, node.settings)
         image, built = ensure_image(key, lambda work: self._build_image(work, settings, durable, auth,
                                                                        extra_options, secs))
-        with open(node.log_file, "a") as f:
-            f.write(f"walsim: {'built and ' if built else ''}copied snapshot image {image.dir}\n")
+        if built:
+            with open(node.log_file, "a") as f:
+                f.write(f"walsim: built snapshot image {image.dir}\n")
         return image
 
     def _build_image(self, work: Path, settings: Mapping[str, object] | None, durable: bool, auth: str,
@@ -347,6 +348,18 @@ class Cluster:
                     "version": self.pg.version_string}
             secrets_ = {"superuser": build._superuser_password or "", "replication": build.replication_password}
         return meta, secrets_
+
+    def _copy_image(self, image: Image, role: str, node: Node, secs: float) -> None:
+        """The data directory of ``node`` from a spare copy of the image (a rename),
+        else a copy; then spares are made again in the background."""
+        if not take(image, role, node.data_dir):
+            copy_data(image.primary_data if role == "primary" else image.standby_data, node.data_dir, secs)
+            how = "copied"
+        else:
+            how = "moved a spare copy of"
+        with open(node.log_file, "a") as f:
+            f.write(f"walsim: {how} the {role} of snapshot image {image.dir}\n")
+        refill_in_background(image)
 
     def _standby_image(self, up: Node, node: Node) -> Image | None:
         """The image to copy a standby of ``up`` from, or None (pg_basebackup): only when
@@ -435,12 +448,10 @@ class Cluster:
             secs = scaled(timeout, 300)
             image = self._standby_image(up, node)
             if image is not None:
-                copy_data(image.standby_data, node.data_dir, secs)
+                self._copy_image(image, "standby", node, secs)
                 if durable:
                     os.sync()
                 node.image = image
-                with open(node.log_file, "a") as f:
-                    f.write(f"walsim: copied the standby of snapshot image {image.dir}\n")
             else:
                 argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
                         "--checkpoint=fast", "--progress", "--verbose",

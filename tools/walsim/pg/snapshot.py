@@ -22,10 +22,20 @@ creates it first (the temporary directory is shared) is refused, never
 trusted.  An image is built under a lock and published by an atomic rename;
 its passwords are stored beside it (0600), and every copy gets fresh ones
 (:meth:`Cluster._rotate_passwords <walsim.pg.cluster.Cluster._rotate_passwords>`).
+
+Copying a data directory is about a thousand files: on a file system
+without reflinks (ext4) under load that is most of the time a cluster takes.
+So each image keeps a few *spare* copies made ahead of need
+(``$WALSIM_SNAPSHOT_SPARES`` clusters' worth, default 2: that many primaries
+and twice as many standbys).  :func:`take` moves a spare into place with one
+``rename`` (same file system; otherwise it copies), and :func:`refill`, run in
+a background thread after a cluster took spares, copies new ones under a lock
+while the cluster runs.  Spares live inside the image's private directory.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -34,6 +44,9 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -43,6 +56,10 @@ from walsim.pg.pgbin import PgBin
 from walsim.pg.runas import RunAs
 
 CACHE_ENV = "WALSIM_SNAPSHOT_CACHE"
+SPARES_ENV = "WALSIM_SNAPSHOT_SPARES"
+#: spare copies per image, in clusters' worth (a primary and two standbys each)
+DEFAULT_SPARES = 2
+ROLES = ("primary", "standby")
 #: bumped when the layout of an image changes (old entries are then never used)
 FORMAT = 1
 
@@ -197,3 +214,104 @@ def _write_private(path: Path, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ spares
+
+def spares_wanted() -> dict[str, int]:
+    """How many spare copies of each role an image keeps (``$WALSIM_SNAPSHOT_SPARES``)."""
+    try:
+        n = int(os.environ.get(SPARES_ENV, DEFAULT_SPARES))
+    except ValueError:
+        n = DEFAULT_SPARES
+    n = max(0, min(n, 16))
+    return {"primary": n, "standby": 2 * n}
+
+
+def _spare_dir(image: Image, role: str) -> Path:
+    return image.dir / "spares" / role
+
+
+def spares(image: Image, role: str) -> list[Path]:
+    """The ready spare copies of one role of an image."""
+    try:
+        return sorted(p for p in _spare_dir(image, role).iterdir() if not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def take(image: Image, role: str, dest: Path) -> bool:
+    """Move a spare copy of ``role`` to ``dest`` (which must not exist); False when there
+    is none or it lives on another file system (then the caller copies)."""
+    for spare in spares(image, role):
+        try:
+            os.rename(spare, dest)
+            return True
+        except FileNotFoundError:
+            continue  # another process took it first
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return False
+            raise
+    return False
+
+
+def refill(image: Image, timeout: float = 300) -> int:
+    """Copy spares until the image has as many as wanted; returns how many were made.
+    Under a per-image lock taken without waiting: when another process is refilling,
+    this one does nothing."""
+    wanted = spares_wanted()
+    if not any(wanted.values()):
+        return 0
+    base = image.dir / "spares"
+    private_dir(base)
+    fd = os.open(image.dir / "spares.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    made = 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        for role in ROLES:
+            d = private_dir(base / role)
+            for stale in d.glob(".building-*"):  # left by a process that died while copying
+                shutil.rmtree(stale, ignore_errors=True)
+            while len(spares(image, role)) < wanted[role]:
+                work = d / f".building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                copy_data(image.primary_data if role == "primary" else image.standby_data, work, timeout)
+                os.rename(work, d / uuid.uuid4().hex)
+                made += 1
+    finally:
+        os.close(fd)
+    return made
+
+
+_REFILLS: dict[Path, threading.Thread] = {}
+_REFILLS_LOCK = threading.Lock()
+
+
+def refill_in_background(image: Image) -> None:
+    """Start :func:`refill` in a daemon thread (at most one per image per process)."""
+    with _REFILLS_LOCK:
+        running = _REFILLS.get(image.dir)
+        if running is not None and running.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                refill(image)
+            except (OSError, SnapshotError):
+                pass  # spares are an optimisation: a copy is made when none is left
+
+        thread = threading.Thread(target=work, name="walsim-snapshot-refill", daemon=True)
+        _REFILLS[image.dir] = thread
+        thread.start()
+
+
+def wait_refills(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds in all) for this process's background refills."""
+    deadline = time.monotonic() + timeout
+    with _REFILLS_LOCK:
+        threads = list(_REFILLS.values())
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
