@@ -133,3 +133,23 @@ def test_bad_options_exit_2_naming_the_option(args: list[str], expected: str) ->
                            str(TOP / "scenarios/explore/planted-async-declared-sync.toml"), *args],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
+def test_lsn_and_lsn_offset_ranges_are_drawn_and_written_back() -> None:
+    from walsim.core.lsn import parse_lsn
+    from walsim.explore.schedule import generate, render
+    from walsim.scenario.schema import parse_size
+    sc = ok('[explore]\ncount = 3\n'
+            '[[explore.faults]]\nid = "rel"\nfault = "stall"\nlink = "l2"\nat_lsn = { from = "+16kB", to = "+1MB" }\n'
+            '[[explore.faults]]\nid = "abs"\nfault = "corrupt"\nlink = "l2"\n'
+            'at_lsn = { from = "0/3000000", to = "0/3100000" }\n')
+    rel, ab = [], []
+    for seed in range(1, 40):
+        s = generate(sc, seed)
+        parse_scenario(render(sc, s), f"seed {seed}")
+        for e in s.events:
+            (rel if e.entry == "rel" else ab).append(e.value("at_lsn"))
+    assert rel and all(v.startswith("+") and 16384 <= parse_size(v[1:]) <= 1048576 for v in rel)
+    assert ab and all(0x3000000 <= parse_lsn(v) <= 0x3100000 for v in ab)
+    assert issues('[explore]\n[[explore.faults]]\nid = "x"\nfault = "stall"\nlink = "l2"\n'
+                  'at_lsn = { from = "0/3000000", to = "+1MB" }\n')[0].endswith("do not mix)")

@@ -112,7 +112,7 @@ def _draw_range(rng: Range, seed: int, rule: str, *coords: int | str) -> Any:
     if rng.unit == "duration":
         return rng.emit(_draw_ms(rng, seed, rule, *coords) / 1000)
     if rng.integer:
-        return uniform(decision(seed, rule, *coords), int(rng.low), int(rng.high))
+        return rng.emit(uniform(decision(seed, rule, *coords), int(rng.low), int(rng.high)))
     return rng.emit(rng.low + (rng.high - rng.low) * _unit(seed, rule, *coords))
 
 

@@ -82,20 +82,12 @@ Candidate = tuple[str, Schedule]
 
 # -------------------------------------------------------------- reductions
 
-def _ms_value(value: Any, rng: Range) -> float:
-    """A drawn value back as a number (seconds for durations)."""
-    if rng.unit == "duration":
-        text = str(value)
-        return int(text[:-2]) / 1000 if text.endswith("ms") else float(text)
-    return float(value)
-
-
 def _toward(value: float, rng: Range) -> list[float]:
     """The ``from`` end, then a half and a quarter of the way there (only values
     that differ from ``value``)."""
     out = []
     for target in (rng.lo, value + (rng.lo - value) / 2, value + (rng.lo - value) / 4):
-        if rng.integer or rng.unit == "duration":
+        if rng.integer or rng.unit in ("duration", "lsn", "offset"):
             step = 0.001 if rng.unit == "duration" else 1
             target = round(round(target / step) * step, 3)
         if abs(target - value) > 1e-9 and target not in out:
@@ -128,7 +120,7 @@ def lower(schedule: Schedule, spec: ExploreSpec, base_clients: Mapping[str, int]
             current = e.value(name)
             targets: list[Any] = []
             if p.range is not None:
-                targets = [p.range.emit(t) for t in _toward(_ms_value(current, p.range), p.range)]
+                targets = [p.range.emit(t) for t in _toward(p.range.number(current), p.range)]
             elif p.options and current != p.options[0]:
                 targets = [p.options[0]]
             for target in targets:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from walsim.core.errors import Invalid
+from walsim.core.lsn import format_lsn, parse_lsn
 from walsim.scenario import schema as s
 from walsim.scenario.registry import Vocabulary
 from walsim.scenario.schema import Issue, Names
@@ -69,9 +70,24 @@ class Range:
         """The TOML value of a drawn number."""
         if self.unit == "duration":
             return f"{int(round(value * 1000))}ms"
+        if self.unit == "lsn":
+            return format_lsn(int(value))
+        if self.unit == "offset":
+            return f"+{int(value)}"
         if self.integer:
             return int(value)
         return round(float(value), 3)
+
+    def number(self, emitted: Any) -> float:
+        """A drawn value written by :meth:`emit`, back as a number (seconds for durations)."""
+        if self.unit == "duration":
+            text = str(emitted)
+            return int(text[:-2]) / 1000 if text.endswith("ms") else float(text)
+        if self.unit == "lsn":
+            return float(parse_lsn(str(emitted)))
+        if self.unit == "offset":
+            return float(str(emitted).lstrip("+"))
+        return float(emitted)
 
 
 @dataclass(frozen=True)
@@ -139,20 +155,30 @@ def _range_of(base: s.Field, integer_only: bool = False) -> s.Field:
     return s.Field(conv, False, None, base.help, f"{base.expects} or {{ from, to }}")
 
 
-def _number(v: Any) -> float | int:
+def _number(v: Any, expects: str) -> tuple[float | int, str]:
+    """A converted field value as a number, and the unit it is written back in."""
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "+" and isinstance(v[1], int):
+        return v[1], "offset"  # "+SIZE": an LSN relative to the primary's, when the fault is installed
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise Invalid("a range needs numbers, durations or sizes at both ends")
-    return v
+        raise Invalid("a range needs numbers, durations, sizes, LSNs or LSN offsets (\"+64kB\") at both ends")
+    if expects == "duration":
+        return v, "duration"
+    if expects.startswith("LSN") and isinstance(v, int):
+        return v, "lsn"
+    return v, ""
 
 
 def _to_range(v: Any, base: s.Field, names: Names, integer_only: bool = False) -> Range:
-    unit = "duration" if base.expects == "duration" else ""
     if isinstance(v, dict) and not (set(v) - {"from", "to"}) and "from" in v and "to" in v:
-        lo, hi = (_number(base.convert(v[k], names)) for k in ("from", "to"))
+        (lo, unit), (hi, unit_hi) = (_number(base.convert(v[k], names), base.expects) for k in ("from", "to"))
+        if unit != unit_hi:
+            raise Invalid("a range needs the same kind of value at both ends (an LSN and an offset \"+SIZE\" "
+                          "do not mix)")
     elif isinstance(v, dict):
         raise Invalid(f"expected {{ from = A, to = B }}, got the keys {', '.join(sorted(v)) or 'none'}")
     else:
-        lo = hi = _number(base.convert(v, names))
+        lo, unit = _number(base.convert(v, names), base.expects)
+        hi = lo
     integer = isinstance(lo, int) and isinstance(hi, int)
     if integer_only and not integer:
         raise Invalid("expected integers")
