@@ -97,18 +97,30 @@ test: deps all unit-test pytest
 unit-test: all
 	@WALSIM_SRCDIR=$(CURDIR) WALSIM_BUILD=$(abspath $(BUILD)) tools/run-unit-tests $(UNIT_TESTS)
 
+# PYCOV=1 runs pytest under coverage.py (the data is what `make coverage`
+# reports for the Python package); CI does, so the figure is the whole suite's.
+PY_COVERAGE_DATA := build/coverage/python.coverage
+PY_COVERAGE_RUN   = $(PYTHON) -m coverage run --data-file=$(PY_COVERAGE_DATA) --source=tools/walsim -m pytest
 pytest: all
+ifeq ($(PYCOV),1)
+	@mkdir -p build/coverage && rm -f $(PY_COVERAGE_DATA)
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) $(PYTEST_ARGS)
+else
 	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS)
+endif
 
-# C: the unit tests of a --coverage build.  Python: the suites named by
-# PY_COVERAGE_TESTS (the package's unit tests and the scenario suite, which
-# drives the engine, the fault layers and the judge end to end).
+# C: the unit tests of a --coverage build.  Python: the data of the last
+# `make test PYCOV=1`, or else the suites named by PY_COVERAGE_TESTS (the
+# package's unit tests and the scenario suite, which drives the engine, the
+# fault layers and the judge end to end).  Code run in subprocesses (the CLI
+# as tests start it) is not counted.
 PY_COVERAGE_TESTS ?= tests/pyunit tests/scenarios
 coverage: all
 	$(MAKE) BUILD=build/coverage OPT="-O0 -g" EXTRA_CFLAGS=--coverage EXTRA_LDFLAGS=--coverage unit-test
 	@mkdir -p build/coverage
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m coverage run --data-file=build/coverage/python.coverage \
-	    --source=tools/walsim -m pytest -q -p no:cacheprovider $(PY_COVERAGE_TESTS)
+	@if [ ! -f $(PY_COVERAGE_DATA) ]; then \
+	    echo "WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) -q -p no:cacheprovider $(PY_COVERAGE_TESTS)"; \
+	    WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) -q -p no:cacheprovider $(PY_COVERAGE_TESTS); fi
 	@tools/coverage-report build/coverage
 
 memcheck: all

@@ -12,7 +12,7 @@ echo "== make deps-pipelines (help2man, dpkg-dev, chromium: tests/report and ci/
 make deps-pipelines
 echo "== make test"
 make -j2 all
-make test PYTEST_ARGS="${PYTEST_ARGS:-}"
+make test PYCOV=1 PYTEST_ARGS="${PYTEST_ARGS:-}"   # PYCOV: the Python coverage figure of make coverage
 echo "== pipelines (issue 17): man pages, make install, pip, the .deb, the example project, the report in Chromium"
 bash ci/pipelines.sh
 echo "== make memcheck"

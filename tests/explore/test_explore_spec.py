@@ -153,3 +153,15 @@ def test_lsn_and_lsn_offset_ranges_are_drawn_and_written_back() -> None:
     assert ab and all(0x3000000 <= parse_lsn(v) <= 0x3100000 for v in ab)
     assert issues('[explore]\n[[explore.faults]]\nid = "x"\nfault = "stall"\nlink = "l2"\n'
                   'at_lsn = { from = "0/3000000", to = "+1MB" }\n')[0].endswith("do not mix)")
+
+
+def test_a_menu_entry_may_carry_a_step_deadline() -> None:
+    from walsim.explore.schedule import generate, render
+    sc = ok('[explore]\ncount = 1\n[[explore.faults]]\nid = "c"\ndo = "checkpoint"\nnode = "pg1"\n'
+            'timeout = { from = "5s", to = "9s" }\n')
+    text = render(sc, generate(sc, 3))
+    step = next(s for s in parse_scenario(text).steps if s.id == "c-1")
+    assert 5.0 <= step.values.get("timeout", 0) <= 9.0 or 5.0 <= getattr(step, "timeout", 0) <= 9.0
+    assert any(x.endswith("expected a duration such as \"5s\", \"250ms\" or \"2min\", got 'soon'")
+               for x in issues('[explore]\n[[explore.faults]]\nid = "c"\ndo = "checkpoint"\nnode = "pg1"\n'
+                               'timeout = "soon"\n'))

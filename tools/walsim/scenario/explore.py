@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from walsim.core.errors import Invalid
 from walsim.core.lsn import format_lsn, parse_lsn
 from walsim.scenario import schema as s
-from walsim.scenario.registry import Vocabulary
+from walsim.scenario.registry import COMMON_FIELDS, Vocabulary
 from walsim.scenario.schema import Issue, Names
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -286,12 +286,15 @@ def _load_entry(i: int, table: Any, vocabulary: Vocabulary, names: Names, nodes:
     meta = s.validate_table({k: v for k, v in table.items() if k in ENTRY_FIELDS}, ENTRY_FIELDS, names,
                             file, path, issues)
     params: dict[str, Param] = {}
+    # the kind's fields, and the keys every step may carry (a deadline) but id and note
+    fields = dict(kind.fields)
+    fields.update({k: f for k, f in COMMON_FIELDS.items() if k not in ("id", "note") and k not in fields})
     for key, value in table.items():
         if key in ENTRY_FIELDS or key == cat:
             continue
-        f = kind.fields.get(key)
+        f = fields.get(key)
         if f is None:
-            known = ", ".join(sorted(set(kind.fields) | set(ENTRY_FIELDS)))
+            known = ", ".join(sorted(set(fields) | set(ENTRY_FIELDS)))
             issues.append(Issue(file, f"{path}.{key}", f"unknown key (expected one of: {known})"))
             continue
         try:
@@ -311,7 +314,7 @@ def _load_entry(i: int, table: Any, vocabulary: Vocabulary, names: Names, nodes:
         return None
     # Every combination a draw can produce must pass the kind's own checks: the
     # lowest values, the highest, and each option of each choice.
-    for values in _instances(params, kind.fields, names):
+    for values in _instances(params, fields, names):
         full = {k: (values[k] if k in values else f.default) for k, f in kind.fields.items()}
         problems = list(kind.check(full)) if kind.check else []
         if kind.check_nodes and not problems:

@@ -92,6 +92,8 @@ class Scenario:
     steps: list[Step]
     verdicts: list[VerdictSpec]
     names: Names = field(default_factory=Names)
+    #: problems that do not stop the scenario from running (printed by check and run)
+    warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
     #: build the nodes from a cached snapshot image (see walsim.pg.snapshot)
     snapshot: bool = False
