@@ -67,7 +67,7 @@ class Settings:
 
 
 @dataclass
-class RunRecord:
+class RunLine:
     """One exploration run, as runs.jsonl holds it."""
 
     seed: int
@@ -137,7 +137,7 @@ class Exploration:
         self.settings = settings
         self.say = say
         self.out = settings.out
-        self.records: list[RunRecord] = []
+        self.records: list[RunLine] = []
         self.failures: list[dict[str, Any]] = []
         self.started = time.monotonic()
         self.deadline = self.started + settings.budget if settings.budget else None
@@ -195,7 +195,7 @@ class Exploration:
             return 2
         return 0
 
-    def _progress(self, last: RunRecord) -> None:
+    def _progress(self, last: RunLine) -> None:
         c = self.counts()
         elapsed = time.monotonic() - self.started
         total = self.settings.total
@@ -222,9 +222,9 @@ class Exploration:
         path.write_text(render(self.scenario, schedule), encoding="utf-8")
         return Job(f"seed {seed}", path, rundir, seed, tag=schedule)
 
-    def _record(self, done: Done) -> RunRecord:
+    def _record(self, done: Done) -> RunLine:
         schedule: Schedule = done.job.tag
-        rec = RunRecord(done.job.seed, digest(self.scenario, schedule), done.result, done.status, done.failed,
+        rec = RunLine(done.job.seed, digest(self.scenario, schedule), done.result, done.status, done.failed,
                         done.errors, {v["name"]: v.get("result") for v in done.verdicts}, done.wall_s,
                         declared_seconds(schedule, self.spec), self._rel(done.job.rundir),
                         [e.step_id for e in schedule.events], done.harness_error if done.result == "ERROR" else None)
@@ -295,7 +295,7 @@ class Exploration:
         fails = sum(1 for d in results if failing(d))
         return Outcome(fails >= k, len(results), fails, results)
 
-    def _shrink_one(self, number: int, signature: tuple[str, ...], first: RunRecord,
+    def _shrink_one(self, number: int, signature: tuple[str, ...], first: RunLine,
                     first_done: Done) -> dict[str, Any]:
         name = f"{number}-{signature_name(signature)}"
         fdir = self.out / "failures" / name
@@ -375,8 +375,8 @@ class Exploration:
                  f"{rate} runs; {fdir / 'minimal.toml'}")
         return summary
 
-    def _group(self) -> list[tuple[tuple[str, ...], list[RunRecord]]]:
-        groups: dict[tuple[str, ...], list[RunRecord]] = {}
+    def _group(self) -> list[tuple[tuple[str, ...], list[RunLine]]]:
+        groups: dict[tuple[str, ...], list[RunLine]] = {}
         for r in sorted(self.records, key=lambda r: r.seed):
             if r.result == "FAIL":
                 groups.setdefault(tuple(sorted(r.failed)), []).append(r)
