@@ -106,3 +106,8 @@ class MissingData(WalsimError):
 
 class ConformError(WalsimError):
     """The conformance suite could not run against its target (not a check failing)."""
+
+
+class UnsafePathError(WalsimError):
+    """A directory or file walsim would reuse is not safe to trust: a symbolic
+    link, owned by another user, or writable by others (docs/security.md)."""

@@ -48,7 +48,7 @@ from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
 from walsim.pg.pgbin import PgBin
 from walsim.pg.ports import PortAllocator
 from walsim.pg.runas import RunAs
-from walsim.pg.template import copy_template, ensure_template, run_initdb
+from walsim.pg.template import copy_template, ensure_template, run_initdb, set_superuser_password
 from walsim.core.timeouts import scaled, wait_until
 
 WORKDIR_ENV = "WALSIM_WORKDIR"
@@ -236,18 +236,18 @@ class Cluster:
             secs = scaled(timeout, 120)
             options = self._initdb_options(durable, auth, initdb_options)
             if self.template_cache:
-                template, password = ensure_template(self.pg, self.runas, self.superuser, options,
-                                                     node.log_file, secs)
-                if self._superuser_password not in (None, password):
-                    # Another primary of this cluster came from a different template:
-                    # initdb afresh with the cluster's password instead.
-                    run_initdb(self.pg, self.runas, node.data_dir, self._superuser_password,
-                               self.superuser, options, node.log_file, secs)
-                else:
-                    self._superuser_password = password
-                    copy_template(self.runas, template, node.data_dir, node.log_file, secs)
-                    if durable:
-                        os.sync()
+                template, _template_password = ensure_template(self.pg, self.runas, self.superuser,
+                                                               options, node.log_file, secs)
+                if self._superuser_password is None:
+                    self._superuser_password = secrets.token_hex(16)
+                copy_template(self.runas, template, node.data_dir, node.log_file, secs)
+                # The copy still has the template's password, which every cluster built
+                # from the template would share: the cluster's own, before any start.
+                set_superuser_password(self.pg, self.runas, node.data_dir, self.superuser,
+                                       self._superuser_password, "md5" if auth == "md5" else "scram-sha-256",
+                                       node.log_file, secs)
+                if durable:
+                    os.sync()
             else:
                 if self._superuser_password is None:
                     self._superuser_password = secrets.token_hex(16)
