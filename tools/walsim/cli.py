@@ -13,6 +13,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import walsim.commands
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"walsim-cli: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("walsim-cli: interrupted", file=sys.stderr)
+        rundir = getattr(exc, "rundir", None)
+        if rundir is not None:
+            report = Path(rundir) / "report.html"
+            print(f"walsim-cli: partial report: {report if report.exists() else rundir}", file=sys.stderr)
         return 130

@@ -42,6 +42,7 @@ import psycopg
 from psycopg import sql
 
 from walsim.pg import procs
+from walsim.core import supervise
 from walsim.core.errors import ClusterError, UnknownNode
 from walsim.pg.legacy import translate_recovery_conf
 from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
@@ -129,6 +130,8 @@ class Cluster:
             if self.base_dir.exists() and any(self.base_dir.iterdir()):
                 raise ClusterError(f"work directory {self.base_dir} is not empty; choose a new one")
             self.base_dir.mkdir(parents=True, exist_ok=True)
+        if not self.keep:
+            supervise.register_dir(self.base_dir, "cluster directory")
         os.chmod(self.base_dir, 0o755)
         self.runas.chown(self.base_dir)
         self.runas.check_access(self.base_dir)
@@ -374,6 +377,8 @@ class Cluster:
         keep = self.keep if keep is None else keep
         if not keep and not self.destroyed:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+        elif keep:
+            supervise.forget_dir(self.base_dir)
         self.destroyed = True
         return problems
 

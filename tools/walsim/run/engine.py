@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 from walsim.core.errors import HarnessError, StepFailed
 from walsim.core.events import Clock, EventLog, JsonlWriter
+from walsim.core.supervise import RunSupervisor
 from walsim.core.timeouts import multiplier
 from walsim.core.version import __version__
 from walsim.pg.cluster import Cluster, wait_all_streaming
@@ -98,7 +99,18 @@ def new_rundir(parent: Path, name: str, seed: int) -> Path:
 def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
             progress: ProgressFn | None = None, reproduce: str = "") -> Execution:
     """Run one scenario and record it; never raises for a failing system or a harness
-    error (both are recorded in the result); an interrupt is recorded and returned."""
+    error (both are recorded in the result); an interrupt is recorded and returned.
+
+    The run has a supervisor (:mod:`walsim.core.supervise`): every process and
+    directory the run starts is registered, and should this process die without
+    tearing down (SIGKILL), the supervisor stops and removes them."""
+    with RunSupervisor(f"run-{scenario.name}", rundir):
+        return _execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress,
+                        reproduce=reproduce)
+
+
+def _execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool,
+             progress: ProgressFn | None, reproduce: str) -> Execution:
     say = progress or (lambda msg, ctx: None)
     (rundir / "scenario.toml").write_text(scenario.text, encoding="utf-8")
     (rundir / "faults").mkdir(exist_ok=True)
@@ -118,7 +130,7 @@ def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
     say(f"run {scenario.name} seed {seed} -> {rundir}", None)
     try:
         try:
-            _build(ctx, say)
+            _build(ctx, say, keep)
             run_info["versions"] = versions(ctx.cluster.pg)
             write_json(rundir / "run.json", run_info)
             _start_load(ctx, samples, ledger)
@@ -164,10 +176,11 @@ def _setup_layers(ctx: RunContext) -> None:
         layer.setup()
 
 
-def _build(ctx: RunContext, say: ProgressFn) -> None:
+def _build(ctx: RunContext, say: ProgressFn, keep: bool = False) -> None:
     sc = ctx.scenario
-    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-")
+    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", keep=keep)
     ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir))
+    say(f"cluster directory {ctx.cluster.base_dir}", ctx)
     _setup_layers(ctx)
     built: set[str] = set()
     order: list[str] = []

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from walsim.core import supervise
 from walsim.core.errors import NetdError
 from walsim.core.paths import program
 from walsim.core.timeouts import scaled, wait_until
@@ -103,6 +104,8 @@ class Netd:
         """
         owns = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="walsim-netd-")) if owns else Path(workdir)
+        if owns:
+            supervise.register_dir(wd, "walsim-netd work directory")
         wd.mkdir(parents=True, exist_ok=True)
         binary = binary or netd_binary()
         if not binary.exists():
@@ -129,6 +132,7 @@ class Netd:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, preexec_fn=limit)
         netd = cls(proc, control, trace_path, seed, log, wd, owns)
+        supervise.register_process(proc.pid, "walsim-netd")
 
         def ready() -> bool:
             if proc.poll() is not None:
