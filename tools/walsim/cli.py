@@ -10,6 +10,7 @@ failed, 2 invalid input or harness error.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -48,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"walsim-cli: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # the run directory itself is full: the records could not be written
+        print(f"walsim-cli: error: disk full: writing {exc.filename or 'a file'}: {exc.strerror}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print("walsim-cli: interrupted", file=sys.stderr)

@@ -122,3 +122,8 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, rundir: object, reason: str = "interrupted") -> None:
         super().__init__(reason)
         self.rundir = rundir
+
+
+class DiskFullError(HarnessError):
+    """A filesystem walsim writes to is full (ENOSPC): the message names the
+    path, what was being written, and how much was needed and free."""

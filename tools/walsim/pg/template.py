@@ -30,6 +30,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from walsim.core.diskspace import free_bytes, human, is_enospc, mount_point, tree_size
+from walsim.core.errors import CommandError, DiskFullError
 from walsim.core.safefs import private_dir
 from walsim.pg.pgbin import PgBin
 from walsim.pg.runas import RunAs
@@ -97,9 +99,18 @@ def ensure_template(pg: PgBin, runas: RunAs, superuser: str, options: list[str],
 
 
 def copy_template(runas: RunAs, template: Path, data_dir: Path, log: Path, timeout: float) -> None:
-    """Copy a template data directory (as the PostgreSQL user, modes preserved)."""
-    runas.run(["cp", "-a", str(template), str(data_dir)], what=f"copying the initdb template to {data_dir}",
-              log=log, timeout=timeout)
+    """Copy a template data directory (as the PostgreSQL user, modes preserved).
+    A full disk raises :class:`DiskFullError` saying how much the copy needs."""
+    try:
+        runas.run(["cp", "-a", str(template), str(data_dir)], what=f"copying the initdb template to {data_dir}",
+                  log=log, timeout=timeout)
+    except CommandError as exc:
+        if not is_enospc(exc):
+            raise
+        raise DiskFullError(f"disk full: copying the initdb template to {data_dir} needs "
+                            f"{human(tree_size(template))}; {human(free_bytes(data_dir.parent))} free on "
+                            f"{mount_point(data_dir.parent)} (WALSIM_WORKDIR chooses where clusters are made)"
+                            ) from None
 
 
 def set_superuser_password(pg: PgBin, runas: RunAs, data_dir: Path, superuser: str, password: str,

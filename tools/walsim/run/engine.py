@@ -34,7 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from walsim.core.errors import HarnessError, StepFailed
+from walsim.core.diskspace import full_paths, is_enospc
+from walsim.core.errors import DiskFullError, HarnessError, StepFailed
 from walsim.core.events import Clock, EventLog, JsonlWriter
 from walsim.core.supervise import RunSupervisor
 from walsim.core.timeouts import multiplier
@@ -126,6 +127,20 @@ def _execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool,
                                 "timeout_mult": multiplier()}
     write_json(rundir / "run.json", run_info)
     result = Execution(rundir, seed, reproduce, run_info)
+
+    def places() -> dict[str, Path | None]:
+        return {"run directory": rundir,
+                "cluster directory": ctx.cluster.base_dir if ctx.cluster is not None else None}
+
+    def harness_failure(exc: BaseException, prefix: str = "") -> str:
+        """The message of a harness error; a full disk is named as such (whatever failed first)."""
+        full = full_paths(places())
+        if isinstance(exc, DiskFullError):
+            return str(exc)
+        if is_enospc(exc) or full:
+            return "disk full: " + ("; ".join(full) or f"{type(exc).__name__}: {exc}")
+        _write_traceback(rundir)
+        return f"{prefix}{type(exc).__name__}: {exc}"
     events.event("run_start", seed=seed, scenario=scenario.name)
     say(f"run {scenario.name} seed {seed} -> {rundir}", None)
     try:
@@ -137,14 +152,21 @@ def _execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool,
             result.step_error = _run_steps(ctx, say)
         except StepFailed as exc:
             result.step_error = str(exc)
-        except HarnessError as exc:
+        except DiskFullError as exc:
             result.harness_error = str(exc)
+        except HarnessError as exc:
+            result.harness_error = harness_failure(exc) if (is_enospc(exc) or full_paths(places())) \
+                else str(exc)
         except KeyboardInterrupt as exc:
             result.interrupted = exc
             result.harness_error = "interrupted"
         except Exception as exc:  # noqa: BLE001 - recorded as a harness error
-            result.harness_error = f"{type(exc).__name__}: {exc}"
-            (rundir / "harness-traceback.txt").write_text(traceback.format_exc())
+            result.harness_error = harness_failure(exc)
+        if result.step_error is not None and full_paths(places()):
+            # PostgreSQL could not write (WAL, a checkpoint) and a wait timed out: the cause is the disk
+            result.harness_error = "disk full: " + "; ".join(full_paths(places())) + \
+                f" (the step failed with: {result.step_error})"
+            result.step_error = None
         try:
             if result.interrupted is None and ctx.cluster is not None:
                 ctx.phase = "settling"
@@ -154,14 +176,22 @@ def _execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool,
         except KeyboardInterrupt as exc:
             result.interrupted = exc
         except Exception as exc:  # noqa: BLE001
-            result.harness_error = result.harness_error or f"settle phase: {type(exc).__name__}: {exc}"
-            (rundir / "harness-traceback.txt").write_text(traceback.format_exc())
+            result.harness_error = result.harness_error or harness_failure(exc, "settle phase: ")
     finally:
         _teardown(ctx, keep, samples, ledger)
         events.event("run_end", step_error=result.step_error, harness_error=result.harness_error)
         events.close()
     result.elapsed_s = round(clock.now(), 2)
     return result
+
+
+def _write_traceback(rundir: Path) -> None:
+    """harness-traceback.txt, whole or not at all (never an empty file on a full disk)."""
+    path = rundir / "harness-traceback.txt"
+    try:
+        path.write_text(traceback.format_exc())
+    except OSError:
+        path.unlink(missing_ok=True)
 
 
 def _durable(settings: dict[str, Any]) -> bool:
