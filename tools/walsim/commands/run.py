@@ -1,12 +1,18 @@
-"""``walsim-cli run SCENARIO... [--seed N] [--out DIR] [--keep]``: run scenarios."""
+"""``walsim-cli run SCENARIO... [--seed N] [--out DIR] [--keep] [--junit FILE] [--json FILE]``:
+run scenarios.
+
+``--junit`` and ``--json`` write the machine-readable results of every run
+(:mod:`walsim.judge.export`); they are rewritten after each run, so that a
+pipeline cancelled half-way still has the runs that finished, and the
+interrupted one (its verdicts as judged from what it recorded)."""
 
 from __future__ import annotations
 
 import argparse
 
-from walsim.api import run_scenario
-from walsim.commands._support import (Progress, add_scenario_arguments, load_arguments, sigterm_as_interrupt,
-                           verdict_table, worst)
+from walsim.commands._support import (add_result_arguments, add_scenario_arguments, check_result_paths,
+                                      load_arguments, run_recorded, verdict_table, worst)
+from walsim.judge.export import RunOutcome
 
 NAME = "run"
 HELP = "run scenario files (or directories of them) and judge their verdicts"
@@ -20,18 +26,19 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="parent directory of the run directories (default: ./walsim-runs)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the cluster's data directories after the run")
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_result_paths(args)
     loaded = load_arguments(args.scenarios)
     if loaded is None:
         return 2
-    statuses = []
+    statuses: list[int] = []
+    outcomes: list[RunOutcome] = []
     for path, sc in loaded:
-        with sigterm_as_interrupt(), Progress() as progress:
-            result = run_scenario(sc, seed=args.seed, out=args.out, keep=args.keep,
-                                  progress=progress, argv_file=str(path))
+        result = run_recorded(args, sc, path, outcomes, NAME, seed=args.seed, keep=args.keep)
         print()
         verdict_table([(sc.name, v) for v in result.verdicts])
         print(f"report: {result.rundir / 'report.html'}")

@@ -89,3 +89,11 @@ def full_paths(paths: Mapping[str, str | os.PathLike[str] | None]) -> list[str]:
         if free < FULL_BELOW:
             out.append(f"{what} {path}: {human(free)} free on {mount_point(path)}")
     return out
+
+
+def full_message(full: list[str], cause: str | None = None, step_error: str | None = None) -> str:
+    """The harness error of a run that ran out of space: where, and what failed first."""
+    where = "; ".join(full) or cause or "no space left on a device"
+    if step_error:
+        return f"disk full: {where} (the step failed with: {step_error})"
+    return f"disk full: {where}"

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from walsim.core.exitstatus import INTERRUPTED
 from walsim.core.safefs import private_dir, runtime_dir
 
 REGISTRY_ENV = "WALSIM_REGISTRY"
@@ -360,7 +361,7 @@ def _mark_interrupted(rundir: Path, done: list[str]) -> None:
         info_path = rundir / "run.json"
         info = json.loads(info_path.read_text()) if info_path.exists() else {}
         if "exit_status" not in info:
-            info.update(exit_status=130, interrupted=True,
+            info.update(exit_status=INTERRUPTED, interrupted=True,
                         harness_error=info.get("harness_error") or "interrupted: walsim-cli was killed; "
                         "the supervisor tore the run down")
             tmp = info_path.with_suffix(".tmp")

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from walsim.core import supervise
 from walsim.core.errors import HarnessError, NetdError
 from walsim.core.lsn import format_lsn, parse_lsn
+from walsim.core.paths import find_program, not_found, program_candidates
 from walsim.faults.base import FaultLayer, apply_step
 from walsim.scenario import schema as s
 from walsim.scenario.registry import StepKind, step_kind
-from walsim.sim.netd import Netd, netd_binary
+from walsim.sim.netd import Netd
 
 if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario.model import Scenario, Step
@@ -193,8 +194,9 @@ class NetLayer(FaultLayer):
 
     @classmethod
     def unavailable(cls) -> str | None:
-        binary = netd_binary()
-        return None if binary.exists() else f"{binary} does not exist (run make)"
+        if find_program("walsim-netd") is not None:
+            return None
+        return not_found("walsim-netd", program_candidates("walsim-netd"))
 
     def setup(self) -> None:
         # The control socket's path must fit in sun_path (108 bytes): the daemon
@@ -227,8 +229,19 @@ class NetLayer(FaultLayer):
                                "(declare the link in [links] and stream through it with via)")
         values = dict(step.values)
         at = values.get("at_lsn")
+        warning = None
         if isinstance(at, tuple):  # "+SIZE": past the primary's insert position, now
             values["at_lsn"] = int(self.ctx.node(self.ctx.primary).lsn("insert")) + at[1]
+        elif at is not None:
+            now = int(self.ctx.node(self.ctx.primary).lsn("insert"))
+            if int(at) <= now:
+                what = (f"{step.path}.at_lsn: {format_lsn(int(at))} is already behind {self.ctx.primary}'s WAL "
+                        f"insert position {format_lsn(now)} when the fault is installed")
+                if step.kind == "corrupt":
+                    raise HarnessError(f"{what}: the corruption would never fire (give a later LSN, or "
+                                       "\"+SIZE\": that far past the insert position)")
+                warning = f"{what}: the fault fires at once"
+                self.ctx.events.event("warning", id=step.id, message=warning)
         installed: list[str] = []
         details = []
         try:
@@ -243,6 +256,8 @@ class NetLayer(FaultLayer):
         detail: dict[str, Any] = {"netd": details}
         if values.get("at_lsn") is not None:
             detail["at_lsn"] = format_lsn(int(values["at_lsn"]))
+        if warning:
+            detail["warning"] = warning
         return detail
 
     def heal(self, fault_id: str) -> None:
