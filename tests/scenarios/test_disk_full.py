@@ -100,7 +100,7 @@ def test_full_work_directory_at_build(tmp_path: Path, small_fs) -> None:
     text = r.stdout + r.stderr
     assert r.returncode == 2, text
     assert "Traceback" not in text, text
-    rundir = next(out.iterdir())
+    rundir = next(d for d in out.iterdir() if d.is_dir())
     info = json.loads((rundir / "run.json").read_text())
     msg = info["harness_error"]
     assert msg.startswith("disk full: copying the initdb template to ") and str(work) in msg, msg
@@ -121,7 +121,7 @@ def test_full_work_directory_mid_run(tmp_path: Path, small_fs) -> None:
     r = run(tmp_path, out, {"WALSIM_WORKDIR": str(work)})
     text = r.stdout + r.stderr
     assert r.returncode == 2, text
-    rundir = next(out.iterdir())
+    rundir = next(d for d in out.iterdir() if d.is_dir())
     msg = json.loads((rundir / "run.json").read_text())["harness_error"]
     assert msg.startswith("disk full: cluster directory ") and str(work) in msg, msg
     assert list(work.iterdir()) == []

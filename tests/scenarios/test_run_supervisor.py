@@ -222,3 +222,30 @@ def test_gc_cleans_a_run_whose_supervisor_died_too(tmp_path: Path) -> None:
     assert "stopped walsim-netd" in r.stdout and "removed cluster directory" in r.stdout, r.stdout
     assert_nothing_left(procs, dirs, runtime)
     assert collect_garbage(root=runtime) == []
+
+
+def test_cluster_down_of_a_dead_run_stops_netd_too(tmp_path: Path) -> None:
+    """``walsim-cli cluster down --dir`` on the cluster of a run whose CLI and
+    supervisor are gone stops its nodes, walsim-netd, and removes netd's
+    directory as well as the cluster's."""
+    proc, out, runtime = start_run(tmp_path)
+    try:
+        rundir = rundir_of(out, proc)
+        wait_until(lambda: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(rundir)),
+                   what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
+        procs, dirs = snapshot(runtime)
+        reg = Registry(next((runtime / "runs").iterdir()))
+        os.kill(reg.owner()["supervisor"]["pid"], signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    cluster_dir = [e["path"] for e in events(rundir) if e["type"] == "cluster_dir"][0]
+    env = dict(os.environ, WALSIM_RUNTIME_DIR=str(runtime))
+    r = subprocess.run([str(CLI), "cluster", "down", "--dir", cluster_dir], env=env, capture_output=True,
+                       text=True, timeout=scaled(120))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stopped walsim-netd" in r.stdout and "removed walsim-netd work directory" in r.stdout, r.stdout
+    assert_nothing_left(procs, dirs, runtime)
