@@ -24,12 +24,13 @@
 
 #include "walsim/error.h"
 #include "fault.h"
+#include "nodes.h"
 #include "pipe.h"
 #include "trace.h"
 
 #define PIPE_BACKLOG_MAX	(4u * 1024 * 1024)
 #define READ_CHUNK			(256u * 1024)
-#define MAX_LINKS			32
+#define MAX_LINKS			64
 #define MAX_APPS			64
 
 /*
@@ -63,6 +64,7 @@ typedef struct Link
 	struct sockaddr_storage up_addr;
 	socklen_t	up_addrlen;
 	bool		tls_pass;
+	bool		raw;			/* proto=raw: opaque bytes, any TCP protocol */
 	int			fd;
 	Handle		h;
 	uint64_t	accepted;
@@ -71,7 +73,7 @@ typedef struct Link
 	bool		listener_off;	/* not in epoll: ignoring, or backing off */
 	uint64_t	backoff_until;	/* out of descriptors: accept again at this time */
 	uint64_t	closed_bytes[2];	/* bytes of connections already closed */
-	AppCount	apps[MAX_APPS];
+	AppCount	apps[MAX_APPS];	/* connections per application (raw links: per source) */
 	int			napps;
 } Link;
 
@@ -79,6 +81,7 @@ typedef struct Slot
 {
 	Conn		c;
 	Link	   *link;
+	uint32_t	peer_addr;		/* the client's IPv4 address (network order), 0 if none */
 	int			cfd;
 	int			sfd;
 	bool		connecting;
@@ -116,6 +119,7 @@ typedef struct Proxy
 	uint64_t	fd_shortages;	/* accepts that failed for lack of descriptors */
 	uint64_t	startup_timeout_ns; /* close a client silent this long before its startup packet; 0 = never */
 	uint64_t	startup_timeouts;	/* connections closed for it */
+	NodeTable	nodes;			/* source nodes by address */
 } Proxy;
 
 #define DEFAULT_STARTUP_TIMEOUT_NS	(30ull * 1000000000ull)
@@ -135,13 +139,31 @@ Link	   *proxy_find_link(Proxy *p, const char *name);
 /* The descriptor kept in reserve for accepting when the limit is reached. */
 void		proxy_reserve_fd(Proxy *p);
 
-/* Add a link; listen port 0 picks a free port (in the Link). */
+/*
+ * Add a link; listen port 0 picks a free port (in the Link).  raw: any TCP
+ * protocol, opaque from the first byte (docs/netd.md, "Raw links").
+ */
 bool		proxy_link_add(Proxy *p, const char *name, const char *listen_addr,
-						   const char *upstream, bool tls_pass, WalsimError *err);
-/* "NAME=LISTEN,UPSTREAM" from the command line */
+						   const char *upstream, bool tls_pass, bool raw, WalsimError *err);
+/* "NAME=LISTEN,UPSTREAM[,raw]" from the command line */
 bool		proxy_link_add_spec(Proxy *p, const char *spec, WalsimError *err);
 /* Close a link's listener and connections. */
 void		proxy_link_del(Proxy *p, Link *l);
+
+/*
+ * Name node `name` by address `addr` ("node add"): traced, and every live
+ * connection from that address takes the name.  *renamed counts them.
+ */
+bool		proxy_node_add(Proxy *p, const char *name, const char *addr, int *renamed,
+						   WalsimError *err);
+/* Forget a node's addresses ("node del"); its connections become "-".  false: unknown. */
+bool		proxy_node_del(Proxy *p, const char *name);
+
+/*
+ * Can rule f be installed: its link exists, a raw link gets only
+ * byte-level faults, and every src= name is a known node (or "-")?
+ */
+bool		proxy_check_fault(Proxy *p, const Fault *f, WalsimError *err);
 
 /*
  * Bring every listener and connection in line with the rule set at `now`:
@@ -164,8 +186,11 @@ void		proxy_close_all(Proxy *p);
 
 /* ---------------------------------------------------------- slot.c */
 
-/* A new connection accepted on l: connect upstream and start proxying. */
-void		slot_open(Proxy *p, Link *l, int fd);
+/*
+ * A new connection accepted on l from `peer` (NULL if unknown), opened by
+ * source node `src`: connect upstream and start proxying.
+ */
+void		slot_open(Proxy *p, Link *l, int fd, const struct sockaddr_storage *peer, const char *src);
 
 /* When a connection that has sent no startup packet yet is closed (UINT64_MAX: never). */
 uint64_t	slot_startup_deadline(const Proxy *p, const Slot *s);

@@ -101,6 +101,26 @@ def _group(pgid: int) -> list[tuple[int, int]]:
     return out
 
 
+def processes_in(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
+    """(pid, start time) of live processes whose working directory is ``path`` or
+    below it, or whose command line names it (this process excepted)."""
+    root = os.path.realpath(path)
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/") or root in cmd.split() or f"{root}/" in cmd:
+            st = _stat(int(entry.name))
+            if st is not None:
+                out.append((int(entry.name), st[0]))
+    return out
+
+
 def _kill(pid: int, starttime: int, sig: int) -> bool:
     if not alive(pid, starttime):
         return False
@@ -221,6 +241,7 @@ class Registry:
         """Stop every registered process (latest first) and remove every registered
         directory; returns what was done, one line each."""
         done: list[str] = []
+        owner_pid = int(self.owner().get("pid") or 0)  # the CLI, when alive (normal path), is never a stray
         procs = [e for e in self.entries() if e.kind == "process"]
         for e in reversed(procs):
             targets = [(e.pid, e.starttime)] if alive(e.pid, e.starttime) else []
@@ -246,6 +267,22 @@ class Registry:
             done.append(line)
             say(line)
         for e in reversed([e for e in self.entries() if e.kind == "dir"]):
+            # Anything still working in the directory is the run's too, registered or
+            # not (a postmaster a manager started, its backends: their cwd is the data
+            # directory): stopped before the directory goes.
+            strays = [(p, st) for p, st in processes_in(e.path) if p != owner_pid]
+            if strays:
+                for pid, st in strays:
+                    _kill(pid, st, signal.SIGCONT)
+                    _kill(pid, st, signal.SIGTERM)
+                deadline = time.monotonic() + DEFAULT_GRACE
+                while time.monotonic() < deadline and any(alive(p, s) for p, s in strays):
+                    time.sleep(0.02)
+                killed = [p for p, s in strays if _kill(p, s, signal.SIGKILL)]
+                line = f"stopped {len(strays)} process(es) working in {e.what} {e.path}" + \
+                    (f"; SIGKILL to {killed}" if killed else "")
+                done.append(line)
+                say(line)
             if os.path.lexists(e.path):
                 if os.path.islink(e.path):
                     os.unlink(e.path)
