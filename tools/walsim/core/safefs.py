@@ -39,7 +39,7 @@ RUNTIME_ENV = "WALSIM_RUNTIME_DIR"
 def _describe_owner(uid: int) -> str:
     try:
         import pwd
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
     except (KeyError, ImportError):
         return f"uid {uid}"
 
@@ -55,15 +55,15 @@ def check_private(path: Path, *, owner: int | None = None, what: str = "director
         raise UnsafePathError(f"{what} {path} does not exist") from None
     extra = f"; {hint}" if hint else ""
     if not stat.S_ISDIR(st.st_mode):
-        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
-        raise UnsafePathError(f"{what} {path} is {kind}: refusing to use it (another user may have "
-                              f"planted it){extra}")
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a file"
+        raise UnsafePathError(f"{what} {path} is not a directory ({kind}): refusing to use it (another "
+                              f"user may have planted it){extra}")
     if st.st_uid != owner:
         raise UnsafePathError(f"{what} {path} belongs to {_describe_owner(st.st_uid)}, not to "
                               f"{_describe_owner(owner)}: refusing to use it (another user may have "
                               f"created it); remove it{extra}")
     if st.st_mode & 0o077:
-        raise UnsafePathError(f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}: it must give no "
+        raise UnsafePathError(f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must give no "
                               f"access to group or others (chmod 700 it){extra}")
     return st
 

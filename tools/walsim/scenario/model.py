@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from walsim.scenario.explore import ExploreSpec
 from walsim.scenario.registry import StepKind, VerdictKind, Vocabulary
 from walsim.scenario.schema import Names
 
@@ -111,6 +112,10 @@ class Scenario:
     #: problems that do not stop the scenario from running (printed by check and run)
     warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
+    #: build the nodes from a cached snapshot image (see walsim.pg.snapshot)
+    snapshot: bool = False
+    #: the fault space of ``[explore]`` (None: a plain scenario)
+    explore: ExploreSpec | None = None
 
     @property
     def primary(self) -> str:
