@@ -39,7 +39,7 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz programs man \
-        man-check deb deps-pipelines test-managers
+        man-check deb deps-pipelines test-managers fuzz-ci asan-integration
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -142,6 +142,19 @@ asan:
 
 fuzz:
 	@tools/fuzz
+
+# CI's share of fuzzing (docs/fuzzing.md): every target for a short fixed
+# budget, the checked-in regression corpus (tests/fuzz/corpus) first.
+FUZZ_CI_SECONDS ?= 20
+fuzz-ci:
+	@tools/fuzz -t $(FUZZ_CI_SECONDS) -j 2
+
+# The netd and sender integration suites against ASan/UBSan builds of the programs.
+asan-integration:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" all
+	@tools/asan-integration
 
 bench: all
 	@tools/bench/run-all

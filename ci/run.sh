@@ -23,3 +23,9 @@ echo "== make asan"
 make -j2 asan
 echo "== make coverage"
 make coverage
+# issue 16 (security): fuzzing for a fixed budget with the regression corpus,
+# then the netd and sender integration suites against ASan/UBSan programs.
+echo "== security: make fuzz-ci"
+make fuzz-ci
+echo "== security: make asan-integration"
+make asan-integration

@@ -659,29 +659,57 @@ wire_parse_startup(uint32_t version, const uint8_t *body, size_t len,
 			return walsim_error_set(err,
 									"StartupMessage: value of parameter \"%.64s\" at body offset %zu is missing or not terminated",
 									key, at);
-		if (out->nparams == WIRE_MAX_STARTUP_PARAMS)
-			return walsim_error_set(err,
-									"StartupMessage: more than %d parameters",
-									WIRE_MAX_STARTUP_PARAMS);
-		out->keys[out->nparams] = key;
-		out->values[out->nparams] = value;
-		out->nparams++;
+		out->ntotal++;
+		if (out->nparams < WIRE_MAX_STARTUP_PARAMS)
+		{
+			out->keys[out->nparams] = key;
+			out->values[out->nparams] = value;
+			out->nparams++;
+		}
 	}
 	if (wire_reader_left(&r) != 0)
 		return walsim_error_set(err,
 								"StartupMessage: %zu bytes after the terminating NUL at body offset %zu",
 								wire_reader_left(&r), r.pos - 1);
+	out->body = body;
+	out->len = len;
+	return true;
+}
+
+bool
+wire_startup_next(const WireStartup *s, size_t *pos, const char **key, const char **value)
+{
+	WireReader	r;
+
+	if (s->body == NULL || *pos >= s->len)
+		return false;
+	wire_reader_init(&r, s->body, s->len);
+	r.pos = *pos;
+	/* the body was checked by wire_parse_startup: every pair is terminated */
+	if (!wire_get_cstring(&r, key) || (*key)[0] == '\0' || !wire_get_cstring(&r, value))
+		return false;
+	*pos = r.pos;
 	return true;
 }
 
 const char *
 wire_startup_get(const WireStartup *s, const char *key)
 {
+	size_t		pos = 0;
+	const char *k,
+			   *v;
+
 	for (int i = 0; i < s->nparams; i++)
 	{
 		if (strcmp(s->keys[i], key) == 0)
 			return s->values[i];
 	}
+	if (s->ntotal == s->nparams)
+		return NULL;
+	/* beyond the index: walk the body (the indexed ones again, cheaply) */
+	while (wire_startup_next(s, &pos, &k, &v))
+		if (strcmp(k, key) == 0)
+			return v;
 	return NULL;
 }
 

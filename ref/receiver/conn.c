@@ -1,10 +1,13 @@
 /*
  * conn.c — replication commands over libpq (conn.h).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "walsim/lsn.h"
 #include "walsim/parse.h"
@@ -46,14 +49,82 @@ exec_tuples(PGconn *conn, const char *command, PGresult **res, WalsimError *err)
 	return true;
 }
 
+/* connect_timeout of the connection string (libpq's meaning: seconds, 2 at least), or -1. */
+static int
+connstr_timeout_ms(const PQconninfoOption *opts)
+{
+	for (const PQconninfoOption *o = opts; o && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && o->val[0])
+		{
+			int			s = atoi(o->val);
+
+			return s <= 0 ? -1 : (s < 2 ? 2 : s) * 1000;
+		}
+	return -1;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Drive a non-blocking connection attempt to its end: PQconnectdbParams
+ * would block in libpq's own poll() (which retries after a signal), so a
+ * server that accepts and never answers held the receiver, deaf to SIGTERM.
+ * Here every wait is a poll() on the socket and on stop_fd, with a deadline.
+ */
+static bool
+connect_wait(PGconn *conn, int stop_fd, volatile sig_atomic_t *stop, int timeout_ms,
+			 WalsimError *err)
+{
+	int64_t		deadline = now_ms() + timeout_ms;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	for (;;)
+	{
+		struct pollfd pfd[2];
+		int64_t		left;
+		int			rc;
+
+		if (st == PGRES_POLLING_OK)
+			return true;
+		if (st == PGRES_POLLING_FAILED)
+		{
+			char		msg[WALSIM_ERROR_MAX];
+
+			return walsim_error_set(err, "could not connect: %s", rcv_conn_message(conn, msg, sizeof(msg)));
+		}
+		if (stop != NULL && *stop)
+			return walsim_error_set(err, "connection attempt interrupted by a stop request");
+		left = deadline - now_ms();
+		if (left <= 0)
+			return walsim_error_set(err, "could not connect: timed out after %d s (--connect-timeout)",
+									timeout_ms / 1000);
+		pfd[0] = (struct pollfd) {.fd = PQsocket(conn),
+		.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+		pfd[1] = (struct pollfd) {.fd = stop_fd, .events = POLLIN};
+		rc = poll(pfd, stop_fd >= 0 ? 2 : 1, (int) left);
+		if (rc < 0 && errno != EINTR)
+			return walsim_error_set(err, "could not connect: poll: %s", strerror(errno));
+		if (rc > 0 && pfd[0].revents)
+			st = PQconnectPoll(conn);
+	}
+}
+
 PGconn *
-rcv_connect(const ReceiverOptions *opt, WalsimError *err)
+rcv_connect(const ReceiverOptions *opt, int stop_fd, volatile sig_atomic_t *stop, WalsimError *err)
 {
 	const char *keywords[64];
 	const char *values[64];
 	int			n = 0;
 	PQconninfoOption *conn_opts = NULL;
 	PGconn	   *conn;
+	int			timeout_ms;
 
 	/*
 	 * As GetConnection(): every option of the connection string except
@@ -105,18 +176,22 @@ rcv_connect(const ReceiverOptions *opt, WalsimError *err)
 	keywords[n] = NULL;
 	values[n] = NULL;
 
-	conn = PQconnectdbParams(keywords, values, 0);
+	timeout_ms = connstr_timeout_ms(conn_opts);
+	if (timeout_ms < 0)
+		timeout_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_S * 1000;
+	conn = PQconnectStartParams(keywords, values, 0);
 	PQconninfoFree(conn_opts);
 	if (conn == NULL)
 	{
 		walsim_error_set(err, "could not connect: out of memory");
 		return NULL;
 	}
-	if (PQstatus(conn) != CONNECTION_OK)
+	if (PQstatus(conn) == CONNECTION_BAD || !connect_wait(conn, stop_fd, stop, timeout_ms, err))
 	{
 		char		msg[WALSIM_ERROR_MAX];
 
-		walsim_error_set(err, "could not connect: %s", rcv_conn_message(conn, msg, sizeof(msg)));
+		if (PQstatus(conn) == CONNECTION_BAD && !(stop && *stop))
+			walsim_error_set(err, "could not connect: %s", rcv_conn_message(conn, msg, sizeof(msg)));
 		PQfinish(conn);
 		return NULL;
 	}

@@ -7,6 +7,7 @@
 #ifndef WALSIM_RECEIVER_CONN_H
 #define WALSIM_RECEIVER_CONN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +20,13 @@
 
 #define SYSID_TEXT_MAX 32
 
-/* Connect in physical replication mode (replication=true, dbname=replication). */
-PGconn	   *rcv_connect(const ReceiverOptions *opt, WalsimError *err);
+/*
+ * Connect in physical replication mode (replication=true, dbname=replication),
+ * giving up after the connect timeout or as soon as stop_fd is readable /
+ * *stop is set (a SIGTERM during a connection attempt that hangs).
+ */
+PGconn	   *rcv_connect(const ReceiverOptions *opt, int stop_fd, volatile sig_atomic_t *stop,
+						WalsimError *err);
 
 /*
  * pg_receivewal's GetConnection() checks: integer_datetimes must be "on";

@@ -27,11 +27,32 @@
 static volatile sig_atomic_t stop_requested = 0;
 static int	stop_pipe[2] = {-1, -1};
 
+#define STOP_GRACE_S 5
+
+/*
+ * A stop was requested STOP_GRACE_S ago and the receiver is still running:
+ * it is blocked in a libpq call on a server that does not answer (a
+ * replication command after the connection was made).  Nothing is lost by
+ * leaving now: every segment write is followed by its own fsync.
+ */
+static void
+stop_deadline_handler(int signo)
+{
+	static const char msg[] = "walsim-receiver: error: still blocked " "5" " s after the stop request (server not answering); exiting\n";
+	ssize_t		ignored;
+
+	(void) signo;
+	ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void) ignored;
+	_exit(EXIT_STREAM_FAILED);
+}
+
 /*
  * SIGINT/SIGTERM: ask the stream to stop cleanly (CopyDone, close files).
- * The pipe wakes up a select() that is already waiting; a second signal
- * gets the default action, so a hung connection attempt can still be
- * interrupted.
+ * The pipe wakes up a select() or poll() that is already waiting (the
+ * stream, the pause between connections, a connection attempt); a blocked
+ * libpq call gets STOP_GRACE_S before the process leaves anyway.  A second
+ * signal gets the default action.
  */
 static void
 stop_handler(int signo)
@@ -39,6 +60,8 @@ stop_handler(int signo)
 	int			saved = errno;
 	ssize_t		ignored;
 
+	if (!stop_requested)
+		alarm(STOP_GRACE_S);
 	stop_requested = 1;
 	ignored = write(stop_pipe[1], "x", 1);
 	(void) ignored;
@@ -59,6 +82,8 @@ setup_signals(WalsimError *err)
 	sa.sa_flags = 0;			/* no SA_RESTART: select() must return */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = stop_deadline_handler;
+	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return true;
 }
@@ -83,7 +108,7 @@ interruptible_sleep(int ms)
 static bool
 first_connection(Receiver *r, WalsimError *err)
 {
-	r->conn = rcv_connect(r->opt, err);
+	r->conn = rcv_connect(r->opt, r->stop_fd, r->stop_requested, err);
 	if (r->conn == NULL)
 		return false;
 	if (!rcv_check_server(r->conn, &r->file_mode, err) ||
@@ -152,7 +177,7 @@ stream_log(Receiver *r, bool first, WalsimError *err)
 
 	if (r->conn == NULL)
 	{
-		r->conn = rcv_connect(r->opt, err);
+		r->conn = rcv_connect(r->opt, r->stop_fd, r->stop_requested, err);
 		if (r->conn == NULL)
 			return STREAM_RETRY;
 	}
@@ -231,6 +256,11 @@ run(Receiver *r)
 
 	if (!first_connection(r, &err))
 	{
+		if (stop_requested)
+		{
+			stopped_event(r, "signal");
+			return EXIT_SUCCESS;
+		}
 		receiver_log("error: %s", err.message);
 		return EXIT_STREAM_FAILED;
 	}

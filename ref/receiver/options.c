@@ -33,6 +33,7 @@ enum
 	OPT_START,
 	OPT_JSON_EVENTS,
 	OPT_RECONNECT,
+	OPT_CONNECT_TIMEOUT,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -66,7 +67,10 @@ print_help(void)
 		   "                         deriving the start from the directory or slot\n"
 		   "      --json-events=FILE append one JSON line per event to FILE\n"
 		   "      --reconnect-interval=SECS\n"
-		   "                         wait before reconnecting (default: 5)\n\n"
+		   "                         wait before reconnecting (default: 5)\n"
+		   "      --connect-timeout=SECS\n"
+		   "                         give up a connection attempt after SECS (default: 10;\n"
+		   "                         a connect_timeout in -d wins)\n\n"
 		   "Connection options:\n"
 		   "  -d, --dbname=CONNSTR   connection string\n"
 		   "  -h, --host=HOSTNAME    database server host or socket directory\n"
@@ -100,6 +104,7 @@ set_defaults(ReceiverOptions *opt)
 	opt->verify = true;
 	opt->verify_action = VERIFY_ACTION_RESTREAM;
 	opt->reconnect_ms = 5 * 1000;
+	opt->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_S * 1000;
 }
 
 static bool
@@ -147,6 +152,7 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 		{"start", required_argument, NULL, OPT_START},
 		{"json-events", required_argument, NULL, OPT_JSON_EVENTS},
 		{"reconnect-interval", required_argument, NULL, OPT_RECONNECT},
+		{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0}
@@ -246,6 +252,16 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 				if (!parse_seconds("invalid reconnect interval", optarg, MAX_RECONNECT_INTERVAL_S,
 								   &opt->reconnect_ms, err))
 					return OPTIONS_ERROR;
+				break;
+			case OPT_CONNECT_TIMEOUT:
+				if (!parse_seconds("invalid connect timeout", optarg, MAX_RECONNECT_INTERVAL_S,
+								   &opt->connect_timeout_ms, err))
+					return OPTIONS_ERROR;
+				if (opt->connect_timeout_ms == 0)
+				{
+					walsim_error_set(err, "invalid connect timeout \"%s\": must be at least 1", optarg);
+					return OPTIONS_ERROR;
+				}
 				break;
 			case OPT_HELP:
 				print_help();

@@ -13,6 +13,8 @@
 
 #include "walsim/error.h"
 
+#define DEFAULT_CONNECT_TIMEOUT_S 10
+
 typedef enum VerifyAction
 {
 	VERIFY_ACTION_RESTREAM,		/* disconnect, re-stream from the segment start */
@@ -49,6 +51,7 @@ typedef struct ReceiverOptions
 	uint64_t	start;			/* --start LSN */
 	const char *json_events;	/* --json-events FILE */
 	int			reconnect_ms;	/* --reconnect-interval seconds (default 5) */
+	int			connect_timeout_ms; /* --connect-timeout seconds (default 10) */
 } ReceiverOptions;
 
 /*

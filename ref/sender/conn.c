@@ -208,7 +208,7 @@ conn_slot_error(Conn *c, SlotResult r, const char *name, pid_t active, const Wal
 
 Conn *
 conn_open(const SenderConfig *cfg, WalSource *src, int fd, const char *peer,
-		  uint64_t conn_number, int over_limit, volatile sig_atomic_t *stop)
+		  uint64_t conn_number, int place, volatile sig_atomic_t *stop)
 {
 	Conn	   *c = calloc(1, sizeof(Conn));
 
@@ -222,12 +222,14 @@ conn_open(const SenderConfig *cfg, WalSource *src, int fd, const char *peer,
 	c->fd = fd;
 	c->number = conn_number;
 	c->stop = stop;
-	c->over_limit = over_limit;
+	c->place = place;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	/* bounded memory: no client message may exceed 1 MB */
 	wire_decoder_init(&c->dec, WIRE_FRONTEND, CONN_MAX_MESSAGE, CONN_MAX_MESSAGE);
 	wire_buf_init(&c->out);
 	c->last_recv_ms = conn_now_ms();
+	c->auth_deadline_ms = c->last_recv_ms + (cfg->authentication_timeout_ms > 0 ?
+											 cfg->authentication_timeout_ms : 60000);
 	return c;
 }
 

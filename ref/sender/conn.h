@@ -33,7 +33,8 @@ typedef struct Conn
 	int			fd;
 	uint64_t	number;			/* 1 for the first connection the listener took */
 	volatile sig_atomic_t *stop;
-	int			over_limit;		/* > 0: refuse after the startup packet */
+	int			place;			/* index in SenderShared.authed */
+	int64_t		auth_deadline_ms;	/* authenticated by then, or closed (conn_now_ms) */
 	bool		stopping;		/* shutdown under way: *stop already seen */
 	char		peer[64];
 	char		user[128];
@@ -52,12 +53,12 @@ typedef struct Conn
 
 /*
  * The state of a client on fd (the connection's own process); NULL when out
- * of memory (fd is closed then).  over_limit > 0 (the connection limit)
- * makes the session refuse the client after its startup packet, as
- * PostgreSQL does beyond max_wal_senders; *stop is set by SIGTERM.
+ * of memory (fd is closed then).  place is the connection's index in
+ * cfg->shared (see SenderShared: it takes a place against --max-connections
+ * once authenticated); *stop is set by SIGTERM.
  */
 Conn	   *conn_open(const SenderConfig *cfg, WalSource *src, int fd, const char *peer,
-					  uint64_t conn_number, int over_limit, volatile sig_atomic_t *stop);
+					  uint64_t conn_number, int place, volatile sig_atomic_t *stop);
 /* Log the disconnection, close fd, free c. */
 void		conn_close(Conn *c);
 

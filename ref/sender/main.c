@@ -16,9 +16,11 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -121,25 +123,53 @@ peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t len
 		snprintf(buf, len, "%.45s:%.10s", h, p);
 }
 
+/*
+ * The connection processes by place: pids[i] is 0 when place i is free.  A
+ * place is the process's index in SenderShared.authed.
+ */
 typedef struct Children
 {
 	int			n;
-	pid_t		pids[SENDER_MAX_CONNECTIONS];
+	pid_t		pids[SENDER_MAX_PLACES];
 } Children;
 
+/* Give back the --max-connections place of a process that has exited. */
 static void
-reap(Children *ch)
+release_place(SenderShared *sh, int place)
+{
+	if (atomic_exchange(&sh->authed[place], 0))
+	{
+		int			cur = atomic_load(&sh->authenticated);
+
+		while (cur > 0 && !atomic_compare_exchange_weak(&sh->authenticated, &cur, cur - 1))
+			;
+	}
+}
+
+static void
+reap(Children *ch, SenderShared *sh)
 {
 	pid_t		pid;
 	int			status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (int i = 0; i < ch->n; i++)
+		for (int i = 0; i < SENDER_MAX_PLACES; i++)
 			if (ch->pids[i] == pid)
 			{
-				ch->pids[i] = ch->pids[--ch->n];
+				ch->pids[i] = 0;
+				ch->n--;
+				release_place(sh, i);
 				break;
 			}
+}
+
+static int
+free_place(const Children *ch)
+{
+	for (int i = 0; i < SENDER_MAX_PLACES; i++)
+		if (ch->pids[i] == 0)
+			return i;
+	return -1;
 }
 
 /*
@@ -148,7 +178,7 @@ reap(Children *ch)
  */
 static void
 run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
-		  const char *peer, uint64_t number, int over_limit)
+		  const char *peer, uint64_t number, int place)
 {
 	int			one = 1;
 	WalsimError err;
@@ -162,7 +192,7 @@ run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
 		exit(1);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = conn_open(cfg, src, fd, peer, number, over_limit, &stop_requested);
+	c = conn_open(cfg, src, fd, peer, number, place, &stop_requested);
 	if (c != NULL)
 	{
 		if (session_establish(c))
@@ -177,24 +207,26 @@ run_child(SenderConfig *cfg, WalSource *src, int listen_fd, int fd,
 
 /* SIGTERM: pass it on, wait for the connections to finish their shutdown. */
 static void
-shutdown_children(Children *ch, int grace_ms)
+shutdown_children(Children *ch, SenderShared *sh, int grace_ms)
 {
 	struct timespec t0,
 				t;
 
-	for (int i = 0; i < ch->n; i++)
-		kill(ch->pids[i], SIGTERM);
+	for (int i = 0; i < SENDER_MAX_PLACES; i++)
+		if (ch->pids[i])
+			kill(ch->pids[i], SIGTERM);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (ch->n > 0)
 	{
-		reap(ch);
+		reap(ch, sh);
 		if (ch->n == 0)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > grace_ms)
 		{
-			for (int i = 0; i < ch->n; i++)
-				kill(ch->pids[i], SIGKILL);
+			for (int i = 0; i < SENDER_MAX_PLACES; i++)
+				if (ch->pids[i])
+					kill(ch->pids[i], SIGKILL);
 		}
 		usleep(20000);
 	}
@@ -217,6 +249,15 @@ configure(const SenderOptions *opt, SenderConfig *cfg, WalsimError *err)
 	cfg->sysid_override = opt->sysid_override;
 	cfg->misbehave = opt->misbehave;
 	cfg->max_connections = opt->max_connections;
+	cfg->max_startup_connections = opt->max_startup_connections;
+	cfg->authentication_timeout_ms = opt->authentication_timeout_ms;
+	cfg->shared = mmap(NULL, sizeof(SenderShared), PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (cfg->shared == MAP_FAILED)
+	{
+		cfg->shared = NULL;
+		return walsim_error_set(err, "mmap of the shared connection table: %s", strerror(errno));
+	}
 	cfg->events.fd = -1;
 	/* the passfile's lines name roles; the method is the command line's */
 	if (opt->passfile != NULL && !auth_passfile_load(opt->passfile, &cfg->auth, err))
@@ -252,9 +293,30 @@ announce(const SenderConfig *cfg, const WalSource *src, const char *bound)
 }
 
 /*
- * Accept connections until a stop is requested, one process each; beyond
- * --max-connections a connection is still accepted, to be refused with
- * PostgreSQL's error after its startup packet.
+ * A connection beyond --max-startup-connections unauthenticated ones is
+ * closed at once, without a process: a flood of clients that never finish
+ * their startup costs the listener nothing and cannot take the places of
+ * real standbys (those count only once authenticated, see SenderShared).
+ */
+static void
+turn_away(SenderConfig *cfg, int fd, const char *peer, int waiting)
+{
+	EventLine	ev;
+
+	if (events_begin(&cfg->events, &ev, "connection_refused"))
+	{
+		json_str(&ev.j, "peer", peer);
+		json_str(&ev.j, "reason", "too many connections not yet authenticated");
+		json_i64(&ev.j, "unauthenticated", waiting);
+		events_end(&cfg->events, &ev);
+	}
+	close(fd);
+}
+
+/*
+ * Accept connections until a stop is requested, one process each.  Beyond
+ * --max-connections authenticated ones a connection is refused with
+ * PostgreSQL's error once it has authenticated (session.c).
  */
 static void
 serve(SenderConfig *cfg, WalSource *src, int listen_fd, Children *children)
@@ -270,7 +332,10 @@ serve(SenderConfig *cfg, WalSource *src, int listen_fd, Children *children)
 		pid_t		pid;
 		char		peer[64];
 
-		reap(children);
+		int			place;
+		int			waiting;
+
+		reap(children, cfg->shared);
 		if (poll(&pfd, 1, ACCEPT_POLL_MS) <= 0)
 		{
 			/* keep the inherited view fresh so new connections start close to the end */
@@ -282,19 +347,26 @@ serve(SenderConfig *cfg, WalSource *src, int listen_fd, Children *children)
 		if (fd < 0)
 			continue;
 		peer_name(&ss, sl, peer, sizeof(peer));
+		waiting = children->n - atomic_load(&cfg->shared->authenticated);
+		place = free_place(children);
+		if (waiting >= cfg->max_startup_connections || place < 0)
+		{
+			turn_away(cfg, fd, peer, waiting);
+			continue;
+		}
 		nconn++;
+		atomic_store(&cfg->shared->authed[place], 0);
 		pid = fork();
 		if (pid == 0)
-			run_child(cfg, src, listen_fd, fd,
-					  peer, nconn, children->n >= cfg->max_connections ? cfg->max_connections : 0);
+			run_child(cfg, src, listen_fd, fd, peer, nconn, place);
 		close(fd);
 		if (pid < 0)
 		{
 			fprintf(stderr, PROGNAME ": could not fork for %s: %s\n", peer, strerror(errno));
 			continue;
 		}
-		if (children->n < SENDER_MAX_CONNECTIONS)
-			children->pids[children->n++] = pid;
+		children->pids[place] = pid;
+		children->n++;
 	}
 }
 
@@ -354,7 +426,7 @@ main(int argc, char **argv)
 		json_str(&ev.j, "address", bound);
 		events_end(&cfg.events, &ev);
 	}
-	shutdown_children(children, (cfg.wal_sender_timeout_ms > 0 ? cfg.wal_sender_timeout_ms :
+	shutdown_children(children, cfg.shared, (cfg.wal_sender_timeout_ms > 0 ? cfg.wal_sender_timeout_ms :
 								 DEFAULT_WAL_SENDER_TIMEOUT_MS) + SHUTDOWN_GRACE_MS);
 	free(children);
 	walsource_close(&src);

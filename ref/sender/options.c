@@ -29,7 +29,14 @@ enum
 	OPT_MISBEHAVE,
 	OPT_POLL_INTERVAL,
 	OPT_SLOTS_FILE,
-	OPT_MAX_CONNECTIONS
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_STARTUP_CONNECTIONS,
+	OPT_AUTHENTICATION_TIMEOUT
+};
+
+/* --authentication-timeout: PostgreSQL's authentication_timeout (1s..600s, bare seconds) */
+static const DurationSyntax authentication_timeout_syntax = {
+	.units = "ms,s,min", .bare = TIME_S, .result = TIME_MS, .max = 600000
 };
 
 /* --wal-sender-timeout: PostgreSQL's units of a GUC_UNIT_MS setting, a day at most */
@@ -112,7 +119,13 @@ sender_options_usage(FILE *f)
 			"      --poll-interval=MS       follow mode: how often to look for new WAL (default 10)\n"
 			"      --system-id=N            report N instead of the segments' system identifier\n"
 			"      --slots-file=FILE        physical slot state (default WALDIR/walsim-sender.slots)\n"
-			"      --max-connections=N      refuse clients beyond N (default 100)\n"
+			"      --max-connections=N      authenticated replication connections at once;\n"
+			"                               more are refused with FATAL 53300 (default 100)\n"
+			"      --max-startup-connections=N\n"
+			"                               connections not yet authenticated at once; more\n"
+			"                               are closed at accept (default 64)\n"
+			"      --authentication-timeout=T  time from connect to authenticated (default 60s;\n"
+			"                               1s to 10min; a bare number is seconds)\n"
 			"      --json-events=FILE       append one JSON object per event to FILE\n"
 			"      --misbehave=KIND[,KIND]  deliberate protocol faults (see docs/sender.md):\n"
 			"                               wrong-sysid, lower-timeline, wrong-history-name,\n"
@@ -130,6 +143,8 @@ set_defaults(SenderOptions *opt)
 	opt->follow = true;
 	opt->poll_interval_ms = DEFAULT_POLL_INTERVAL_MS;
 	opt->max_connections = DEFAULT_MAX_CONNECTIONS;
+	opt->max_startup_connections = DEFAULT_MAX_STARTUP_CONNECTIONS;
+	opt->authentication_timeout_ms = DEFAULT_AUTHENTICATION_TIMEOUT_MS;
 }
 
 /* One option with its argument; false with err set when the value is bad. */
@@ -177,6 +192,16 @@ take_option(int c, const char *arg, SenderOptions *opt, WalsimError *err)
 		case OPT_MAX_CONNECTIONS:
 			return parse_i32("--max-connections", arg, 1, SENDER_MAX_CONNECTIONS,
 							 &opt->max_connections, err);
+		case OPT_MAX_STARTUP_CONNECTIONS:
+			return parse_i32("--max-startup-connections", arg, 1, SENDER_MAX_CONNECTIONS,
+							 &opt->max_startup_connections, err);
+		case OPT_AUTHENTICATION_TIMEOUT:
+			if (!parse_duration("--authentication-timeout", arg, &authentication_timeout_syntax, &ms, err))
+				return false;
+			if (ms < 1000)
+				return walsim_error_set(err, "--authentication-timeout %s: at least 1s", arg);
+			opt->authentication_timeout_ms = (int) ms;
+			return true;
 	}
 	return walsim_error_set(err, "internal error: option %d", c);
 }
@@ -213,6 +238,8 @@ sender_options_parse(int argc, char **argv, SenderOptions *opt, WalsimError *err
 		{"poll-interval", required_argument, NULL, OPT_POLL_INTERVAL},
 		{"slots-file", required_argument, NULL, OPT_SLOTS_FILE},
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+		{"max-startup-connections", required_argument, NULL, OPT_MAX_STARTUP_CONNECTIONS},
+		{"authentication-timeout", required_argument, NULL, OPT_AUTHENTICATION_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};

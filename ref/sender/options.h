@@ -12,12 +12,14 @@
 #include "walsim/error.h"
 #include "auth.h"
 
-/* The listener tracks this many connection processes at most. */
+/* --max-connections and --max-startup-connections are at most this. */
 #define SENDER_MAX_CONNECTIONS		1024
 
 #define DEFAULT_WAL_SENDER_TIMEOUT_MS	60000
 #define DEFAULT_POLL_INTERVAL_MS		10
 #define DEFAULT_MAX_CONNECTIONS			100
+#define DEFAULT_MAX_STARTUP_CONNECTIONS	64
+#define DEFAULT_AUTHENTICATION_TIMEOUT_MS	60000	/* PostgreSQL's authentication_timeout */
 
 typedef enum OptionsResult
 {
@@ -40,6 +42,8 @@ typedef struct SenderOptions
 	uint64_t	sysid_override;
 	const char *slots_file;		/* NULL: WALDIR/walsim-sender.slots */
 	int			max_connections;
+	int			max_startup_connections;	/* not yet authenticated, at once */
+	int			authentication_timeout_ms;
 	const char *json_events;	/* --json-events FILE */
 	unsigned	misbehave;		/* Misbehave bits (sender.h) */
 } SenderOptions;

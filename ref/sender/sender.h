@@ -34,6 +34,26 @@ typedef enum Misbehave
 	MIS_TAKE_BACK = 1 << 10		/* from the 2nd connection on, xlogpos goes back */
 } Misbehave;
 
+/*
+ * What the listener and its connection processes share, mapped MAP_SHARED
+ * before the first fork.  Only authenticated replication connections count
+ * against --max-connections, as walsenders count against max_wal_senders:
+ * a connection process takes a place once authenticated (authenticated <
+ * max_connections, or FATAL 53300), the listener gives it back when it
+ * reaps the process.  Connections that have not authenticated yet are
+ * bounded separately (--max-startup-connections) and by
+ * --authentication-timeout, so clients that never finish their startup
+ * cannot keep real standbys out.
+ */
+/* Connection processes the listener tracks: --max-connections + --max-startup-connections at most. */
+#define SENDER_MAX_PLACES			2048
+
+typedef struct SenderShared
+{
+	_Atomic int authenticated;
+	_Atomic unsigned char authed[SENDER_MAX_PLACES];	/* by place (main.c's Children) */
+} SenderShared;
+
 typedef struct SenderConfig
 {
 	const char *waldir;
@@ -46,6 +66,9 @@ typedef struct SenderConfig
 	uint64_t	sysid_override;
 	unsigned	misbehave;
 	int			max_connections;
+	int			max_startup_connections;
+	int			authentication_timeout_ms;
+	SenderShared *shared;		/* NULL in unit tests: no limit */
 	EventLog	events;			/* --json-events (docs/events.md) */
 } SenderConfig;
 

@@ -4,6 +4,7 @@
  * ReadyForQuery (PostgreSQL's postmaster startup packet handling and
  * auth.c, reduced to what a physical walsender needs).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,18 @@
 #include "scram.h"
 #include "session.h"
 
-#define AUTH_TIMEOUT_MS		60000	/* authentication_timeout */
+/*
+ * Everything before the first ReadyForQuery happens within the connection's
+ * authentication deadline (--authentication-timeout from connect), however
+ * slowly the client trickles its bytes: what is left of it.
+ */
+static int
+auth_left(const Conn *c)
+{
+	int64_t		left = c->auth_deadline_ms - conn_now_ms();
+
+	return left > 0 ? (int) left : 0;
+}
 
 /* Read the startup packet, answering SSL/GSS requests with 'N'. */
 static bool
@@ -30,13 +42,13 @@ read_startup(Conn *c, WireStartup *su)
 
 	for (;;)
 	{
-		if (conn_next(c, &m, AUTH_TIMEOUT_MS) != IO_OK)
+		if (conn_next(c, &m, auth_left(c)) != IO_OK)
 			return false;		/* PostgreSQL closes silently too */
 		if (m.kind == WIRE_MSG_SSL_REQUEST || m.kind == WIRE_MSG_GSSENC_REQUEST)
 		{
 			/* no TLS, no GSSAPI: 'N', then a normal startup packet follows */
 			wire_put_u8(&c->out, 'N');
-			if (!conn_flush(c, AUTH_TIMEOUT_MS))
+			if (!conn_flush(c, auth_left(c)))
 				return false;
 			continue;
 		}
@@ -71,10 +83,20 @@ read_startup(Conn *c, WireStartup *su)
 		conn_fatal(c, "08P01", msg, NULL);
 		return false;
 	}
-	/* protocol options (_pq_.*) and minor versions we do not speak are negotiated down */
-	for (int i = 0; i < su->nparams; i++)
-		if (strncmp(su->keys[i], "_pq_.", 5) == 0)
-			unknown[nunknown++] = su->keys[i];
+	/*
+	 * Protocol options (_pq_.*) and minor versions we do not speak are
+	 * negotiated down; every other parameter is accepted and ignored, however
+	 * many (the packet's length is the only bound, as in PostgreSQL).
+	 */
+	{
+		size_t		pos = 0;
+		const char *key,
+				   *value;
+
+		while (wire_startup_next(su, &pos, &key, &value))
+			if (strncmp(key, "_pq_.", 5) == 0 && nunknown < WIRE_MAX_STARTUP_PARAMS)
+				unknown[nunknown++] = key;
+	}
 	if (WIRE_PROTOCOL_MINOR(m.code) > 0 || nunknown > 0)
 		wire_put_negotiate_protocol_version(&c->out, 0, unknown, nunknown);
 	return true;
@@ -84,9 +106,9 @@ read_startup(Conn *c, WireStartup *su)
 static bool
 read_password_message(Conn *c, WireMessage *m)
 {
-	if (!conn_flush(c, AUTH_TIMEOUT_MS))
+	if (!conn_flush(c, auth_left(c)))
 		return false;
-	if (conn_next(c, m, AUTH_TIMEOUT_MS) != IO_OK)
+	if (conn_next(c, m, auth_left(c)) != IO_OK)
 		return false;
 	if (m->kind != WIRE_MSG_TYPED || m->type != 'p')
 	{
@@ -275,6 +297,34 @@ send_session_parameters(Conn *c)
 	wire_put_ready_for_query(&c->out, 'I');
 }
 
+/*
+ * An authenticated connection takes one of the --max-connections places
+ * (SenderShared); false when they are all taken.  The flag is set before the
+ * count: a process killed between the two can at worst make the listener
+ * free a place it never counted (one connection too many for a while, the
+ * count never below 0), never keep a place taken for good.
+ */
+static bool
+take_place(Conn *c)
+{
+	SenderShared *sh = c->cfg->shared;
+	int			cur;
+
+	if (sh == NULL)
+		return true;
+	atomic_store(&sh->authed[c->place], 1);
+	cur = atomic_load(&sh->authenticated);
+	do
+	{
+		if (cur >= c->cfg->max_connections)
+		{
+			atomic_store(&sh->authed[c->place], 0);
+			return false;
+		}
+	} while (!atomic_compare_exchange_weak(&sh->authenticated, &cur, cur + 1));
+	return true;
+}
+
 bool
 session_establish(Conn *c)
 {
@@ -286,14 +336,9 @@ session_establish(Conn *c)
 	EventLine	ev;
 
 	if (!read_startup(c, &su))
-		return false;
-	if (c->over_limit > 0)
 	{
-		char		msg[120];
-
-		snprintf(msg, sizeof(msg), "number of requested standby connections exceeds max_wal_senders (currently %d)",
-				 c->over_limit);
-		conn_fatal(c, "53300", msg, NULL);
+		if (auth_left(c) == 0)
+			conn_event(c, "authentication_timeout");
 		return false;
 	}
 	user = wire_startup_get(&su, "user");
@@ -331,7 +376,20 @@ session_establish(Conn *c)
 		conn_event_end(c, &ev);
 	}
 	if (!authenticate(c))
+	{
+		if (auth_left(c) == 0)
+			conn_event(c, "authentication_timeout");
 		return false;
+	}
+	if (!take_place(c))
+	{
+		char		msg[120];
+
+		snprintf(msg, sizeof(msg), "number of requested standby connections exceeds max_wal_senders (currently %d)",
+				 c->cfg->max_connections);
+		conn_fatal(c, "53300", msg, NULL);
+		return false;
+	}
 	send_session_parameters(c);
-	return conn_flush(c, AUTH_TIMEOUT_MS);
+	return conn_flush(c, auth_left(c));
 }

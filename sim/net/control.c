@@ -18,26 +18,6 @@
 /* A command: the words of its line, the reply written into out. */
 typedef void (*CommandFn) (ControlServer *cs, int nw, char **w, char *out, size_t outlen);
 
-static void
-reply(int fd, const char *text)
-{
-	size_t		len = strlen(text);
-	size_t		off = 0;
-
-	/* replies are small and the client reads them: write them whole */
-	while (off < len)
-	{
-		ssize_t		w = send(fd, text + off, len - off, MSG_NOSIGNAL);
-
-		if (w > 0)
-			off += (size_t) w;
-		else if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			usleep(1000);
-		else
-			return;
-	}
-}
-
 /* "ok" and a JSON object with one member, a string or a number. */
 static void
 reply_ok_member(char *out, size_t outlen, const char *key, const char *str, int64_t num)
@@ -258,6 +238,11 @@ links_or_stats(ControlServer *cs, int nw, char **w, char *out, size_t outlen, bo
 		json_object_begin(&j, NULL);
 		json_u64(&j, "seed", p->fs.seed);
 		json_u64(&j, "faults", (uint64_t) p->fs.nfaults);
+		json_u64(&j, "control_clients", (uint64_t) cs->nclients);
+		json_u64(&j, "control_overflows", cs->overflows);
+		json_u64(&j, "control_turned_away", cs->turned_away);
+		json_u64(&j, "fd_shortages", p->fd_shortages);
+		json_u64(&j, "startup_timeouts", p->startup_timeouts);
 		json_array_begin(&j, "links");
 	}
 	else
@@ -499,33 +484,14 @@ static const struct
 /* ------------------------------------------------------------ the socket */
 
 static void
-control_line(ControlServer *cs, Control *cl, char *line)
+control_set_interest(ControlServer *cs, Control *cl, uint32_t want)
 {
-	char	   *out = cs->reply;
-	char	   *w[64];
-	int			nw = netd_split_words(line, w, 64);
-	size_t		i;
+	struct epoll_event ev = {.events = want, .data.ptr = &cl->h};
 
-	out[0] = '\0';
-	if (nw == 0)
+	if (want == cl->ev)
 		return;
-	for (i = 0; i < NCOMMANDS; i++)
-		if (strcmp(w[0], commands[i].name) == 0)
-			break;
-	if (nw == 64)
-		snprintf(out, REPLY_MAX, "err too many words\n");
-	else if (i < NCOMMANDS)
-		commands[i].fn(cs, nw, w, out, REPLY_MAX);
-	else
-	{
-		char		names[200] = "";
-
-		for (size_t k = 0; k < NCOMMANDS; k++)
-			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-					 k ? ", " : "", commands[k].name);
-		snprintf(out, REPLY_MAX, "err unknown command \"%.64s\" (%s)\n", w[0], names);
-	}
-	reply(cl->fd, out);
+	epoll_ctl(cs->proxy->ep, EPOLL_CTL_MOD, cl->fd, &ev);
+	cl->ev = want;
 }
 
 static void
@@ -541,7 +507,166 @@ control_close(ControlServer *cs, Control *cl)
 			*pp = cl->next;
 			break;
 		}
+	cs->nclients--;
+	free(cl->out);
 	free(cl);
+}
+
+/*
+ * Send what the client has not been sent yet, as much as the socket takes
+ * now; never waits.  False when the connection is broken (the caller closes it).
+ */
+static bool
+control_flush(ControlServer *cs, Control *cl)
+{
+	while (cl->out_off < cl->out_len)
+	{
+		ssize_t		w = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+							 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0)
+			cl->out_off += (size_t) w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		else
+			return false;
+	}
+	if (cl->out_off == cl->out_len)
+		cl->out_off = cl->out_len = 0;
+	/* wake up when the client has read some, only while something waits */
+	control_set_interest(cs, cl, EPOLLIN | (cl->out_len ? EPOLLOUT : 0));
+	return true;
+}
+
+/*
+ * Queue one reply for the client and send what can be sent.  False when the
+ * client is to be disconnected: its unread replies would exceed
+ * CONTROL_OUT_MAX, memory ran out, or the socket is broken.
+ */
+static bool
+control_reply(ControlServer *cs, Control *cl, const char *text)
+{
+	size_t		len = strlen(text);
+	size_t		pending = cl->out_len - cl->out_off;
+
+	if (pending + len > CONTROL_OUT_MAX)
+	{
+		char		n[32];
+
+		cs->overflows++;
+		snprintf(n, sizeof(n), "%zu", pending);
+		proxy_trace(cs->proxy, "control_overflow", "unread_bytes", n, NULL, NULL);
+		return false;
+	}
+	if (cl->out_off > 0 && cl->out_len + len > cl->out_cap)
+	{
+		memmove(cl->out, cl->out + cl->out_off, pending);
+		cl->out_len = pending;
+		cl->out_off = 0;
+	}
+	if (cl->out_len + len > cl->out_cap)
+	{
+		size_t		cap = cl->out_cap ? cl->out_cap : 4096;
+		char	   *grown;
+
+		while (cap < cl->out_len + len)
+			cap *= 2;
+		grown = realloc(cl->out, cap);
+		if (grown == NULL)
+			return false;
+		cl->out = grown;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, text, len);
+	cl->out_len += len;
+	return control_flush(cs, cl);
+}
+
+/*
+ * A line that is not text gets an error, never silence: the first NUL or
+ * control byte (tab allowed) is named with its offset.  Bytes 0x80 and up
+ * pass (UTF-8); the command table decides what they mean.
+ */
+static bool
+line_is_text(const char *line, size_t len, char *out, size_t outlen)
+{
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) line[i];
+
+		if (c == 0)
+		{
+			snprintf(out, outlen, "err a NUL byte at offset %zu: control lines are text\n", i);
+			return false;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+		{
+			snprintf(out, outlen, "err a control byte 0x%02x at offset %zu: control lines are text\n", c, i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Two words with the same key (before '='): an error naming the second word. */
+static bool
+words_unique_keys(int nw, char **w, char *out, size_t outlen)
+{
+	for (int i = 1; i < nw; i++)
+	{
+		const char *eq = strchr(w[i], '=');
+
+		if (eq == NULL)
+			continue;
+		for (int k = 1; k < i; k++)
+			if (strncmp(w[k], w[i], (size_t) (eq - w[i]) + 1) == 0)
+			{
+				snprintf(out, outlen, "err \"%.200s\": duplicate key \"%.*s\" (already given as \"%.200s\")\n",
+						 w[i], (int) (eq - w[i] < 64 ? eq - w[i] : 64), w[i], w[k]);
+				return false;
+			}
+	}
+	return true;
+}
+
+/* Run one line (len bytes, NUL-terminated) and queue exactly one reply. */
+static bool
+control_line(ControlServer *cs, Control *cl, char *line, size_t len)
+{
+	char	   *out = cs->reply;
+	char	   *w[64];
+	int			nw;
+	size_t		i;
+
+	out[0] = '\0';
+	if (!line_is_text(line, len, out, REPLY_MAX))
+		return control_reply(cs, cl, out);
+	nw = netd_split_words(line, w, 64);
+	for (i = 0; i < NCOMMANDS; i++)
+		if (nw > 0 && strcmp(w[0], commands[i].name) == 0)
+			break;
+	if (nw == 0)
+		snprintf(out, REPLY_MAX, "err empty line: expected a command\n");
+	else if (nw == 64)
+		snprintf(out, REPLY_MAX, "err too many words\n");
+	else if (!words_unique_keys(nw, w, out, REPLY_MAX))
+		;
+	else if (i < NCOMMANDS)
+		commands[i].fn(cs, nw, w, out, REPLY_MAX);
+	else
+	{
+		char		names[200] = "";
+
+		for (size_t k = 0; k < NCOMMANDS; k++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+					 k ? ", " : "", commands[k].name);
+		snprintf(out, REPLY_MAX, "err unknown command \"%.64s\" (%s)\n", w[0], names);
+	}
+	if (out[0] == '\0')		/* a command that forgot its reply is a bug; answer anyway */
+		snprintf(out, REPLY_MAX, "err internal: no reply\n");
+	return control_reply(cs, cl, out);
 }
 
 /* Read what a client sent and run every complete line, one after the other. */
@@ -551,7 +676,13 @@ on_control(Handle *h, uint32_t events)
 	ControlServer *cs = h->owner;
 	Control    *cl = h->ptr;
 
-	(void) events;
+	if ((events & EPOLLOUT) && !control_flush(cs, cl))
+	{
+		control_close(cs, cl);
+		return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	for (;;)
 	{
 		ssize_t		r = recv(cl->fd, cl->line + cl->len, sizeof(cl->line) - 1 - cl->len, 0);
@@ -569,11 +700,16 @@ on_control(Handle *h, uint32_t events)
 		while ((nl = memchr(cl->line, '\n', cl->len)) != NULL)
 		{
 			size_t		used = (size_t) (nl - cl->line) + 1;
+			size_t		linelen = used - 1;
 
 			*nl = '\0';
-			if (nl > cl->line && nl[-1] == '\r')
-				nl[-1] = '\0';
-			control_line(cs, cl, cl->line);
+			if (linelen > 0 && nl[-1] == '\r')
+				nl[-1] = '\0', linelen--;
+			if (!control_line(cs, cl, cl->line, linelen))
+			{
+				control_close(cs, cl);
+				return;
+			}
 			memmove(cl->line, cl->line + used, cl->len - used);
 			cl->len -= used;
 			cl->line[cl->len] = '\0';
@@ -582,7 +718,7 @@ on_control(Handle *h, uint32_t events)
 		}
 		if (cl->len == sizeof(cl->line) - 1)
 		{
-			reply(cl->fd, "err line too long\n");
+			control_reply(cs, cl, "err line too long\n");
 			control_close(cs, cl);
 			return;
 		}
@@ -601,7 +737,16 @@ on_control_accept(Handle *h, uint32_t events)
 		Control    *cl;
 
 		if (fd < 0)
-			return;
+			return;				/* EAGAIN; EMFILE: the client waits in the backlog */
+		if (cs->nclients >= CONTROL_MAX_CLIENTS)
+		{
+			static const char msg[] = "err too many control connections\n";
+
+			cs->turned_away++;
+			(void) send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
 		cl = calloc(1, sizeof(*cl));
 		if (cl == NULL)
 			abort();
@@ -609,10 +754,12 @@ on_control_accept(Handle *h, uint32_t events)
 		cl->h = (Handle) {.fn = on_control, .owner = cs, .ptr = cl};
 		cl->next = cs->clients;
 		cs->clients = cl;
+		cs->nclients++;
 		{
 			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cl->h};
 
 			epoll_ctl(cs->proxy->ep, EPOLL_CTL_ADD, fd, &ev);
+			cl->ev = EPOLLIN;
 		}
 	}
 }

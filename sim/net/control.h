@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "walsim/error.h"
 #include "link.h"
@@ -21,13 +22,28 @@
 #define CONTROL_LINE_MAX	4096
 #define REPLY_MAX			(256 * 1024)
 
-/* One control client and the part of a line it has sent. */
+/*
+ * Replies a client has not read yet are kept for it, up to this much; a
+ * client that lets more pile up is disconnected.  The event loop never waits
+ * for a control client (one that never reads must not stall the links).
+ */
+#define CONTROL_OUT_MAX		(4 * REPLY_MAX)
+
+/* Control connections at once; more are closed at accept with a reason. */
+#define CONTROL_MAX_CLIENTS	32
+
+/* One control client: the part of a line it has sent, the replies it has not read. */
 typedef struct Control
 {
 	int			fd;
 	Handle		h;
 	char		line[CONTROL_LINE_MAX];
 	size_t		len;
+	char	   *out;			/* unsent replies: out[out_off..out_len) */
+	size_t		out_off;
+	size_t		out_len;
+	size_t		out_cap;
+	uint32_t	ev;				/* epoll interest registered */
 	struct Control *next;
 } Control;
 
@@ -38,6 +54,9 @@ typedef struct ControlServer
 	Handle		h;
 	char		path[108];
 	Control    *clients;
+	int			nclients;
+	uint64_t	overflows;		/* clients disconnected for unread replies */
+	uint64_t	turned_away;	/* connections closed at CONTROL_MAX_CLIENTS */
 	bool		stop;			/* "shutdown" was received */
 	char		reply[REPLY_MAX];
 } ControlServer;

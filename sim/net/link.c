@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -80,18 +81,70 @@ resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
  * completed TCP handshake and then silence); accept again once it is gone.
  */
 static void
-link_sync_listener(Proxy *p, Link *l)
+link_sync_listener(Proxy *p, Link *l, uint64_t now)
 {
 	bool		ignore = faults_pause_accept(&p->fs, l->name);
+	bool		off = ignore || now < l->backoff_until;
 
 	if (ignore != l->ignoring)
 	{
-		struct epoll_event ev = {.events = ignore ? 0 : EPOLLIN, .data.ptr = &l->h};
-
-		epoll_ctl(p->ep, EPOLL_CTL_MOD, l->fd, &ev);
 		l->ignoring = ignore;
 		proxy_trace(p, ignore ? "accept_paused" : "accept_resumed", "link", l->name, NULL, NULL);
 	}
+	if (off != l->listener_off)
+	{
+		struct epoll_event ev = {.events = off ? 0 : EPOLLIN, .data.ptr = &l->h};
+
+		epoll_ctl(p->ep, EPOLL_CTL_MOD, l->fd, &ev);
+		l->listener_off = off;
+	}
+}
+
+void
+proxy_reserve_fd(Proxy *p)
+{
+	if (p->reserve_fd < 0)
+		p->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * accept() failed for lack of descriptors (EMFILE, ENFILE) or kernel memory:
+ * the connection stays in the backlog and the listener stays readable.
+ * Give up the reserve descriptor, accept the connection and close it at
+ * once (the client sees its connection closed, as with a full backlog),
+ * take the reserve again.  Without a reserve, stop listening for
+ * ACCEPT_BACKOFF_NS.  Either way the loop does not spin.
+ */
+static bool
+accept_shortage(Proxy *p, Link *l, int why)
+{
+	char		what[64];
+	bool		dropped = false;
+
+	p->fd_shortages++;
+	if (p->reserve_fd >= 0 && (why == EMFILE || why == ENFILE))
+	{
+		int			fd;
+
+		close(p->reserve_fd);
+		p->reserve_fd = -1;
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+		{
+			close(fd);
+			l->refused++;
+			dropped = true;
+		}
+		proxy_reserve_fd(p);
+	}
+	snprintf(what, sizeof(what), "%s", strerror(why));
+	proxy_trace(p, "accept_failed", "link", l->name, "error", what);
+	if (!dropped)
+	{
+		l->backoff_until = proxy_now_ns() + ACCEPT_BACKOFF_NS;
+		link_sync_listener(p, l, proxy_now_ns());
+	}
+	return dropped;
 }
 
 /* A refuse or partition rule turns the new connection fd (from src) away. */
@@ -131,7 +184,7 @@ on_accept(Proxy *p, Link *l)
 	 * The batch of events may have been taken before a rule paused the
 	 * listener: leave the connection in the backlog all the same.
 	 */
-	if (l->ignoring)
+	if (l->listener_off)
 		return;
 	for (;;)
 	{
@@ -142,7 +195,14 @@ on_accept(Proxy *p, Link *l)
 		Fault	   *rf;
 
 		if (fd < 0)
+		{
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+				accept_shortage(p, l, errno))
+				continue;
 			return;
+		}
 		l->accepted++;
 		if (peer.ss_family == AF_INET)
 			src = nodes_lookup(&p->nodes, ((struct sockaddr_in *) &peer)->sin_addr.s_addr);
@@ -235,7 +295,7 @@ proxy_link_add(Proxy *p, const char *name, const char *listen_addr, const char *
 	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
 	proxy_trace(p, "link_add", "link", l->name, "listen", addr);
 	/* a refuse mode=ignore rule may name the link already */
-	link_sync_listener(p, l);
+	link_sync_listener(p, l, proxy_now_ns());
 	return true;
 }
 
@@ -348,7 +408,7 @@ proxy_settle(Proxy *p, uint64_t now)
 	faults_expire(&p->fs, now);
 	for (int i = 0; i < MAX_LINKS; i++)
 		if (p->links[i].used)
-			link_sync_listener(p, &p->links[i]);
+			link_sync_listener(p, &p->links[i], now);
 	for (Slot *s = p->slots, *next; s; s = next)
 	{
 		next = s->next;
@@ -374,14 +434,22 @@ proxy_next_deadline(const Proxy *p)
 {
 	uint64_t	next = faults_next_expiry(&p->fs);
 
+	for (int i = 0; i < MAX_LINKS; i++)
+		if (p->links[i].used && p->links[i].backoff_until && p->links[i].backoff_until < next)
+			next = p->links[i].backoff_until;
 	for (const Slot *s = p->slots; s; s = s->next)
+	{
+		uint64_t	t = slot_startup_deadline(p, s);
+
+		if (t < next)
+			next = t;
 		for (int d = 0; d < 2; d++)
 		{
-			uint64_t	t = pipe_next_release(&s->c.pipe[d]);
-
+			t = pipe_next_release(&s->c.pipe[d]);
 			if (t < next)
 				next = t;
 		}
+	}
 	return next;
 }
 
@@ -397,4 +465,7 @@ proxy_close_all(Proxy *p)
 			close(p->links[i].fd);
 			p->links[i].used = false;
 		}
+	if (p->reserve_fd >= 0)
+		close(p->reserve_fd);
+	p->reserve_fd = -1;
 }

@@ -70,6 +70,8 @@ typedef struct Link
 	uint64_t	accepted;
 	uint64_t	refused;
 	bool		ignoring;		/* refuse mode=ignore: not accepting */
+	bool		listener_off;	/* not in epoll: ignoring, or backing off */
+	uint64_t	backoff_until;	/* out of descriptors: accept again at this time */
 	uint64_t	closed_bytes[2];	/* bytes of connections already closed */
 	AppCount	apps[MAX_APPS];	/* connections per application (raw links: per source) */
 	int			napps;
@@ -93,6 +95,7 @@ typedef struct Slot
 	size_t		kp_cap[2];
 	bool		no_splice;
 	bool		dead;			/* closed; freed after the current event batch */
+	uint64_t	opened_ns;		/* accepted at (the startup timeout counts from here) */
 	struct Slot *next;
 } Slot;
 
@@ -107,8 +110,20 @@ typedef struct Proxy
 	Slot	   *slots;
 	Slot	   *graveyard;		/* closed slots whose events may still be pending */
 	bool		default_tls_pass;
+	/*
+	 * Out of descriptors: one descriptor held in reserve is given up to
+	 * accept and close the connection at the head of the backlog, so the
+	 * listener never stays readable with nothing done (a busy loop).
+	 */
+	int			reserve_fd;
+	uint64_t	fd_shortages;	/* accepts that failed for lack of descriptors */
+	uint64_t	startup_timeout_ns; /* close a client silent this long before its startup packet; 0 = never */
+	uint64_t	startup_timeouts;	/* connections closed for it */
 	NodeTable	nodes;			/* source nodes by address */
 } Proxy;
+
+#define DEFAULT_STARTUP_TIMEOUT_NS	(30ull * 1000000000ull)
+#define ACCEPT_BACKOFF_NS			(100ull * 1000000ull)
 
 /* ---------------------------------------------------------- link.c */
 
@@ -120,6 +135,9 @@ void		proxy_trace(Proxy *p, const char *event, const char *k1, const char *v1,
 						const char *k2, const char *v2);
 
 Link	   *proxy_find_link(Proxy *p, const char *name);
+
+/* The descriptor kept in reserve for accepting when the limit is reached. */
+void		proxy_reserve_fd(Proxy *p);
 
 /*
  * Add a link; listen port 0 picks a free port (in the Link).  raw: any TCP
@@ -173,6 +191,9 @@ void		proxy_close_all(Proxy *p);
  * source node `src`: connect upstream and start proxying.
  */
 void		slot_open(Proxy *p, Link *l, int fd, const struct sockaddr_storage *peer, const char *src);
+
+/* When a connection that has sent no startup packet yet is closed (UINT64_MAX: never). */
+uint64_t	slot_startup_deadline(const Proxy *p, const Slot *s);
 
 /* Close both sockets (RST when reset), trace conn_close; freed by proxy_bury_dead. */
 void		slot_close(Proxy *p, Slot *s, const char *reason, bool reset);

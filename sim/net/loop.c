@@ -17,6 +17,8 @@ netd_init(Netd *n, const char *progname)
 	n->proxy.ep = -1;
 	n->proxy.fs.trace = &n->proxy.trace;
 	n->control.fd = -1;
+	n->proxy.reserve_fd = -1;
+	n->proxy.startup_timeout_ns = DEFAULT_STARTUP_TIMEOUT_NS;
 	n->have_pwait2 = true;
 }
 
@@ -26,6 +28,7 @@ netd_open(Netd *n, WalsimError *err)
 	n->proxy.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (n->proxy.ep < 0)
 		return walsim_error_set(err, "epoll_create1: %s", strerror(errno));
+	proxy_reserve_fd(&n->proxy);
 	return true;
 }
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "walsim/parse.h"
 #include "loop.h"
@@ -37,6 +38,7 @@ typedef struct Options
 	const char *trace;
 	uint64_t	seed;
 	bool		tls_pass;
+	uint64_t	startup_timeout_us;
 	char	   *links[MAX_LINKS];
 	int			nlinks;
 	char	   *faults[NETD_MAX_FAULTS];
@@ -58,12 +60,15 @@ usage(FILE *f)
 	fprintf(f,
 			"Usage: %s --control PATH [--seed N] [--trace FILE] [--link NAME=LISTEN,UPSTREAM[,raw]]...\n"
 			"       [--node NAME=ADDRESS]... [--fault 'id=.. link=.. kind=.. ...']... [--tls pass|refuse]\n"
+			"       [--startup-timeout DURATION]\n"
 			"       %s --replay-input PREFIX [--replay-output PREFIX] [--replay-link NAME]\n"
 			"       [--replay-chunk N] [--seed N] [--trace FILE] [--fault '...']...\n"
 			"\n"
 			"Protocol-aware deterministic TCP fault proxy for PostgreSQL replication.\n"
 			"Control commands (one per line on the UNIX socket): ping, links, stats,\n"
-			"link add|del, node add|del, nodes, fault add|del|list, heal.  See docs/netd.md.\n",
+			"link add|del, node add|del, nodes, fault add|del|list, heal.  See docs/netd.md.\n"
+			"--startup-timeout: close a client that has not sent its startup packet\n"
+			"after DURATION (default 30s; 0 = never; raw links are exempt).\n",
 			progname, progname);
 }
 
@@ -100,6 +105,18 @@ take_option(Options *o, int opt, char *arg)
 				return fprintf(stderr, "%s: too many --fault\n", progname), false;
 			o->faults[o->nfaults++] = arg;
 			return true;
+		case 'S':
+			{
+				static const DurationSyntax syntax = {
+					.units = "us,ms,s,min,h", .bare = TIME_S, .result = TIME_US,
+					.max = UINT64_C(86400000000)
+				};
+				WalsimError err;
+
+				if (!parse_duration("--startup-timeout", arg, &syntax, &o->startup_timeout_us, &err))
+					return fprintf(stderr, "%s: %s\n", progname, err.message), false;
+				return true;
+			}
 		case 'T':
 			if (strcmp(arg, "pass") == 0)
 				o->tls_pass = true;
@@ -137,6 +154,7 @@ parse_options(int argc, char **argv, Options *o)
 		{"fault", required_argument, NULL, 'f'},
 		{"node", required_argument, NULL, 'n'},
 		{"tls", required_argument, NULL, 'T'},
+		{"startup-timeout", required_argument, NULL, 'S'},
 		{"replay-input", required_argument, NULL, 'R'},
 		{"replay-output", required_argument, NULL, 'O'},
 		{"replay-link", required_argument, NULL, 'L'},
@@ -148,6 +166,7 @@ parse_options(int argc, char **argv, Options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->replay.link = "replay";
+	o->startup_timeout_us = DEFAULT_STARTUP_TIMEOUT_NS / 1000;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1)
 	{
 		if (opt == 'h')
@@ -221,6 +240,23 @@ run_replay(Netd *n, const Options *o)
 	return replay_run(fs, &o->replay, progname);
 }
 
+/*
+ * Raise the soft descriptor limit to the hard one: every connection costs
+ * two descriptors and the default soft limit (1024) is what a local user
+ * exhausts first.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int
 run_proxy(Netd *n, const Options *o)
 {
@@ -228,6 +264,8 @@ run_proxy(Netd *n, const Options *o)
 	WalsimError err;
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	p->startup_timeout_ns = o->startup_timeout_us * 1000;
 	{
 		struct sigaction sa = {.sa_handler = on_signal};
 

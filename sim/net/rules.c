@@ -176,6 +176,7 @@ struct FaultDraft
 	bool		have_corrupt;	/* at_offset=, at_lsn= or nth= */
 	bool		have_cut;
 	bool		have_rate;
+	int			given[64];		/* word index + 1 that gave each key (fault_keys order), 0 = none */
 };
 
 typedef struct FaultKey FaultKey;
@@ -449,7 +450,7 @@ key_after_lsn(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 
 #define FIELD(m) offsetof(Fault, m)
 
-/* Every key of "fault add" (docs/netd.md, "Faults"); a later word wins. */
+/* Every key of "fault add" (docs/netd.md, "Faults"); each at most once. */
 static const FaultKey fault_keys[] = {
 	{"id", key_name, FIELD(id)},
 	{"link", key_name, FIELD(link)},
@@ -488,6 +489,8 @@ static const FaultKey fault_keys[] = {
 #undef FIELD
 
 #define NFAULT_KEYS (sizeof(fault_keys) / sizeof(fault_keys[0]))
+
+_Static_assert(NFAULT_KEYS <= 64, "FaultDraft.given has 64 entries");
 
 static const FaultKey *
 find_fault_key(const char *name)
@@ -528,6 +531,11 @@ parse_word(FaultDraft *d, int index, const char *text, WalsimError *err)
 	k = find_fault_key(word);
 	if (k == NULL)
 		return unknown_key(text, word, err);
+	/* a repeated key is a mistake (which one was meant?), never "the last wins" */
+	if (d->given[k - fault_keys])
+		return walsim_error_set(err, "\"%s\": duplicate key \"%s\" (word %d gave it already)",
+								text, word, d->given[k - fault_keys]);
+	d->given[k - fault_keys] = index + 1;
 	return k->parse(d, k, eq + 1, err);
 }
 

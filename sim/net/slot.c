@@ -372,6 +372,16 @@ slot_service(Proxy *p, Slot *s, uint64_t now)
 	uint32_t	want_c = 0,
 				want_s = 0;
 
+	if (now >= slot_startup_deadline(p, s))
+	{
+		char		reason[96];
+
+		p->startup_timeouts++;
+		snprintf(reason, sizeof(reason), "no startup packet within %.3g s",
+				 (double) p->startup_timeout_ns / 1e9);
+		slot_close(p, s, reason, false);
+		return false;
+	}
 	conn_check_actions(&s->c, &p->fs, now);
 	if (s->c.want_reset)
 	{
@@ -457,6 +467,23 @@ on_slot_event(Handle *h, uint32_t events)
 
 /* ------------------------------------------------------------ opening */
 
+/*
+ * A client that connects and never sends its startup packet holds two
+ * descriptors (its own and the upstream's) for ever; any local user can
+ * open hundreds.  Like PostgreSQL's authentication_timeout, it is closed
+ * after startup_timeout_ns.  TLS passed through hides the startup packet:
+ * such connections are exempt once the server has answered 'S', and raw
+ * links (any TCP protocol, no startup packet) are exempt altogether.
+ */
+uint64_t
+slot_startup_deadline(const Proxy *p, const Slot *s)
+{
+	if (p->startup_timeout_ns == 0 || s->c.info.startup_seen || s->c.info.tls ||
+		(s->link != NULL && s->link->raw))
+		return UINT64_MAX;
+	return s->opened_ns + p->startup_timeout_ns;
+}
+
 #define IS_LOOPBACK(a) ((ntohl(a) >> 24) == 127)
 
 /*
@@ -510,6 +537,7 @@ slot_open(Proxy *p, Link *l, int fd, const struct sockaddr_storage *peer, const 
 	s->c.ctx = p;
 	s->link = l;
 	s->cfd = fd;
+	s->opened_ns = proxy_now_ns();
 	s->sfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->hc = (Handle) {.fn = on_slot_event, .owner = p, .ptr = s};

@@ -65,10 +65,13 @@ def throwaway_user() -> Iterator[pwd.struct_passwd]:
     name = f"walsimnr{os.getpid() % 100000}"
     subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                     "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+    entry = pwd.getpwnam(name)
     try:
-        yield pwd.getpwnam(name)
+        yield entry
     finally:
         subprocess.run(["userdel", name], capture_output=True)
+        # its private runtime directory (port locks), walsim.core.safefs.runtime_dir
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"walsim-{entry.pw_uid}", ignore_errors=True)
         cache = Path(tempfile.gettempdir()) / f"walsim-initdb-cache-{name}"
         shutil.rmtree(cache, ignore_errors=True)
 

@@ -25,7 +25,19 @@ read_body(const WireMessage *msg)
 		WireStartup st;
 
 		if (wire_parse_startup(msg->code, msg->body, msg->body_len, &st, &err))
+		{
+			size_t		pos = 0;
+			const char *k,
+					   *v;
+			int			n = 0;
+
 			(void) wire_startup_get(&st, "user");
+			/* every parameter is reached, beyond the index too */
+			while (wire_startup_next(&st, &pos, &k, &v))
+				n++;
+			if (n != st.ntotal || st.nparams > st.ntotal)
+				__builtin_trap();
+		}
 	}
 	else if (msg->kind == WIRE_MSG_CANCEL_REQUEST)
 	{

@@ -236,11 +236,13 @@ START_TEST(test_every_key_value)
 	ck_assert(parse("id=f link=l kind=stall duration=100us count=4", &f, &err));
 	ck_assert_uint_eq(f.duration_us, 100);
 	ck_assert_uint_eq(f.max_fires, 4);
-	/* a later word wins */
-	ck_assert(parse("id=a id=b link=l kind=close kind=reset dir=up dir=both", &f, &err));
-	ck_assert_str_eq(f.id, "b");
-	ck_assert_int_eq(f.kind, FK_RESET);
-	ck_assert_uint_eq(f.dirs, 3);
+	/* a repeated key is an error naming the word (issue 16: it used to take the last) */
+	ck_assert(!parse("id=a id=b link=l kind=close", &f, &err));
+	ck_assert_str_eq(err.message, "\"id=b\": duplicate key \"id\" (word 1 gave it already)");
+	ck_assert(!parse("id=a link=l kind=close kind=reset", &f, &err));
+	ck_assert_ptr_nonnull(strstr(err.message, "\"kind=reset\": duplicate key \"kind\""));
+	ck_assert(!parse("id=a link=l kind=stall dir=up dir=both", &f, &err));
+	ck_assert_ptr_nonnull(strstr(err.message, "duplicate key \"dir\""));
 	/* defaults */
 	ck_assert(parse("id=f link=l kind=close", &f, &err));
 	ck_assert_int_eq(f.trig, TRIG_NOW);
@@ -257,9 +259,9 @@ START_TEST(test_every_key_value)
 	ck_assert_int_eq(f.nsrc, 3);
 	ck_assert_str_eq(f.src[1], "-");
 	ck_assert_str_eq(f.src[2], "dcs.1");
-	ck_assert(parse("id=f link=l kind=partition src=a src=b", &f, &err));	/* a later word wins */
-	ck_assert_int_eq(f.nsrc, 1);
-	ck_assert_str_eq(f.src[0], "b");
+	/* a repeated key is an error (issue 16 item 7), src= too: src=a,b says both */
+	ck_assert(!parse("id=f link=l kind=partition src=a src=b", &f, &err));
+	ck_assert_ptr_nonnull(strstr(err.message, "\"src=b\": duplicate key \"src\""));
 	ck_assert(parse("id=f link=l kind=refuse mode=reset src=a", &f, &err));
 	ck_assert(f.refuse_reset);
 }
@@ -323,7 +325,14 @@ START_TEST(test_every_key_bad_value)
 		WalsimError err = {{0}};
 		size_t		n = strlen(cases[i].error);
 
-		snprintf(rule, sizeof(rule), "id=a link=l kind=delay ms=1 %s", cases[i].word);
+		static const char *const base[] = {"id=a", "link=l", "kind=delay", "ms=1"};
+		size_t		keylen = strcspn(cases[i].word, "=") + 1;
+
+		/* the word under test, then the base words whose key it does not give */
+		snprintf(rule, sizeof(rule), "%s", cases[i].word);
+		for (size_t b = 0; b < 4; b++)
+			if (strncmp(base[b], cases[i].word, keylen) != 0)
+				snprintf(rule + strlen(rule), sizeof(rule) - strlen(rule), " %s", base[b]);
 		ck_assert_msg(!parse(rule, &f, &err), "accepted: %s", rule);
 		if (cases[i].error[n - 2] == ':')
 			ck_assert_msg(strncmp(err.message, cases[i].error, n) == 0 && err.message[n] != '\0',

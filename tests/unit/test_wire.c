@@ -569,21 +569,35 @@ START_TEST(test_parse_startup)
 	ck_assert(!wire_parse_startup(WIRE_PROTOCOL_3_0, unterminated, 2, &s, &err));
 	ck_assert_str_eq(err.message, "StartupMessage: parameter name at body offset 0 is not terminated");
 	{
-		/* 65 parameters */
+		/*
+		 * 200 parameters: all accepted (PostgreSQL bounds only the packet's
+		 * length; issue 16 item 8), the ones past the index found too
+		 */
 		WireBuf		b;
+		size_t		pos = 0;
+		const char *k,
+				   *v;
+		int			n = 0;
 
 		wire_buf_init(&b);
-		for (int i = 0; i < 65; i++)
+		for (int i = 0; i < 200; i++)
 		{
-			char		k[16];
+			char		key[16];
 
-			snprintf(k, sizeof(k), "k%d", i);
-			wire_put_cstring(&b, k);
-			wire_put_cstring(&b, "v");
+			snprintf(key, sizeof(key), "k%d", i);
+			wire_put_cstring(&b, key);
+			wire_put_cstring(&b, i == 150 ? "the user" : "v");
 		}
 		wire_put_u8(&b, 0);
-		ck_assert(!wire_parse_startup(WIRE_PROTOCOL_3_0, b.data, b.len, &s, &err));
-		ck_assert_str_eq(err.message, "StartupMessage: more than 64 parameters");
+		ck_assert(wire_parse_startup(WIRE_PROTOCOL_3_0, b.data, b.len, &s, &err));
+		ck_assert_int_eq(s.nparams, WIRE_MAX_STARTUP_PARAMS);
+		ck_assert_int_eq(s.ntotal, 200);
+		ck_assert_str_eq(wire_startup_get(&s, "k150"), "the user");
+		ck_assert_str_eq(wire_startup_get(&s, "k3"), "v");
+		ck_assert_ptr_null(wire_startup_get(&s, "k200"));
+		while (wire_startup_next(&s, &pos, &k, &v))
+			n++;
+		ck_assert_int_eq(n, 200);
 		wire_buf_free(&b);
 	}
 }

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from walsim.core.errors import RunInterrupted
+from walsim.core.exitstatus import INTERRUPTED
 from walsim.core.errors import ScenarioError
 from walsim.faults.clock import ClockLayer
 from walsim.faults.disk import DiskLayer
@@ -144,10 +146,16 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     info.update(step_error=done.step_error, harness_error=done.harness_error, elapsed_s=done.elapsed_s)
     write_json(rundir / "run.json", info)
     verdicts, status = judge(RunRecord(rundir, scenario), report)
-    info.update(exit_status=status, finished=now_iso())
+    if done.interrupted is not None:
+        # the same status the CLI exits with (130), and what stopped the run
+        info.update(exit_status=INTERRUPTED, interrupted=str(done.interrupted) or "SIGINT",
+                    judged_status=status)
+    else:
+        info.update(exit_status=status)
+    info.update(finished=now_iso())
     write_json(rundir / "run.json", info)
     if index:
         update_index(rundir.parent)
     if done.interrupted is not None:
-        raise done.interrupted
+        raise RunInterrupted(rundir, str(done.interrupted) or "interrupted") from done.interrupted
     return RunResult(rundir, verdicts, status, seed, done.step_error, done.harness_error, reproduce)

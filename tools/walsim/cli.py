@@ -11,14 +11,16 @@ interrupted), printed at the end of every ``--help``.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import walsim.commands
 from walsim.core.errors import UsageError
-from walsim.core.exitstatus import epilog
+from walsim.core.exitstatus import INTERRUPTED, epilog
 from walsim.core.version import __version__
 
 
@@ -52,6 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"walsim-cli: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # the run directory itself is full: the records could not be written
+        print(f"walsim-cli: error: disk full: writing {exc.filename or 'a file'}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
         print("walsim-cli: interrupted", file=sys.stderr)
-        return 130
+        rundir = getattr(exc, "rundir", None)
+        if rundir is not None:
+            report = Path(rundir) / "report.html"
+            print(f"walsim-cli: partial report: {report if report.exists() else rundir}", file=sys.stderr)
+        return INTERRUPTED

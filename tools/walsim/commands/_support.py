@@ -29,20 +29,22 @@ from walsim.scenario.model import Scenario
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (CI cancelling a job, ``timeout``) unwinds like
-    Ctrl-C, so that the engine stops every server it started and keeps the
-    run directory."""
+    """Within the block, SIGTERM (CI cancelling a job, ``timeout``) and SIGHUP
+    (the terminal or SSH session closing) unwind like Ctrl-C, so that the
+    engine stops every server it started and keeps the run directory.  What a
+    SIGKILL leaves is the run supervisor's (walsim.core.supervise)."""
     def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def default_scenario_dir() -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from walsim.pg import procs
+from walsim.core import supervise
 from walsim.core.errors import UsageError
 from walsim.pg.cluster import Cluster, wait_all_streaming
 from walsim.core.errors import ClusterError, WalsimError
@@ -175,6 +176,20 @@ def _attach(path: Path) -> Cluster:
         raise UsageError(f"--dir {path}: {exc}") from None
 
 
+def _clean_registry(path: Path) -> None:
+    """What else the run that made this cluster registered (walsim-netd and its
+    directory...), when that run is gone: stopped and removed, each listed."""
+    reg = supervise.find_registry_of(path)
+    if reg is None:
+        return
+    owner = reg.owner()
+    if owner.get("pid") and supervise.alive(int(owner["pid"]), int(owner.get("starttime", 0))):
+        return
+    for line in reg.cleanup():
+        print(f"walsim: {line}")
+    reg.remove()
+
+
 def run_down(args: argparse.Namespace) -> int:
     cluster = _attach(args.dir)
     owner = cluster.owner()
@@ -191,6 +206,7 @@ def run_down(args: argparse.Namespace) -> int:
         node.stop("fast")
     print(f"walsim: the owner of {args.dir} was gone; stopped {len(running)} node(s) by pid file")
     if not args.keep:
+        _clean_registry(cluster.base_dir)
         shutil.rmtree(cluster.base_dir, ignore_errors=True)
     return 0
 

@@ -121,3 +121,24 @@ class MissingData(WalsimError):
 
 class ConformError(WalsimError):
     """The conformance suite could not run against its target (not a check failing)."""
+
+
+class UnsafePathError(WalsimError):
+    """A directory or file walsim would reuse is not safe to trust: a symbolic
+    link, owned by another user, or writable by others (docs/security.md)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C, SIGTERM or SIGHUP after it was torn down and its
+    partial record judged; ``rundir`` is where the partial report is.  A
+    KeyboardInterrupt (not a WalsimError) so that whatever catches an
+    interrupt keeps doing so; the CLI exits 130 on it."""
+
+    def __init__(self, rundir: object, reason: str = "interrupted") -> None:
+        super().__init__(reason)
+        self.rundir = rundir
+
+
+class DiskFullError(HarnessError):
+    """A filesystem walsim writes to is full (ENOSPC): the message names the
+    path, what was being written, and how much was needed and free."""

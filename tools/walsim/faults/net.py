@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from walsim.core import supervise
 from walsim.core.errors import HarnessError, NetdError
 from walsim.core.lsn import format_lsn, parse_lsn
 from walsim.core.paths import find_program, not_found, program_candidates
@@ -254,6 +255,7 @@ class NetLayer(FaultLayer):
         # works in a short temporary directory; its log and trace are copied into
         # the run directory by collect().
         self.workdir = Path(tempfile.mkdtemp(prefix="walsim-netd-"))
+        supervise.register_dir(self.workdir, "walsim-netd work directory")
         self.netd = Netd.start(self.workdir, seed=int(self.ctx.seed))
         for name in self.ctx.scenario.nodes:
             self.members[name] = "node"

@@ -11,7 +11,9 @@ Python process can still find them; pids are checked against their start
 time before any signal, so a recycled pid is never hit.
 
 Stopping is by group: SIGTERM, a grace period, then SIGKILL of every process
-still in the group.  :meth:`Supervisor.stop` stops in the order the adapter
+still in the group.  Every program is also registered with the run's
+supervisor (:mod:`walsim.core.supervise`), which stops its group the same
+way should walsim itself be killed.  :meth:`Supervisor.stop` stops in the order the adapter
 gives (managers first, then monitors and the DCS).
 """
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from walsim.core import supervise
 from walsim.core.errors import ManagerError
 from walsim.pg import procs
 from walsim.pg.runas import RunAs
@@ -126,6 +129,9 @@ class Supervisor:
             mp.past.append((mp.pid, mp.starttime))
         mp.pid = mp.proc.pid
         mp.starttime = info.starttime if info is not None else 0
+        # the run's supervisor stops the program's whole group should walsim die (walsim.core.supervise)
+        supervise.register_process(mp.pid, mp.label, starttime=mp.starttime or None, group=True,
+                                   stop="TERM", grace=5)
         self._save()
         self._event("process_start", what=mp.what, node=mp.node, pid=mp.pid, argv=mp.argv[:3])
 

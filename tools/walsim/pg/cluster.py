@@ -55,6 +55,7 @@ from psycopg import sql
 
 from walsim.pg import addresses as addrs
 from walsim.pg import procs
+from walsim.core import supervise
 from walsim.core.errors import ClusterError, UnknownNode, WaitTimeout
 from walsim.core.lsn import Lsn
 from walsim.core.paths import library
@@ -64,7 +65,7 @@ from walsim.pg.pgbin import PgBin
 from walsim.pg.ports import PortAllocator
 from walsim.pg.runas import RunAs
 from walsim.pg.snapshot import Image, copy_data, ensure_image, refill_in_background, snapshot_key, take
-from walsim.pg.template import copy_template, ensure_template, run_initdb
+from walsim.pg.template import copy_template, ensure_template, run_initdb, set_superuser_password
 from walsim.core.timeouts import scaled, wait_until
 
 WORKDIR_ENV = "WALSIM_WORKDIR"
@@ -165,6 +166,8 @@ class Cluster:
             if self.base_dir.exists() and any(self.base_dir.iterdir()):
                 raise ClusterError(f"work directory {self.base_dir} is not empty; choose a new one")
             self.base_dir.mkdir(parents=True, exist_ok=True)
+        if not self.keep:
+            supervise.register_dir(self.base_dir, "cluster directory")
         os.chmod(self.base_dir, 0o755)
         self.runas.chown(self.base_dir)
         self.runas.check_access(self.base_dir)
@@ -375,18 +378,18 @@ class Cluster:
                 self._pending_rotation[name] = image
                 node.image = image
             elif self.template_cache:
-                template, password = ensure_template(self.pg, self.runas, self.superuser, options,
-                                                     node.log_file, secs)
-                if self._superuser_password not in (None, password):
-                    # Another primary of this cluster came from a different template:
-                    # initdb afresh with the cluster's password instead.
-                    run_initdb(self.pg, self.runas, node.data_dir, self._superuser_password,
-                               self.superuser, options, node.log_file, secs)
-                else:
-                    self._superuser_password = password
-                    copy_template(self.runas, template, node.data_dir, node.log_file, secs)
-                    if durable:
-                        os.sync()
+                template, _template_password = ensure_template(self.pg, self.runas, self.superuser,
+                                                               options, node.log_file, secs)
+                if self._superuser_password is None:
+                    self._superuser_password = secrets.token_hex(16)
+                copy_template(self.runas, template, node.data_dir, node.log_file, secs)
+                # The copy still has the template's password, which every cluster built
+                # from the template would share: the cluster's own, before any start.
+                set_superuser_password(self.pg, self.runas, node.data_dir, self.superuser,
+                                       self._superuser_password, "md5" if auth == "md5" else "scram-sha-256",
+                                       node.log_file, secs)
+                if durable:
+                    os.sync()
             else:
                 if self._superuser_password is None:
                     self._superuser_password = secrets.token_hex(16)
@@ -642,6 +645,8 @@ class Cluster:
         keep = self.keep if keep is None else keep
         if not keep and not self.destroyed:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+        elif keep:
+            supervise.forget_dir(self.base_dir)
         self.destroyed = True
         return problems
 

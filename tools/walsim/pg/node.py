@@ -45,6 +45,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from walsim.pg import procs
+from walsim.core import supervise
 from walsim.core.errors import ClusterError, ServerStartError
 from walsim.pg.legacy import LegacySettingWarning, translate_recovery_conf, translate_settings
 from walsim.core.lsn import Lsn
@@ -540,6 +541,9 @@ class Node:
         info = procs.stat(self._proc.pid)
         if info is not None:
             self._known[info.pid] = info.starttime
+            # its own session: the whole process group, immediate shutdown, if walsim dies
+            supervise.register_process(info.pid, f"postmaster of {self.name}", starttime=info.starttime,
+                                       group=True, stop="QUIT")
         self.cluster._register_live(self)
 
     def _start_failure(self, offset: int, why: str) -> ServerStartError:

@@ -1,9 +1,17 @@
 """TCP port reservation shared by every walsim process on the machine.
 
-A reserved port is a lock file ``port-N.lock`` in a shared directory
-(``$WALSIM_PORT_DIR``, default ``<tempdir>/walsim-ports``) on which the
-reserving process holds an exclusive ``flock`` for as long as it owns the
-port.  The lock dies with the process, so a crashed run never leaks a
+A reserved port is a lock file ``port-N.lock`` in a directory
+(``$WALSIM_PORT_DIR``, default ``ports/`` in the user's private runtime
+directory, :func:`walsim.core.safefs.runtime_dir`) on which the reserving
+process holds an exclusive ``flock`` for as long as it owns the port.
+
+Lock files are opened with ``O_NOFOLLOW`` and must be regular files owned
+by the user: the directory used to be a world-writable ``/tmp/walsim-ports``
+where another user could plant ``port-N.lock -> /etc/something`` and have
+root truncate it (issue 16).  A ``$WALSIM_PORT_DIR`` shared by several
+users must be sticky (mode 1777, like ``/tmp``); another user's lock file in
+it makes its port unavailable, never written.  Ports taken by other users'
+servers are still seen by the bind check below.  The lock dies with the process, so a crashed run never leaks a
 reservation; pytest-xdist workers and concurrent CI jobs never hand out the
 same port.  A candidate port must also be bindable on the loopback and
 wildcard addresses (nothing else is listening on it).
@@ -19,10 +27,11 @@ import fcntl
 import os
 import random
 import socket
-import tempfile
+import stat
 from pathlib import Path
 
-from walsim.core.errors import PortError
+from walsim.core.errors import PortError, UnsafePathError
+from walsim.core.safefs import open_nofollow, private_dir, runtime_dir
 
 PORT_DIR_ENV = "WALSIM_PORT_DIR"
 #: default range, the one PostgreSQL's Cluster.pm uses (below the Linux ephemeral range)
@@ -30,7 +39,13 @@ DEFAULT_LOW, DEFAULT_HIGH = 10200, 32767
 
 
 def default_port_dir() -> Path:
-    return Path(os.environ.get(PORT_DIR_ENV) or Path(tempfile.gettempdir()) / "walsim-ports")
+    env = os.environ.get(PORT_DIR_ENV)
+    if env:
+        return Path(env)
+    try:
+        return runtime_dir() / "ports"
+    except UnsafePathError as exc:
+        raise PortError(str(exc)) from None
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -97,24 +112,31 @@ class PortAllocator:
         self._rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little"))
 
     def _ensure_dir(self) -> None:
+        """The lock directory must be the user's own (0700), or a sticky directory
+        shared on purpose (``$WALSIM_PORT_DIR`` mode 1777, like ``/tmp``)."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PortError(f"cannot create the port lock directory {self.directory}: {exc}") from None
-        # Shared by every user that runs walsim, like /tmp: sticky and world-writable.
         try:
-            if self.directory.stat().st_uid == os.geteuid():
-                os.chmod(self.directory, 0o1777)
-        except OSError:
-            pass
+            st = os.lstat(self.directory)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+            return  # a shared sticky directory: each lock file is checked on open
+        try:
+            private_dir(self.directory, what="port lock directory",
+                        hint=f"or set {PORT_DIR_ENV} to a directory of your own")
+        except UnsafePathError as exc:
+            raise PortError(str(exc)) from None
 
     def _try_lock(self, port: int) -> PortReservation | None:
         path = self.directory / f"port-{port}.lock"
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            except PermissionError:
-                return None  # another user's live or stale lock file: skip the port
+                fd = open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except (PermissionError, UnsafePathError):
+                return None  # another user's lock file or a planted link: skip the port, touch nothing
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -169,7 +191,7 @@ class PortAllocator:
             return held
         for f in self.directory.glob("port-*.lock"):
             try:
-                fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
                 continue
             try:

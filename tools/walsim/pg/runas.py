@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+from typing import Any
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from walsim.core import supervise
 from walsim.core.errors import ClusterError, CommandError
 
 PG_USER_ENV = "WALSIM_PG_USER"
@@ -110,20 +112,18 @@ class RunAs:
                 out.flush()
                 start = out.tell()
                 try:
-                    proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, env=full_env,
-                                          cwd=cwd, timeout=timeout, input=input,
-                                          stdin=None if input is not None else subprocess.DEVNULL,
-                                          close_fds=True, **self.popen_kwargs())  # type: ignore[call-overload]
+                    proc = _run_registered(args, stdout=out, stderr=subprocess.STDOUT, env=full_env,
+                                           cwd=cwd, timeout=timeout, input=input,
+                                           close_fds=True, **self.popen_kwargs())
                 except subprocess.TimeoutExpired:
                     raise CommandError(f"{what}: {args[0]} did not finish within {timeout:.0f}s; "
                                        f"output in {log}", argv=args, returncode=None) from None
             output = _tail_from(log, start)
         else:
             try:
-                proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      env=full_env, cwd=cwd, timeout=timeout, input=input,
-                                      stdin=None if input is not None else subprocess.DEVNULL,
-                                      close_fds=True, **self.popen_kwargs())  # type: ignore[call-overload]
+                proc = _run_registered(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       env=full_env, cwd=cwd, timeout=timeout, input=input,
+                                       close_fds=True, **self.popen_kwargs())
             except subprocess.TimeoutExpired:
                 raise CommandError(f"{what}: {args[0]} did not finish within {timeout:.0f}s",
                                    argv=args, returncode=None) from None
@@ -194,3 +194,24 @@ def _tail_from(path: Path, offset: int) -> str:
 def _last_lines(text: str, n: int = 20) -> str:
     lines = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
     return "\n".join("    " + ln for ln in lines[-n:])
+
+
+def _run_registered(args: list[str], *, input: bytes | None, timeout: float | None,
+                    **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run`` with the child registered with the run's supervisor
+    (:mod:`walsim.core.supervise`): a helper (initdb, ``cp -a`` of the template,
+    pg_basebackup) still running when walsim is killed is stopped before the
+    directory it writes into is removed."""
+    kwargs["stdin"] = subprocess.PIPE if input is not None else subprocess.DEVNULL
+    with subprocess.Popen(args, **kwargs) as proc:
+        supervise.register_process(proc.pid, f"{Path(args[0]).name} (helper)")
+        try:
+            out, _ = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        except BaseException:
+            proc.kill()
+            raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, None)

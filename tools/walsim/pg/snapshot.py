@@ -41,7 +41,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -51,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from walsim.core import safefs
+from walsim.core.errors import UnsafePathError
 from walsim.core.errors import ClusterError
 from walsim.pg.pgbin import PgBin
 from walsim.pg.runas import RunAs
@@ -98,35 +99,15 @@ def cache_root() -> Path:
 
 
 def private_dir(path: Path, create: bool = True) -> Path:
-    """``path`` as a directory only the current user can create, enter or change.
-
-    Created with mode 0700 when missing (its parent must exist).  An existing
-    one must be a directory (not a symbolic link) owned by the current user
-    with no permission bits for group or others; anything else raises
-    :class:`SnapshotError`, since files found there will be copied into data
-    directories and their passwords trusted."""
-    if create:
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise SnapshotError(f"cannot create the snapshot directory {path}: {exc.strerror}") from None
+    """``path`` as a directory only the current user can create, enter or change
+    (:func:`walsim.core.safefs.private_dir`, the checks every cache shares);
+    anything else raises :class:`SnapshotError`, since files found there will
+    be copied into data directories and their passwords trusted."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise SnapshotError(f"snapshot directory {path} does not exist") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise SnapshotError(f"snapshot directory {path} is not a directory (a symbolic link or a file); "
-                            f"remove it or set {CACHE_ENV}")
-    if st.st_uid != os.geteuid():
-        raise SnapshotError(f"snapshot directory {path} belongs to uid {st.st_uid}, not to uid "
-                            f"{os.geteuid()} that walsim runs as: refusing to use it (another user "
-                            f"may have created it); remove it or set {CACHE_ENV}")
-    if st.st_mode & 0o077:
-        raise SnapshotError(f"snapshot directory {path} has mode {stat.S_IMODE(st.st_mode):04o}; "
-                            f"it must give no access to group or others (chmod 700 it)")
-    return path
+        return safefs.private_dir(path, create=create, what="snapshot directory",
+                                  hint=f"remove it or set {CACHE_ENV}")
+    except UnsafePathError as exc:
+        raise SnapshotError(str(exc)) from None
 
 
 def snapshot_key(pg: PgBin, runas: RunAs, superuser: str, replication_user: str,

@@ -35,8 +35,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from walsim.core.errors import HarnessError, StepFailed
+from walsim.core.diskspace import full_message, full_paths, is_enospc
+from walsim.core.errors import DiskFullError, HarnessError, StepFailed
 from walsim.core.events import Clock, EventLog, JsonlWriter
+from walsim.core.supervise import RunSupervisor
 from walsim.core.timeouts import multiplier
 from walsim.core.version import __version__
 from walsim.pg.cluster import Cluster, wait_all_streaming
@@ -100,7 +102,18 @@ def new_rundir(parent: Path, name: str, seed: int) -> Path:
 def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
             progress: ProgressFn | None = None, reproduce: str = "") -> Execution:
     """Run one scenario and record it; never raises for a failing system or a harness
-    error (both are recorded in the result); an interrupt is recorded and returned."""
+    error (both are recorded in the result); an interrupt is recorded and returned.
+
+    The run has a supervisor (:mod:`walsim.core.supervise`): every process and
+    directory the run starts is registered, and should this process die without
+    tearing down (SIGKILL), the supervisor stops and removes them."""
+    with RunSupervisor(f"run-{scenario.name}", rundir):
+        return _execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress,
+                        reproduce=reproduce)
+
+
+def _execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool,
+             progress: ProgressFn | None, reproduce: str) -> Execution:
     say = progress or (lambda msg, ctx: None)
     (rundir / "scenario.toml").write_text(scenario.text, encoding="utf-8")
     (rundir / "faults").mkdir(exist_ok=True)
@@ -117,25 +130,45 @@ def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
                                 "warnings": [str(w) for w in scenario.warnings]}
     write_json(rundir / "run.json", run_info)
     result = Execution(rundir, seed, reproduce, run_info)
+
+    def places() -> dict[str, Path | None]:
+        return {"run directory": rundir,
+                "cluster directory": ctx.cluster.base_dir if ctx.cluster is not None else None}
+
+    def harness_failure(exc: BaseException, prefix: str = "") -> str:
+        """The message of a harness error; a full disk is named as such (whatever failed first)."""
+        full = full_paths(places())
+        if isinstance(exc, DiskFullError):
+            return str(exc)
+        if is_enospc(exc) or full:
+            return full_message(full, f"{type(exc).__name__}: {exc}")
+        _write_traceback(rundir)
+        return f"{prefix}{type(exc).__name__}: {exc}"
     events.event("run_start", seed=seed, scenario=scenario.name)
     say(f"run {scenario.name} seed {seed} -> {rundir}", None)
     try:
         try:
-            _build(ctx, say)
+            _build(ctx, say, keep)
             run_info["versions"] = versions(ctx.cluster.pg)
             write_json(rundir / "run.json", run_info)
             _start_load(ctx, samples, ledger)
             result.step_error = _run_steps(ctx, say)
         except StepFailed as exc:
             result.step_error = str(exc)
-        except HarnessError as exc:
+        except DiskFullError as exc:
             result.harness_error = str(exc)
+        except HarnessError as exc:
+            result.harness_error = harness_failure(exc) if (is_enospc(exc) or full_paths(places())) \
+                else str(exc)
         except KeyboardInterrupt as exc:
             result.interrupted = exc
             result.harness_error = "interrupted"
         except Exception as exc:  # noqa: BLE001 - recorded as a harness error
-            result.harness_error = f"{type(exc).__name__}: {exc}"
-            (rundir / "harness-traceback.txt").write_text(traceback.format_exc())
+            result.harness_error = harness_failure(exc)
+        if result.step_error is not None and full_paths(places()):
+            # PostgreSQL could not write (WAL, a checkpoint) and a wait timed out: the cause is the disk
+            result.harness_error = full_message(full_paths(places()), step_error=result.step_error)
+            result.step_error = None
         try:
             if result.interrupted is None and ctx.cluster is not None:
                 ctx.phase = "settling"
@@ -145,14 +178,22 @@ def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
         except KeyboardInterrupt as exc:
             result.interrupted = exc
         except Exception as exc:  # noqa: BLE001
-            result.harness_error = result.harness_error or f"settle phase: {type(exc).__name__}: {exc}"
-            (rundir / "harness-traceback.txt").write_text(traceback.format_exc())
+            result.harness_error = result.harness_error or harness_failure(exc, "settle phase: ")
     finally:
         _teardown(ctx, keep, samples, ledger)
         events.event("run_end", step_error=result.step_error, harness_error=result.harness_error)
         events.close()
     result.elapsed_s = round(clock.now(), 2)
     return result
+
+
+def _write_traceback(rundir: Path) -> None:
+    """harness-traceback.txt, whole or not at all (never an empty file on a full disk)."""
+    path = rundir / "harness-traceback.txt"
+    try:
+        path.write_text(traceback.format_exc())
+    except OSError:
+        path.unlink(missing_ok=True)
 
 
 def _durable(settings: dict[str, Any]) -> bool:
@@ -167,10 +208,11 @@ def _setup_layers(ctx: RunContext) -> None:
         layer.setup()
 
 
-def _build(ctx: RunContext, say: ProgressFn) -> None:
+def _build(ctx: RunContext, say: ProgressFn, keep: bool = False) -> None:
     sc = ctx.scenario
-    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", snapshot=sc.snapshot)
+    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", snapshot=sc.snapshot, keep=keep)
     ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir), snapshot=sc.snapshot)
+    say(f"cluster directory {ctx.cluster.base_dir}", ctx)
     _setup_layers(ctx)
     builder = next((layer for layer in ctx.layers.values() if layer.builds_cluster), None)
     if builder is not None:

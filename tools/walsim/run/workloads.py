@@ -57,6 +57,7 @@ from typing import Any, Callable, Sequence
 
 import psycopg
 
+from walsim.core import supervise
 from walsim.core.decision import decision, uniform
 from walsim.core.events import Clock, JsonlWriter
 from walsim.core.lsn import parse_lsn
@@ -600,6 +601,7 @@ class PgbenchWorkload(Workload):
         argv.append(self.target.conninfo)
         self.log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        supervise.register_process(self._proc.pid, f"pgbench {self.name}")
         self.running = True
         self.ledger.write({"op": "pgbench", "workload": self.name, "event": "start",
                            "node": self.target.name, "pid": self._proc.pid})

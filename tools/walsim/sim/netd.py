@@ -25,14 +25,16 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from walsim.core import supervise
 from walsim.core.errors import NetdError
 from walsim.core.paths import find_program, not_found, program, program_candidates
 from walsim.core.timeouts import scaled, wait_until
@@ -93,17 +95,22 @@ class Netd:
     def start(cls, workdir: str | os.PathLike[str] | None = None, *, seed: int = 0,
               trace: bool = True, links: Mapping[str, tuple[str, str]] | None = None,
               faults: Iterable[str] = (), tls: str = "refuse", binary: Path | None = None,
-              valgrind: bool = False, timeout: float | None = None) -> "Netd":
+              valgrind: bool = False, timeout: float | None = None,
+              extra_args: Sequence[str] = (), max_files: int | None = None) -> "Netd":
         """Start the daemon.
 
         ``workdir`` holds the control socket, the trace (``netd-trace.jsonl``)
         and the daemon's log (``netd.log``); a temporary directory is made
         (and removed on :meth:`stop`) when it is None.  ``links`` maps a name
         to ``(listen "host:port", upstream "host:port")``; ``faults`` are
-        rule strings for ``--fault``.
+        rule strings for ``--fault``; ``extra_args`` more options (e.g.
+        ``--startup-timeout``); ``max_files`` the descriptor limit (soft and
+        hard) the daemon starts with.
         """
         owns = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="walsim-netd-")) if owns else Path(workdir)
+        if owns:
+            supervise.register_dir(wd, "walsim-netd work directory")
         wd.mkdir(parents=True, exist_ok=True)
         if binary is None and find_program("walsim-netd") is None:
             raise NetdError(not_found("walsim-netd", program_candidates("walsim-netd")))
@@ -120,13 +127,19 @@ class Netd:
             argv += ["--link", f"{name}={listen},{upstream}"]
         for f in faults:
             argv += ["--fault", f]
+        argv += list(extra_args)
+        limit = None
+        if max_files is not None:
+            def limit() -> None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
         if valgrind:
             argv = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
                     "--errors-for-leak-kinds=definite,indirect", *argv]
         with open(log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, preexec_fn=limit)
         netd = cls(proc, control, trace_path, seed, log, wd, owns)
+        supervise.register_process(proc.pid, "walsim-netd")
 
         def ready() -> bool:
             if proc.poll() is not None:

@@ -199,27 +199,43 @@ void		wire_store_be16(uint8_t *p, uint16_t v);
 void		wire_store_be32(uint8_t *p, uint32_t v);
 void		wire_store_be64(uint8_t *p, uint64_t v);
 
+/*
+ * The first WIRE_MAX_STARTUP_PARAMS parameters are indexed in keys/values;
+ * a startup packet may hold more (PostgreSQL bounds only the packet's
+ * length): all of them are checked, counted in ntotal, and reached through
+ * wire_startup_get and wire_startup_next.
+ */
 #define WIRE_MAX_STARTUP_PARAMS 64
 
 /* A parsed StartupMessage; the strings point into the parsed body. */
 typedef struct WireStartup
 {
 	uint32_t	version;
-	int			nparams;
+	int			nparams;		/* indexed in keys/values */
+	int			ntotal;			/* in the packet (>= nparams) */
 	const char *keys[WIRE_MAX_STARTUP_PARAMS];
 	const char *values[WIRE_MAX_STARTUP_PARAMS];
+	const uint8_t *body;		/* the parsed body, for the parameters beyond the index */
+	size_t		len;
 } WireStartup;
 
 /*
  * Parse a StartupMessage body (after length and version) as reported by the
  * decoder: version is the message's .code.  Rejects a major version other
- * than 3, a missing terminator, an empty key, a key without a value, and
- * more than WIRE_MAX_STARTUP_PARAMS pairs, naming the byte offset.
+ * than 3, a missing terminator, a key without a value and bytes after the
+ * terminator, naming the byte offset.  Any number of parameters.
  */
 bool		wire_parse_startup(uint32_t version, const uint8_t *body, size_t len,
 							   WireStartup *out, WalsimError *err);
-/* Value of a startup parameter, or NULL. */
+/* Value of a startup parameter (its first occurrence), or NULL. */
 const char *wire_startup_get(const WireStartup *s, const char *key);
+
+/*
+ * Every parameter in order: start with *pos = 0; true with key and value
+ * set while there is one.
+ */
+bool		wire_startup_next(const WireStartup *s, size_t *pos, const char **key,
+							  const char **value);
 
 /* Query ('Q') / PasswordMessage ('p' cleartext or MD5): one C string filling the body. */
 bool		wire_parse_query(const uint8_t *body, size_t len, const char **sql,
