@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
-from walsim.run.observer import shape_sample
+from walsim.run.observer import percentile, sample_line, shape_sample
 from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
 
 
@@ -112,19 +112,38 @@ def test_in_flight_at_stop_is_indeterminate_once(tmp_path: Path) -> None:
 
 
 def test_shape_sample() -> None:
-    primary = shape_sample("pg1", {
-        "in_recovery": False, "insert_lsn": "0/3000200", "write_lsn": "0/3000100", "flush_lsn": "0/3000100",
-        "receive_lsn": None, "replay_lsn": None, "primary_tli": 2, "checkpoint_tli": 1,
-        "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": "0/3000100",
-                         "write_lsn": "0/3000100", "flush_lsn": "0/3000100", "replay_lsn": "0/3000080",
+    """The server builds the record (LSNs as numbers); the observer adds the
+    node, the round and the server's time on the run's axis."""
+    primary = shape_sample("pg1", 7, "1000012.250000", json.dumps({
+        "role": "primary", "timeline": 2, "insert_lsn": 0x3000200,
+        "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "receive_lsn": None, "replay_lsn": None,
+        "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": 0x3000100,
+                         "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "replay_lsn": 0x3000080,
                          "replay_lag": 0.002}],
-        "wal_receiver": None})
+        "wal_receiver": None}), start_wall=1000000.0)
+    assert primary["node"] == "pg1" and primary["up"] and primary["round"] == 7
+    assert primary["server_t"] == 12.25
     assert primary["role"] == "primary" and primary["timeline"] == 2
     assert primary["insert_lsn"] == 0x3000200 and primary["replication"][0]["replay_lsn"] == 0x3000080
-    standby = shape_sample("pg2", {
-        "in_recovery": True, "insert_lsn": None, "write_lsn": None, "flush_lsn": None,
-        "receive_lsn": "0/3000100", "replay_lsn": "0/3000080", "primary_tli": None, "checkpoint_tli": 1,
-        "replication": [], "wal_receiver": {"status": "streaming", "received_tli": 2, "flushed_lsn": "0/3000100"}})
-    assert standby["role"] == "standby" and standby["timeline"] == 2
-    assert standby["wal_receiver"]["flushed_lsn"] == 0x3000100
-    json.dumps(standby)
+    json.dumps(primary)
+
+
+def test_sample_line_copies_the_servers_object(tmp_path: Path) -> None:
+    """The observer's lines: its own fields, then the server's JSON text as it came."""
+    w = JsonlWriter(tmp_path / "s.jsonl", Clock())
+    t, wall = w.stamp()
+    w.write_lines([sample_line(t, wall, "pg1", 3, 1.5, '{"role" : "primary", "insert_lsn" : 50331648}'),
+                   sample_line(t, wall, "pg2", 4, 1.25, "{}")])
+    w.close()
+    first, second = read_jsonl(tmp_path / "s.jsonl")
+    assert list(first)[:2] == ["t", "wall"]
+    assert {k: first[k] for k in ("node", "up", "round", "server_t", "role", "insert_lsn")} == {
+        "node": "pg1", "up": True, "round": 3, "server_t": 1.5, "role": "primary", "insert_lsn": 50331648}
+    assert second == {"t": t, "wall": wall, "node": "pg2", "up": True, "round": 4, "server_t": 1.25}
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0

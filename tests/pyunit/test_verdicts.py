@@ -507,6 +507,28 @@ def test_lag_never_recovers(tmp_path: Path) -> None:
     assert v.result == FAIL and "never came back" in v.summary
 
 
+def test_lag_pairs_the_samples_of_one_round(tmp_path: Path) -> None:
+    """The standby's sample is compared with the primary's of the same observer
+    round, placed at the server's time of the sample (server_t), not with
+    whichever primary sample was written last: here pg2's answers are written
+    after the primary's next round (a slow client), yet pg2 is caught up."""
+    samples = []
+    for r in range(4, 32):
+        x = lsn(0x10000 * r)
+        samples.append(sample(0.25 * r + 0.001, "pg1", "primary", x, round=r, server_t=0.25 * r))
+        samples.append(sample(0.25 * r + 0.3, "pg2", "standby", x, round=r, server_t=0.25 * r + 0.001))
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples))
+    assert v.result == PASS, v.summary
+    # the same record without rounds (older walsim) pairs by time: one round's WAL behind
+    for smp in samples:
+        del smp["round"], smp["server_t"]
+    (tmp_path / "run").rename(tmp_path / "with-rounds")
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples))
+    assert v.result == FAIL and "64.0 kB" in v.summary, v.summary
+
+
 def test_lag_without_samples_is_error(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 1\n',
                      events=base_events(), samples=[]))

@@ -250,7 +250,7 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
     extra: dict[str, Any] = {}
     for layer in ctx.layers.values():
         extra.update(layer.observe())
-    ctx.observer = Observer(list(sc.nodes), lambda n: ctx.node(n).conninfo(), samples, 0.1, extra)
+    ctx.observer = Observer(list(sc.nodes), lambda n: ctx.node(n).conninfo(), samples, sc.observe_interval, extra)
     ctx.observer.start()
     for name, spec in sc.workloads.items():
         if spec.values.get("autostart", True):
@@ -350,6 +350,8 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             pass
     if ctx.observer is not None:
         ctx.observer.stop()
+        # the spread of one round's samples in server time (docs/scenarios.md)
+        ctx.events.event("observer_stats", **ctx.observer.skew())
     for layer in ctx.layers.values():
         for what, hook in (("teardown", layer.teardown), ("collect", lambda: layer.collect(ctx.rundir / "faults"))):
             try:

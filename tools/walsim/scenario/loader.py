@@ -38,6 +38,8 @@ TOP_FIELDS = {
     "durability": s.choice(DURABILITIES, required=True,
                            help="what the configuration promises for acknowledged commits"),
     "settings": s.settings(help="postgresql.conf settings for every node"),
+    "observe_interval": s.duration(default=0.1, help="the observer's tick: every node is sampled once "
+                                   "per tick (at least 10ms)"),
 }
 TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts")
 
@@ -151,6 +153,9 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     top = s.validate_table(doc, TOP_FIELDS, names, file, "", issues, ignore=TOP_TABLES)
     # paths of top-level keys carry a leading dot from validate_table; strip it
     issues[:] = [Issue(i.file, i.path.lstrip("."), i.message) for i in issues]
+    if isinstance(top.get("observe_interval"), float) and top["observe_interval"] < 0.01:
+        issues.append(Issue(file, "observe_interval", f"{top['observe_interval'] * 1000:g}ms is below the "
+                            "observer's shortest tick, 10ms"))
 
     raw_nodes = _table(doc, "nodes", file, issues, required=True)
     raw_links = _table(doc, "links", file, issues)
@@ -185,7 +190,8 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     if issues:
         raise ScenarioError(issues)
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
-                    seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
+                    seed=top["seed"], observe_interval=top["observe_interval"], durability=durability,
+                    settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
                     vocabulary=vocabulary, warnings=warnings)
 
