@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
-from walsim.run.observer import percentile, sample_line, shape_sample
+from walsim.run.observer import percentile, sample_line, server_time, shape_sample
 from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
 
 
@@ -120,12 +120,24 @@ def test_shape_sample() -> None:
         "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": 0x3000100,
                          "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "replay_lsn": 0x3000080,
                          "replay_lag": 0.002}],
-        "wal_receiver": None}), start_wall=1000000.0)
+        "wal_receiver": None}), start_wall=1000000.0, sent_wall=1000012.2495, received_wall=1000012.2512)
     assert primary["node"] == "pg1" and primary["up"] and primary["round"] == 7
     assert primary["server_t"] == 12.25
     assert primary["role"] == "primary" and primary["timeline"] == 2
     assert primary["insert_lsn"] == 0x3000200 and primary["replication"][0]["replay_lsn"] == 0x3000080
     json.dumps(primary)
+    assert "clock_offset" not in primary
+
+
+def test_a_moved_server_clock_is_not_trusted() -> None:
+    """A node whose clock is an hour behind (a clock fault): its sample is placed
+    between the query's send and its answer, and the offset is recorded."""
+    smp = shape_sample("pg2", 3, "996412.25", '{"role": "standby"}', start_wall=1000000.0,
+                       sent_wall=1000012.24, received_wall=1000012.26)
+    assert smp["server_t"] == pytest.approx(12.25) and smp["clock_offset"] == pytest.approx(-3600.0)
+    assert server_time(1000012.2505, 1000012.25, 1000012.251, 1000000.0) == (pytest.approx(12.2505), None)
+    t, off = server_time(1000012.31, 1000012.25, 1000012.251, 1000000.0)
+    assert t == pytest.approx(12.2505) and off == pytest.approx(0.0595)
 
 
 def test_sample_line_copies_the_servers_object(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ from walsim.core.events import JsonlWriter
 
 #: the shortest interval the observer accepts (docs/benchmarks.md: its cost at 10 ms)
 MIN_INTERVAL = 0.01
+#: how far outside [sent, answer read] a server's clock may be before it is not trusted (s)
+CLOCK_TOLERANCE = 0.002
 #: how often the pg_stat_replication / pg_stat_wal_receiver rows are sampled, at least
 DETAIL_INTERVAL = 0.1
 
@@ -90,23 +92,45 @@ POSITIONS_SQL = _sample_sql(False)
 _STATEMENTS = {True: (b"walsim_sample", SAMPLE_SQL.encode()), False: (b"walsim_positions", POSITIONS_SQL.encode())}
 
 
-def shape_sample(node: str, round_id: int, server_wall: str, body: str, start_wall: float) -> dict[str, Any]:
+def shape_sample(node: str, round_id: int, server_wall: str, body: str, start_wall: float,
+                 sent_wall: float, received_wall: float) -> dict[str, Any]:
     """The samples.jsonl record of one query result (the server's clock and
-    JSON text); ``start_wall`` is the run's start in Unix time (the origin of
-    ``server_t``)."""
-    rec: dict[str, Any] = {"node": node, "up": True, "round": round_id,
-                           "server_t": round(float(server_wall) - start_wall, 6)}
+    JSON text), sent and answered at the given Unix times; ``start_wall`` is
+    the run's start in Unix time (the origin of ``server_t``)."""
+    server_t, offset = server_time(float(server_wall), sent_wall, received_wall, start_wall)
+    rec: dict[str, Any] = {"node": node, "up": True, "round": round_id, "server_t": server_t}
+    if offset is not None:
+        rec["clock_offset"] = offset
     rec.update(json.loads(body))
     return rec
 
 
-def sample_line(t: float, wall: float, node: str, round_id: int, server_t: float, body: str) -> str:
+def sample_line(t: float, wall: float, node: str, round_id: int, server_t: float, body: str,
+                clock_offset: float | None = None) -> str:
     """The samples.jsonl line of an answered sample: the observer's fields, then
     the members of the server's JSON object ``body``, copied as they came (not
     parsed and dumped again: hundreds of samples a second)."""
     inner = body.strip()[1:].strip()
+    off = f', "clock_offset": {clock_offset}' if clock_offset is not None else ""
     return (f'{{"t": {t}, "wall": {wall}, "node": {json.dumps(node)}, "up": true, '
-            f'"round": {round_id}, "server_t": {server_t}' + (", " + inner if inner != "}" else "}"))
+            f'"round": {round_id}, "server_t": {server_t}{off}' + (", " + inner if inner != "}" else "}"))
+
+
+def server_time(server_wall: float, sent_wall: float, received_wall: float,
+                start_wall: float) -> tuple[float, float | None]:
+    """The time of a sample on the run's axis, and the server clock's offset
+    when it cannot be trusted.
+
+    The servers run on this machine, so their clock is the observer's: the
+    server's ``clock_timestamp()`` must lie between the moment the query was
+    sent and the moment its answer was read.  Outside that bracket (beyond
+    ``CLOCK_TOLERANCE``) the node's clock is moved (a ``clock`` fault,
+    libfaketime): the sample is placed at the middle of the bracket and the
+    offset (server minus that middle, in seconds) is returned."""
+    if sent_wall - CLOCK_TOLERANCE <= server_wall <= received_wall + CLOCK_TOLERANCE:
+        return round(server_wall - start_wall, 6), None
+    mid = (sent_wall + received_wall) / 2
+    return round(mid - start_wall, 6), round(server_wall - mid, 6)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -120,13 +144,15 @@ class _NodeState:
     """One node's connection and what is in flight on it (sampler thread only,
     except ``pending``/``error``, handed over by the node's connect thread)."""
 
-    __slots__ = ("name", "conn", "fd", "busy_round", "pending", "error", "error_recorded", "connecting", "lock")
+    __slots__ = ("name", "conn", "fd", "busy_round", "sent_wall", "pending", "error", "error_recorded",
+                 "connecting", "lock")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.conn: psycopg.Connection[Any] | None = None
         self.fd = -1
         self.busy_round: int | None = None
+        self.sent_wall = 0.0
         self.pending: psycopg.Connection[Any] | None = None
         self.error: str | None = None
         self.error_recorded = False
@@ -219,9 +245,10 @@ class Observer:
         try:
             with psycopg.connect(self.conninfo_of(node), autocommit=True, connect_timeout=2,
                                  application_name="walsim-observer") as conn:
+                sent = time.time()
                 row = conn.execute(SAMPLE_SQL).fetchone()
             assert row is not None
-            rec = shape_sample(node, -1, row[0], row[1], self.writer.clock.start_wall)
+            rec = shape_sample(node, -1, row[0], row[1], self.writer.clock.start_wall, sent, time.time())
             del rec["round"]
         except psycopg.Error as exc:
             rec = {"node": node, "up": False, "error": _first_line(exc)}
@@ -321,6 +348,7 @@ class Observer:
             try:
                 pg = st.conn.pgconn
                 st.fd = pg.socket
+                st.sent_wall = time.time()
                 pg.send_query_prepared(name, None)
                 while pg.flush() == 1:
                     select.select([], [pg.socket], [], self.interval)
@@ -355,11 +383,13 @@ class Observer:
             self._connect_async(st)
             return
         st.busy_round, st.error_recorded = None, False
-        server_t = round(float(clock_text) - start_wall, 6)
+        server_t, offset = server_time(float(clock_text), st.sent_wall, time.time(), start_wall)
         with self._rounds_lock:
             self._rounds.setdefault(r, []).append(server_t)
-        self._record(st.name, {"node": st.name, "up": True, "round": r, "server_t": server_t},
-                     body_bytes.decode())
+        rec: dict[str, Any] = {"node": st.name, "up": True, "round": r, "server_t": server_t}
+        if offset is not None:
+            rec["clock_offset"] = offset
+        self._record(st.name, rec, body_bytes.decode())
 
     def _record(self, node: str, rec: dict[str, Any], body: str | None) -> None:
         """Queue one sample (written by :meth:`_flush`, once per pass of the loop)."""
@@ -368,7 +398,8 @@ class Observer:
         if body is None:
             self._lines.append(json.dumps(head, default=str))
         else:
-            self._lines.append(sample_line(t, wall, node, rec["round"], rec["server_t"], body))
+            self._lines.append(sample_line(t, wall, node, rec["round"], rec["server_t"], body,
+                                           rec.get("clock_offset")))
         self._latest[node] = (head, body)
         self.counts[node] = self.counts.get(node, 0) + 1
 
