@@ -427,6 +427,15 @@ def test_no_acks_during_a_fault_window(tmp_path: Path) -> None:
     assert v.result == FAIL and v.evidence["acked_during_by_node"] == {"pg3": 1}
 
 
+def test_no_acks_during_ends_when_the_heal_was_issued(tmp_path: Path) -> None:
+    """The heal of c1 is issued at t=3.95 and recorded (fault_off) at t=4.0, when
+    netd has answered: a commit acknowledged at t=3.98 came after the heal."""
+    events = [dict(e, t=4.0, issued_t=3.95) if e["type"] == "fault_off" else e for e in base_events()]
+    v = one(make_run(tmp_path, NAD, events=events, ledger=[write(1, 1.5, "acked"), write(10, 3.98, "acked", sent_t=2.5)]))
+    assert v.result == PASS, v.summary
+    assert v.evidence["window"] == [2.0, 3.95]
+
+
 def test_no_acks_during_without_attempts_is_error(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, NAD, events=base_events(), ledger=[write(1, 1.5, "acked"), write(2, 4.5, "acked")]))
     assert v.result == ERROR and "no commit was sent while c1 was active" in v.summary
