@@ -188,11 +188,15 @@ class Observer:
         self._states = {n: _NodeState(n) for n in nodes}
         self._lines: list[str] = []  # samples not written yet (sampler thread only)
 
-    def start(self) -> None:
-        # The first round is due a little later: the connections are made by then.
-        self._t0 = time.monotonic() + max(self.interval, 0.1)
+    def start(self, connect_timeout: float = 2.0) -> None:
+        """Connect to every node (at most ``connect_timeout`` seconds: a node that
+        is down is sampled as down), then start the rounds."""
         for st in self._states.values():
             self._connect_async(st)
+        deadline = time.monotonic() + connect_timeout
+        while time.monotonic() < deadline and any(st.connecting for st in self._states.values()):
+            time.sleep(0.005)
+        self._t0 = time.monotonic() + self.interval
         t = threading.Thread(target=self._sample_loop, daemon=True, name="walsim-observe")
         self._threads.append(t)
         t.start()
