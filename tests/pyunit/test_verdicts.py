@@ -529,6 +529,19 @@ def test_lag_pairs_the_samples_of_one_round(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
                      events=base_events(), samples=samples))
     assert v.result == PASS, v.summary
+    # a late answer (taken long after its round's tick) is placed by time, not paired with its round
+    late = sample(7.9, "pg2", "standby", lsn(0x10000 * 30), round=4, server_t=7.6, late=True)
+    (tmp_path / "run").rename(tmp_path / "plain")
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples + [late]))
+    assert v.result == PASS, v.summary  # by round 4 it would be 26 rounds ahead: no lag either way
+    assert v.evidence["samples"] == len(samples) // 2 + 1
+    (tmp_path / "run").rename(tmp_path / "late")
+    behind = sample(7.9, "pg2", "standby", lsn(0x10000 * 4), round=30, server_t=7.6, late=True)
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples + [behind]))
+    # placed at t=7.6, after pg1's round 30 (t=7.5): 26 rounds of WAL behind, whatever its round says
+    assert v.result == FAIL and "1.6 MB at t=7.60 s" in v.summary, v.summary
     # the same record without rounds (older walsim) pairs by time: one round's WAL behind
     for smp in samples:
         del smp["round"], smp["server_t"]

@@ -51,7 +51,7 @@ def primary_lsn_by_round(record: RunRecord) -> dict[int, int]:
     out: dict[int, int] = {}
     for smp in record.samples:
         if (smp.get("up") and smp.get("role") == "primary" and smp.get("insert_lsn") is not None
-                and smp.get("round") is not None):
+                and smp.get("round") is not None and not smp.get("late")):
             out[int(smp["round"])] = int(smp["insert_lsn"])
     return out
 
@@ -79,7 +79,7 @@ def lag_series(record: RunRecord, node: str, kind: str) -> list[tuple[float, int
         if not smp.get("up") or smp.get(key) is None:
             continue
         t = sample_time(smp)
-        rnd = smp.get("round")
+        rnd = None if smp.get("late") else smp.get("round")  # a late sample is not of its round's moment
         if rnd is not None and int(rnd) in by_round:
             plsn = by_round[int(rnd)]
         else:

@@ -16,8 +16,10 @@ The query is prepared once per connection and returns the record as JSON
 built by the server, LSNs already as integers, plus the server's own clock
 (``clock_timestamp()``) at the moment of the sample.  Each record carries
 ``round`` and ``server_t`` (the server's time of the sample on the run's time
-axis); the verdicts that compare nodes pair the samples of one round and
-place them by ``server_t``.  Every round samples the positions (role,
+axis), and ``late: true`` when the sample was taken more than a tick after
+its round's tick (a frozen or overloaded node); the verdicts that compare
+nodes pair the samples of one round (late ones by time instead) and place
+them by ``server_t``.  Every round samples the positions (role,
 timeline, WAL insert/write/flush, receive/replay); the ``pg_stat_replication``
 rows and the ``pg_stat_wal_receiver`` row come every ``detail_every`` rounds
 (by default as often as every 100 ms).  Extra sources (walsim-netd's stats)
@@ -106,12 +108,13 @@ def shape_sample(node: str, round_id: int, server_wall: str, body: str, start_wa
 
 
 def sample_line(t: float, wall: float, node: str, round_id: int, server_t: float, body: str,
-                clock_offset: float | None = None) -> str:
+                clock_offset: float | None = None, late: bool = False) -> str:
     """The samples.jsonl line of an answered sample: the observer's fields, then
     the members of the server's JSON object ``body``, copied as they came (not
     parsed and dumped again: hundreds of samples a second)."""
     inner = body.strip()[1:].strip()
     off = f', "clock_offset": {clock_offset}' if clock_offset is not None else ""
+    off += ', "late": true' if late else ""
     return (f'{{"t": {t}, "wall": {wall}, "node": {json.dumps(node)}, "up": true, '
             f'"round": {round_id}, "server_t": {server_t}{off}' + (", " + inner if inner != "}" else "}"))
 
@@ -182,6 +185,7 @@ class Observer:
         # round -> server_t of each node that answered in it (for skew())
         self._rounds: dict[int, list[float]] = {}
         self._rounds_lock = threading.Lock()
+        self._late = 0  # samples taken more than a tick after their round's tick
         self._t0 = 0.0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -233,12 +237,14 @@ class Observer:
 
     def skew(self) -> dict[str, Any]:
         """How far apart in server time the samples of one round were: over
-        the rounds in which every node answered, the spread (latest minus
-        earliest ``server_t``) as p50, p99 and max in milliseconds."""
+        the rounds in which every node answered within the tick, the spread
+        (latest minus earliest ``server_t``) as p50, p99 and max in
+        milliseconds; ``late``: samples taken more than a tick after theirs."""
         with self._rounds_lock:
             full = [ts for ts in self._rounds.values() if len(ts) == len(self.nodes)]
+            late = self._late
         spreads = [(max(ts) - min(ts)) * 1000 for ts in full]
-        out: dict[str, Any] = {"interval_ms": round(self.interval * 1000, 3), "rounds": len(full)}
+        out: dict[str, Any] = {"interval_ms": round(self.interval * 1000, 3), "rounds": len(full), "late": late}
         if spreads and len(self.nodes) > 1:
             out.update(skew_p50_ms=round(percentile(spreads, 0.5), 3),
                        skew_p99_ms=round(percentile(spreads, 0.99), 3), skew_max_ms=round(max(spreads), 3))
@@ -388,11 +394,19 @@ class Observer:
             return
         st.busy_round, st.error_recorded = None, False
         server_t, offset = server_time(float(clock_text), st.sent_wall, time.time(), start_wall)
+        # taken more than a tick after its round's tick (a frozen or overloaded node):
+        # not one moment with the others of its round (verdicts do not pair it by round)
+        late = server_t - (self._t0 - self.writer.clock.start_mono + r * self.interval) > self.interval
         with self._rounds_lock:
-            self._rounds.setdefault(r, []).append(server_t)
+            if late:
+                self._late += 1
+            else:
+                self._rounds.setdefault(r, []).append(server_t)
         rec: dict[str, Any] = {"node": st.name, "up": True, "round": r, "server_t": server_t}
         if offset is not None:
             rec["clock_offset"] = offset
+        if late:
+            rec["late"] = True
         self._record(st.name, rec, body_bytes.decode())
 
     def _record(self, node: str, rec: dict[str, Any], body: str | None) -> None:
@@ -403,7 +417,7 @@ class Observer:
             self._lines.append(json.dumps(head, default=str))
         else:
             self._lines.append(sample_line(t, wall, node, rec["round"], rec["server_t"], body,
-                                           rec.get("clock_offset")))
+                                           rec.get("clock_offset"), rec.get("late", False)))
         self._latest[node] = (head, body)
         self.counts[node] = self.counts.get(node, 0) + 1
 
