@@ -186,6 +186,8 @@ install: programs
 	printf 'walsim\n' > $(DISTINFO)/top_level.txt
 	printf 'make\n' > $(DISTINFO)/INSTALLER
 	install -m 0644 scenarios/*.toml $(DESTDIR)$(DATADIR)/scenarios/
+	install -d $(DESTDIR)$(DATADIR)/scenarios/explore
+	install -m 0644 scenarios/explore/*.toml $(DESTDIR)$(DATADIR)/scenarios/explore/
 	cp -r tests/data/wal $(DESTDIR)$(DATADIR)/data/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 docs/images/* $(DESTDIR)$(DOCDIR)/images/

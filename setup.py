@@ -47,6 +47,9 @@ class BuildWithPrograms(build_py):
             shutil.copy2(build / "lib" / name, bundle / "lib" / name)
         for toml in sorted((TOP / "scenarios").glob("*.toml")):
             shutil.copy2(toml, bundle / "scenarios" / toml.name)
+        (bundle / "scenarios" / "explore").mkdir(exist_ok=True)
+        for toml in sorted((TOP / "scenarios" / "explore").glob("*.toml")):  # fault spaces
+            shutil.copy2(toml, bundle / "scenarios" / "explore" / toml.name)
         shutil.copytree(TOP / "tests" / "data" / "wal", bundle / "data" / "wal", dirs_exist_ok=True)
 
 

@@ -85,3 +85,17 @@ def test_kinds_command_rejects_an_unknown_kind() -> None:
     proc = subprocess.run([sys.executable, "-m", "walsim", "kinds", "no_such_kind"], capture_output=True,
                           text=True, cwd=TOP, env={"PYTHONPATH": str(TOP / "tools")})
     assert proc.returncode == 2 and "no kind named 'no_such_kind'" in proc.stderr
+
+
+def test_every_top_level_key_is_documented() -> None:
+    from walsim.scenario.loader import TOP_FIELDS, TOP_TABLES
+    body = next(b for _, head, b in sections(DOC.read_text()) if head.strip() == "Top level")
+    assert set(TOP_FIELDS) | set(TOP_TABLES) <= field_rows(body)
+
+
+def test_every_key_of_a_fault_space_is_documented() -> None:
+    from walsim.scenario.explore import ENTRY_FIELDS, TOP_FIELDS
+    body, _ = documented("[explore]")
+    assert set(TOP_FIELDS) | {"faults"} <= field_rows(body), sorted(set(TOP_FIELDS) - field_rows(body))
+    body, _ = documented("[[explore.faults]]")
+    assert set(ENTRY_FIELDS) <= field_rows(body), sorted(set(ENTRY_FIELDS) - field_rows(body))

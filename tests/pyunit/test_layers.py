@@ -15,7 +15,7 @@ from walsim.api import vocabulary
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "tools" / "walsim"
 #: bottom to top; see docs/architecture.md
-LAYERS = ["core", "pg", "sim", "scenario", "managers", "faults", "run", "judge", "api", "pytest_plugin",
+LAYERS = ["core", "pg", "sim", "scenario", "managers", "faults", "run", "judge", "api", "explore", "pytest_plugin",
           "conform", "commands", "cli", "__main__"]
 
 

@@ -97,15 +97,25 @@ class RunResult:
     reproduce: str
 
 
-def judge(record: RunRecord) -> tuple[list[Verdict], int]:
-    """Judge a recorded run: ``verdicts.json`` and ``report.html`` written, the exit status."""
+#: when :func:`judge` writes ``report.html``: always, or only for a run that did not pass
+REPORT_WHEN = ("always", "failures")
+
+
+def judge(record: RunRecord, report: str = "always") -> tuple[list[Verdict], int]:
+    """Judge a recorded run: ``verdicts.json`` and ``report.html`` written, the exit status.
+    With ``report="failures"`` the page is written only when the status is not 0
+    (``walsim-cli report`` writes it later for any run)."""
+    if report not in REPORT_WHEN:
+        raise ValueError(f"report must be one of {', '.join(REPORT_WHEN)}, not {report!r}")
     verdicts = judge_run(record)
     write_json(record.dir / "verdicts.json", [v.to_json() for v in verdicts])
-    try:
-        build_report(record, verdicts)
-    except Exception as exc:  # noqa: BLE001 - the verdicts stand without the page
-        (record.dir / "report-error.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-    return verdicts, overall(verdicts)
+    status = overall(verdicts)
+    if report == "always" or status != 0:
+        try:
+            build_report(record, verdicts)
+        except Exception as exc:  # noqa: BLE001 - the verdicts stand without the page
+            (record.dir / "report-error.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    return verdicts, status
 
 
 def update_index(parent: Path) -> None:
@@ -119,10 +129,13 @@ def update_index(parent: Path) -> None:
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path = "walsim-runs",
                  keep: bool = False, progress: ProgressFn | None = None,
-                 rundir: Path | None = None, argv_file: str | None = None) -> RunResult:
+                 rundir: Path | None = None, argv_file: str | None = None,
+                 report: str = "always", index: bool = True) -> RunResult:
     """Run one scenario, record it and judge it.  Never raises for a failing system
     or a harness error (both are verdicts); KeyboardInterrupt propagates after
-    the cluster is torn down and the partial run is judged."""
+    the cluster is torn down and the partial run is judged.  ``report`` says
+    when ``report.html`` is written (see :func:`judge`); ``index=False`` leaves
+    the parent directory's ``index.html`` alone (an exploration writes its own)."""
     seed = scenario.seed if seed is None else seed
     rundir = rundir or new_rundir(Path(out), scenario.name, seed)
     reproduce = f"walsim-cli run {argv_file or scenario.path} --seed {seed}"
@@ -130,10 +143,11 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     info = done.run_info
     info.update(step_error=done.step_error, harness_error=done.harness_error, elapsed_s=done.elapsed_s)
     write_json(rundir / "run.json", info)
-    verdicts, status = judge(RunRecord(rundir, scenario))
+    verdicts, status = judge(RunRecord(rundir, scenario), report)
     info.update(exit_status=status, finished=now_iso())
     write_json(rundir / "run.json", info)
-    update_index(rundir.parent)
+    if index:
+        update_index(rundir.parent)
     if done.interrupted is not None:
         raise done.interrupted
     return RunResult(rundir, verdicts, status, seed, done.step_error, done.harness_error, reproduce)

@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for path, sc in loaded:
         needs = ", ".join(sorted(sc.needs()))
+        space = f", a fault space of {len(sc.explore.entries)} faults" if sc.explore is not None else ""
         print(f"ok: {path}: {sc.name}: {len(sc.nodes)} nodes, {len(sc.steps)} steps, "
-              f"{len(sc.verdicts)} verdicts (needs {needs})")
+              f"{len(sc.verdicts)} verdicts{space} (needs {needs})")
     return 0

@@ -41,6 +41,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                          "synchronous_standby_names value such as 'FIRST 1 (pg2, pg3)'")
     up.add_argument("--slots", action="store_true", help="give each standby a physical replication slot")
     up.add_argument("--durable", action="store_true", help="keep fsync on (default off)")
+    up.add_argument("--snapshot", action="store_true",
+                    help="copy the nodes from a cached snapshot image (built the operator's way once, "
+                         "then reused) instead of initdb and pg_basebackup; standbys start in parallel")
     up.add_argument("--dir", type=Path, help="work directory (new or empty; default: a new one under "
                                              "the system temporary directory)")
     up.add_argument("--keep", action="store_true", help="keep the work directory after the cluster stops")
@@ -115,14 +118,20 @@ def run_up(args: argparse.Namespace) -> int:
     failed = True
     try:
         try:
-            cluster = Cluster(args.dir, keep=args.keep)
+            cluster = Cluster(args.dir, keep=args.keep, snapshot=args.snapshot)
         except ClusterError as exc:
             raise UsageError(str(exc)) from None
         pg1 = cluster.create_primary("pg1", settings=settings, durable=args.durable)
         standbys: list[Node] = []
-        for name in names:
-            upstream = standbys[-1] if args.cascade and standbys else pg1
-            standbys.append(cluster.create_standby(name, upstream, slot=args.slots, durable=args.durable))
+        if args.snapshot and not args.cascade:
+            # copies of one standby image, started together
+            standbys = [cluster.create_standby(name, pg1, slot=args.slots, durable=args.durable, start=False)
+                        for name in names]
+            cluster.start_nodes(standbys)
+        else:
+            for name in names:
+                upstream = standbys[-1] if args.cascade and standbys else pg1
+                standbys.append(cluster.create_standby(name, upstream, slot=args.slots, durable=args.durable))
         if spec:
             pg1.set_synchronous_standbys(spec)
         wait_all_streaming(pg1, standbys)

@@ -9,6 +9,7 @@ interrupted one (its verdicts as judged from what it recorded)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from walsim.commands._support import (add_result_arguments, add_scenario_arguments, check_result_paths,
                                       load_arguments, run_recorded, verdict_table, worst)
@@ -34,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
     check_result_paths(args)
     loaded = load_arguments(args.scenarios)
     if loaded is None:
+        return 2
+    spaces = [path for path, sc in loaded if sc.explore is not None]
+    for path in spaces:
+        print(f"walsim-cli: error: {path} declares a fault space ([explore]): explore it with "
+              f"`walsim-cli explore {path}`, or run one of its schedules: "
+              f"`walsim-cli explore {path} --print-schedule SEED > schedule.toml`", file=sys.stderr)
+    if spaces:
         return 2
     statuses: list[int] = []
     outcomes: list[RunOutcome] = []

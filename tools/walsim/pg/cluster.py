@@ -22,6 +22,12 @@ replica``, ``max_wal_senders``, ``wal_keep_size``, ``hot_standby``,
 ``WITH REPLICATION LOGIN PASSWORD``.  Standbys are made by ``pg_basebackup -R
 -X stream --checkpoint=fast`` from their upstream.
 
+With ``snapshot=True`` a cluster copies its nodes from a cached snapshot
+image instead (:mod:`walsim.pg.snapshot`): a primary and a standby built
+once by the path above and stopped cleanly; every copy gets fresh passwords
+at its first start, and :meth:`Cluster.start_nodes` starts standbys in
+parallel.  The operator's path stays the default.
+
 Every node has a loopback address of its own (:mod:`walsim.pg.addresses`):
 it listens there and its processes connect from there; pg_hba.conf admits
 walsim's 127.0.0.1 and every member's address, and is rewritten on every
@@ -31,6 +37,7 @@ node when a member gets an address.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import json
 import os
 import re
@@ -48,13 +55,15 @@ from psycopg import sql
 
 from walsim.pg import addresses as addrs
 from walsim.pg import procs
-from walsim.core.errors import ClusterError, UnknownNode
+from walsim.core.errors import ClusterError, UnknownNode, WaitTimeout
+from walsim.core.lsn import Lsn
 from walsim.core.paths import library
 from walsim.pg.legacy import translate_recovery_conf
 from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
 from walsim.pg.pgbin import PgBin
 from walsim.pg.ports import PortAllocator
 from walsim.pg.runas import RunAs
+from walsim.pg.snapshot import Image, copy_data, ensure_image, refill_in_background, snapshot_key, take
 from walsim.pg.template import copy_template, ensure_template, run_initdb
 from walsim.core.timeouts import scaled, wait_until
 
@@ -119,7 +128,9 @@ class Cluster:
     default base directory is created), ``template_cache`` (copy a
     cached initdb template instead of running initdb for every primary),
     ``replication_user`` (the replication role name), ``node_addresses``
-    (False: every node on 127.0.0.1, no bind library).
+    (False: every node on 127.0.0.1, no bind library), ``snapshot`` (copy
+    nodes from a cached snapshot image rather than running initdb and
+    ``pg_basebackup``; see :mod:`walsim.pg.snapshot`).
     """
 
     def __init__(self, base_dir: str | os.PathLike[str] | None = None, *,
@@ -127,12 +138,16 @@ class Cluster:
                  ports: PortAllocator | None = None, keep: bool = False, template_cache: bool = True,
                  replication_user: str = "replicator", superuser: str = "postgres",
                  prefix: str = "walsim-", parent_dir: str | os.PathLike[str] | None = None,
-                 node_addresses: bool = True) -> None:
+                 node_addresses: bool = True, snapshot: bool = False) -> None:
         self.pg = pg_bin if isinstance(pg_bin, PgBin) else PgBin(pg_bin)
         self.runas = RunAs.resolve(pg_user)
         self.ports = ports or PortAllocator()
         self.keep = keep or bool(os.environ.get(KEEP_ENV))
         self.template_cache = template_cache
+        self.snapshot = snapshot
+        #: primaries copied from a snapshot image whose passwords change at their first start
+        self._pending_rotation: dict[str, Image] = {}
+        self._state_lock = threading.Lock()
         self.superuser = superuser
         self.replication_user = replication_user
         self.replication_password = secrets.token_hex(16)
@@ -347,7 +362,19 @@ class Cluster:
         try:
             secs = scaled(timeout, 120)
             options = self._initdb_options(durable, auth, initdb_options)
-            if self.template_cache:
+            image = None
+            if self.snapshot:
+                image = self._primary_image(node, settings, durable, auth, initdb_options, options, secs)
+            if image is not None:
+                self._copy_image(image, "primary", node, secs)
+                if durable:
+                    os.sync()
+                if self._superuser_password is None:
+                    self._superuser_password = secrets.token_hex(16)
+                # The copy still answers to the image's passwords: they change at its first start.
+                self._pending_rotation[name] = image
+                node.image = image
+            elif self.template_cache:
                 template, password = ensure_template(self.pg, self.runas, self.superuser, options,
                                                      node.log_file, secs)
                 if self._superuser_password not in (None, password):
@@ -385,6 +412,113 @@ class Cluster:
             node._teardown()
             raise
         return node
+
+    def _primary_image(self, node: Node, settings: Mapping[str, object] | None, durable: bool, auth: str,
+                       extra_options: Sequence[str], options: list[str], secs: float) -> Image:
+        """The snapshot image for a primary with these settings, built if the cache has none."""
+        conf: dict[str, object] = dict(DEFAULT_SETTINGS)
+        if not durable:
+            conf["fsync"] = False
+        if auth == "md5":
+            conf["password_encryption"] = "md5"
+        node.settings = conf
+        node.set_settings(dict(settings or {}), apply=None)  # no data directory yet: nothing written
+        key = snapshot_key(self.pg, self.runas, self.superuser, self.replication_user, options, node.settings)
+        image, built = ensure_image(key, lambda work: self._build_image(work, settings, durable, auth,
+                                                                       extra_options, secs))
+        if built:
+            with open(node.log_file, "a") as f:
+                f.write(f"walsim: built snapshot image {image.dir}\n")
+        return image
+
+    def _build_image(self, work: Path, settings: Mapping[str, object] | None, durable: bool, auth: str,
+                     extra_options: Sequence[str], secs: float) -> tuple[dict[str, Any], dict[str, str]]:
+        """A primary and a streaming standby made the operator's way, stopped cleanly
+        (primary first, so that the standby holds its shutdown checkpoint), copied into ``work``."""
+        with Cluster(pg_bin=self.pg, pg_user=self.runas.user if self.runas.switch else None, ports=self.ports,
+                     template_cache=self.template_cache, replication_user=self.replication_user,
+                     superuser=self.superuser, prefix="walsim-snapshot-build-",
+                     parent_dir=self.base_dir.parent) as build:
+            p = build.create_primary("primary", settings=settings, durable=durable, auth=auth,
+                                     initdb_options=extra_options, timeout=secs)
+            s = build.create_standby("standby", p, timeout=secs)
+            p.stop("fast", timeout=secs)
+            control = _controldata(p)
+            ckpt = Lsn.parse(control["Latest checkpoint location"])
+            seg_bytes = int(control["Bytes per WAL segment"])
+            try:
+                wait_until(lambda: s.lsn("replay"), what=f"the snapshot standby to replay the primary's "
+                           f"shutdown checkpoint {ckpt}", done=lambda v: v is not None and v >= ckpt,
+                           timeout=10, logs=[s.log_file], tolerate=(psycopg.OperationalError,))
+            except WaitTimeout:
+                pass  # a standby behind its primary is still a valid standby of it
+            s.stop("fast", timeout=secs)
+            copy_data(p.data_dir, work / "primary", secs)
+            copy_data(s.data_dir, work / "standby", secs)
+            meta = {"primary_settings": p.settings,
+                    "standby_settings": {k: v for k, v in s.settings.items() if k not in UPSTREAM_KEYS},
+                    "end_lsn": str(ckpt), "resume_segment": _segment_name(1, int(ckpt), seg_bytes),
+                    "version": self.pg.version_string}
+            secrets_ = {"superuser": build._superuser_password or "", "replication": build.replication_password}
+        return meta, secrets_
+
+    def _copy_image(self, image: Image, role: str, node: Node, secs: float) -> None:
+        """The data directory of ``node`` from a spare copy of the image (a rename),
+        else a copy; then spares are made again in the background."""
+        if not take(image, role, node.data_dir):
+            copy_data(image.primary_data if role == "primary" else image.standby_data, node.data_dir, secs)
+            how = "copied"
+        else:
+            how = "moved a spare copy of"
+        with open(node.log_file, "a") as f:
+            f.write(f"walsim: {how} the {role} of snapshot image {image.dir}\n")
+        refill_in_background(image)
+
+    def _standby_image(self, up: Node, node: Node) -> Image | None:
+        """The image to copy a standby of ``up`` from, or None (pg_basebackup): only when
+        ``up`` itself came from an image and still holds the WAL segment a copy resumes from."""
+        image = up.image if self.snapshot else None
+        if image is None:
+            return None
+        if not (up.data_dir / "pg_wal" / image.resume_segment).exists():
+            with open(node.log_file, "a") as f:
+                f.write(f"walsim: {up.name} no longer holds WAL segment {image.resume_segment} that a "
+                        f"snapshot standby resumes from; taking a base backup instead\n")
+            return None
+        return image
+
+    def _started(self, node: Node) -> None:
+        """Called by :meth:`Node.start` once a node accepts connections."""
+        image = self._pending_rotation.pop(node.name, None)
+        if image is not None:
+            try:
+                self._rotate_passwords(node, image)
+            except BaseException:
+                self._pending_rotation[node.name] = image
+                raise
+
+    def _rotate_passwords(self, node: Node, image: Image) -> None:
+        """Give a primary copied from ``image`` this cluster's own passwords (the
+        passfile already holds them), connecting once with the image's."""
+        with psycopg.connect(node.conninfo(), password=image.superuser_password, autocommit=True,
+                             connect_timeout=max(2, int(scaled(None, 30)))) as conn:
+            for role, password in ((self.superuser, self._superuser_password),
+                                   (self.replication_user, self.replication_password)):
+                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role),
+                                                                          sql.Literal(password)))
+
+    def start_nodes(self, nodes: Sequence[Node], *, timeout: float | None = None) -> None:
+        """Start several stopped nodes at once (one thread each); when some fail,
+        raises the first failure after every start has finished."""
+        if len(nodes) <= 1:
+            for n in nodes:
+                n.start(timeout=timeout)
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            futures = [pool.submit(n.start, timeout=timeout) for n in nodes]
+        errors = [exc for f in futures if (exc := f.exception()) is not None]
+        if errors:
+            raise errors[0]
 
     def create_replication_role(self, node: Node) -> None:
         """``CREATE ROLE <replication_user> WITH REPLICATION LOGIN PASSWORD ...`` (if missing)."""
@@ -425,15 +559,22 @@ class Cluster:
                 if not up.ensure_slot(slot_name):
                     raise ClusterError(f"replication slot {slot_name!r} already exists on {up.name}")
             secs = scaled(timeout, 300)
-            argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
-                    "--checkpoint=fast", "--progress", "--verbose",
-                    "-d", self._backup_conninfo(up, name)]
-            if slot_name:
-                argv += ["-S", slot_name]
-            if not durable:
-                argv.append("--no-sync")
-            self.runas.run(argv, what=f"{name}: base backup from {up.name}", log=node.log_file,
-                           cwd=node.base_dir, timeout=secs, env=self.source_environment(name))
+            image = self._standby_image(up, node)
+            if image is not None:
+                self._copy_image(image, "standby", node, secs)
+                if durable:
+                    os.sync()
+                node.image = image
+            else:
+                argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
+                        "--checkpoint=fast", "--progress", "--verbose",
+                        "-d", self._backup_conninfo(up, name)]
+                if slot_name:
+                    argv += ["-S", slot_name]
+                if not durable:
+                    argv.append("--no-sync")
+                self.runas.run(argv, what=f"{name}: base backup from {up.name}", log=node.log_file,
+                               cwd=node.base_dir, timeout=secs, env=self.source_environment(name))
             inherited = {k: v for k, v in up.settings.items()
                          if k not in UPSTREAM_KEYS and k not in MANAGED and k != "promote_trigger_file"}
             if inherited.get("listen_addresses") == listen_addresses(up.host):
@@ -487,8 +628,15 @@ class Cluster:
         recorded pid), release the ports and remove the base directory unless
         ``keep``.  Returns the problems met (empty when all went well)."""
         problems: list[str] = []
-        for node in list(self.nodes.values()):
-            problems += node._teardown()
+        nodes = list(self.nodes.values())
+        if len(nodes) > 1:
+            # every node at once: an immediate stop waits for the postmaster's children
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+                for found in pool.map(lambda n: n._teardown(), nodes):
+                    problems += found
+        else:
+            for node in nodes:
+                problems += node._teardown()
         with _LIVE_LOCK:
             _LIVE.discard(self)
         keep = self.keep if keep is None else keep
@@ -520,11 +668,12 @@ class Cluster:
         }
 
     def _save_state(self) -> None:
-        if self.destroyed or not self.base_dir.is_dir():
-            return
-        tmp = self.base_dir / ".cluster.json.tmp"
-        tmp.write_text(json.dumps(self.state(), indent=2) + "\n")
-        os.replace(tmp, self.base_dir / "cluster.json")
+        with self._state_lock:  # nodes started in parallel save it at once
+            if self.destroyed or not self.base_dir.is_dir():
+                return
+            tmp = self.base_dir / ".cluster.json.tmp"
+            tmp.write_text(json.dumps(self.state(), indent=2) + "\n")
+            os.replace(tmp, self.base_dir / "cluster.json")
 
     @classmethod
     def attach(cls, base_dir: str | os.PathLike[str]) -> "Cluster":
@@ -543,6 +692,9 @@ class Cluster:
         self.ports = PortAllocator()
         self.keep = True
         self.template_cache = True
+        self.snapshot = False
+        self._pending_rotation = {}
+        self._state_lock = threading.Lock()
         self.superuser = state["superuser"]
         self.replication_user = state["replication_user"]
         self.replication_password = ""
@@ -576,6 +728,20 @@ class Cluster:
             return None
 
 
+def _controldata(node: Node) -> dict[str, str]:
+    """``pg_controldata`` of a stopped node, as a mapping of its labels to values."""
+    out = node.cluster.runas.run([node.cluster.pg.path("pg_controldata"), "-D", node.data_dir],
+                                 what=f"{node.name}: reading pg_control").stdout.decode()
+    return {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in out.splitlines()) if v}
+
+
+def _segment_name(timeline: int, lsn: int, seg_bytes: int) -> str:
+    """The WAL file name of the segment holding ``lsn`` (as pg_walfile_name)."""
+    per_id = 0x100000000 // seg_bytes
+    segno = lsn // seg_bytes
+    return f"{timeline:08X}{segno // per_id:08X}{segno % per_id:08X}"
+
+
 def _own_starttime() -> int | None:
     info = procs.stat(os.getpid())
     return info.starttime if info is not None else None
@@ -587,7 +753,8 @@ def wait_all_streaming(primary: Node, standbys: Sequence[Node], timeout: float |
         up = s.upstream or primary
         wait_until(lambda: [r["state"] for r in up.replication_status() if r["application_name"] == s.name],
                    what=f"{s.name} streaming in {up.name}'s pg_stat_replication", done=lambda v: v == ["streaming"],
-                   timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,))
+                   timeout=timeout, logs=[up.log_file, s.log_file], tolerate=(psycopg.OperationalError,),
+                   max_interval=0.1)
 
 
 __all__ = ["Cluster", "Node", "DEFAULT_SETTINGS", "live_clusters", "stop_all_live", "wait_all_streaming"]

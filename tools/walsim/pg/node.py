@@ -53,6 +53,7 @@ from walsim.core.timeouts import Deadline, scaled, wait_until
 if TYPE_CHECKING:
     from walsim.pg.cluster import Cluster
     from walsim.pg.ports import PortReservation
+    from walsim.pg.snapshot import Image
 
 STOP_SIGNALS = {"smart": _signal.SIGTERM, "fast": _signal.SIGINT, "immediate": _signal.SIGQUIT}
 LSN_FUNCTIONS = {
@@ -129,6 +130,8 @@ class Node:
         self._paused: list[tuple[int, int]] = []
         #: every PostgreSQL pid seen for this node, with its start time (for straggler cleanup)
         self._known: dict[int, int] = {}
+        #: the snapshot image the data directory was copied from (None: initdb or pg_basebackup)
+        self.image: "Image | None" = None
         #: the HA manager that starts and stops this node's PostgreSQL (None: walsim does)
         self.managed_by: str | None = None
 
@@ -474,6 +477,8 @@ class Node:
                 self._reserve_port(None)
                 with open(self.log_file, "a") as f:
                     f.write(f"walsim: port {old} was taken by another program; retrying on {self.port}\n")
+        if wait:
+            self.cluster._started(self)
         self.cluster._save_state()
 
     def _check_all_bound(self, offset: int) -> None:
@@ -570,8 +575,10 @@ class Node:
                 return lines[7].strip()
             return "no postmaster.pid yet"
 
+        # A short poll: reading postmaster.pid costs nothing, and a start takes ~0.1 s.
         wait_until(probe, what=f"{self.name} to accept connections (postmaster.pid status 'ready')",
-                   done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file])
+                   done=lambda s: s in ("ready", "standby"), timeout=timeout, logs=[self.log_file],
+                   max_interval=0.05)
         self._record_children()
 
     def stop(self, mode: str = "fast", *, timeout: float | None = None) -> None:

@@ -169,8 +169,8 @@ def _setup_layers(ctx: RunContext) -> None:
 
 def _build(ctx: RunContext, say: ProgressFn) -> None:
     sc = ctx.scenario
-    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-")
-    ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir))
+    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", snapshot=sc.snapshot)
+    ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir), snapshot=sc.snapshot)
     _setup_layers(ctx)
     builder = next((layer for layer in ctx.layers.values() if layer.builds_cluster), None)
     if builder is not None:
@@ -181,6 +181,10 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
     order: list[str] = []
     later: dict[str, dict[str, Any]] = {}
     pending = dict(sc.nodes)
+    # From a snapshot, the nodes of one level (the primary, then the standbys of
+    # the nodes built so far) are copied, handed to the layers, then started
+    # together; otherwise each is built and started in turn, as an operator does.
+    start_now = not sc.snapshot
     while pending:
         ready = [n for n in pending.values() if n.role == "primary" or n.upstream in built]
         if not ready:  # pragma: no cover - the loader rejects cycles
@@ -195,17 +199,23 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
             say(f"building {spec.name} ({spec.role}{' of ' + spec.upstream if spec.upstream else ''})", ctx)
             if spec.role == "primary":
                 ctx.cluster.create_primary(spec.name, settings=settings, durable=_durable(settings),
-                                           auth=spec.hba_method)
+                                           auth=spec.hba_method, start=start_now)
             else:
                 assert spec.upstream is not None
                 via = ctx.route(spec.via, spec.upstream)
                 ctx.cluster.create_standby(spec.name, spec.upstream, via=via,
                                            slot=spec.slot if spec.slot else False,
                                            settings=settings, durable=_durable(settings),
-                                           wait_streaming=False)
+                                           wait_streaming=False, start=start_now)
             restart = [layer.prepare_node(spec) for layer in ctx.layers.values()]
-            if any(restart):
+            if any(restart) and start_now:
                 ctx.node(spec.name).restart()  # preloaded libraries take effect at start
+        if not start_now:
+            ctx.cluster.start_nodes([ctx.node(spec.name) for spec in ready])
+            for spec in ready:
+                if spec.role == "primary":
+                    ctx.cluster.create_replication_role(ctx.node(spec.name))
+        for spec in ready:
             built.add(spec.name)
             order.append(spec.name)
             del pending[spec.name]

@@ -20,6 +20,7 @@ from typing import Any
 
 from walsim.core.errors import ScenarioError
 from walsim.scenario import schema as s
+from walsim.scenario.explore import load_explore
 from walsim.scenario.model import (DURABILITIES, LINK_PROTOS, LINK_ROLES, ROLES, LinkSpec, ManagerSpec, NodeSpec,
                                    Scenario, Step, VerdictSpec, WorkloadSpec)
 from walsim.scenario.registry import CATEGORIES, COMMON_FIELDS, VERDICT_COMMON, Vocabulary
@@ -40,8 +41,10 @@ TOP_FIELDS = {
     "settings": s.settings(help="postgresql.conf settings for every node"),
     "observe_interval": s.duration(default=0.1, help="the observer's tick: every node is sampled once "
                                    "per tick (at least 10ms)"),
+    "snapshot": s.boolean(default=False, help="copy the nodes from a cached snapshot image (built the "
+                          "operator's way once) instead of initdb and pg_basebackup"),
 }
-TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "manager")
+TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "manager", "explore")
 
 NODE_FIELDS = {
     "role": s.choice(ROLES, required=True),
@@ -197,6 +200,7 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     warnings: list[Issue] = []
     _check_own_standby_names(settings, nodes, steps, file, warnings)
     verdicts = _load_verdicts(raw_verdicts, vocabulary, names, nodes, steps, file, issues)
+    explore = load_explore(doc.get("explore"), vocabulary, names, nodes, file, issues)
 
     if issues:
         raise ScenarioError(issues)
@@ -204,7 +208,8 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
                     seed=top["seed"], observe_interval=top["observe_interval"], durability=durability,
                     settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
-                    vocabulary=vocabulary, warnings=warnings, manager=manager)
+                    vocabulary=vocabulary, warnings=warnings, manager=manager,
+                    snapshot=bool(top.get("snapshot")), explore=explore)
 
 
 def _load_manager(raw: Any, vocabulary: Vocabulary, names: Names, file: str,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from walsim.scenario.explore import ExploreSpec
 from walsim.scenario.registry import StepKind, VerdictKind, Vocabulary
 from walsim.scenario.schema import Names
 
@@ -113,6 +114,10 @@ class Scenario:
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
     #: the observer's tick in seconds (top-level ``observe_interval``)
     observe_interval: float = 0.1
+    #: build the nodes from a cached snapshot image (see walsim.pg.snapshot)
+    snapshot: bool = False
+    #: the fault space of ``[explore]`` (None: a plain scenario)
+    explore: ExploreSpec | None = None
 
     @property
     def primary(self) -> str:
