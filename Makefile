@@ -97,17 +97,18 @@ test: deps all unit-test pytest
 unit-test: all
 	@WALSIM_SRCDIR=$(CURDIR) WALSIM_BUILD=$(abspath $(BUILD)) tools/run-unit-tests $(UNIT_TESTS)
 
-# PYCOV=1 runs pytest under coverage.py (the data is what `make coverage`
-# reports for the Python package); CI does, so the figure is the whole suite's.
+# pytest runs in parallel (tools/run-pytest: PYTEST_JOBS xdist workers, then
+# the tests marked serial alone; tests/README.md, "Running in parallel").
+# PYCOV=1 records the Python package's coverage in every pytest process (the
+# data is what `make coverage` reports); CI does, so the figure is the whole
+# suite's.
+PYTEST_JOBS ?= 4
 PY_COVERAGE_DATA := build/coverage/python.coverage
 PY_COVERAGE_RUN   = $(PYTHON) -m coverage run --data-file=$(PY_COVERAGE_DATA) --source=tools/walsim -m pytest
 pytest: all
-ifeq ($(PYCOV),1)
-	@mkdir -p build/coverage && rm -f $(PY_COVERAGE_DATA)
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) $(PYTEST_ARGS) $(PYTEST_SEPARATE)
-else
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS) $(PYTEST_SEPARATE)
-endif
+	WALSIM_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) PYTEST_JOBS=$(PYTEST_JOBS) \
+	    $(if $(filter 1,$(PYCOV)),WALSIM_PYCOV_DATA=$(abspath $(PY_COVERAGE_DATA))) \
+	    tools/run-pytest $(PYTEST_ARGS) $(PYTEST_SEPARATE)
 
 # Suites with a CI step of their own (ci/run.sh), left out of `make pytest`.
 PYTEST_SEPARATE ?= --ignore=tests/managers

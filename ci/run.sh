@@ -12,6 +12,8 @@ echo "== make deps-pipelines (help2man, dpkg-dev, chromium: tests/report and ci/
 make deps-pipelines
 echo "== make test"
 make -j2 all
+# pytest in parallel (tools/run-pytest, issue 18): 4 xdist workers, then the tests
+# marked serial; 346 s for make test against 1103 s sequentially (docs/benchmarks.md)
 make test PYCOV=1 PYTEST_ARGS="${PYTEST_ARGS:-}"   # PYCOV: the Python coverage figure of make coverage
 echo "== pipelines (issue 17): man pages, make install, pip, the .deb, the example project, the report in Chromium"
 bash ci/pipelines.sh

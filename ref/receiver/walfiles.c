@@ -214,15 +214,25 @@ write_zeros(int fd, off_t from, off_t to, const char *name, WalsimError *err)
  * Fill a new segment file with zeros and make file and name durable, so
  * the later writes never extend the file (what pg_receivewal does for
  * uncompressed segments: the metadata is settled before any WAL arrives).
+ *
+ * Without sync there is nothing to settle: the file is extended to its size
+ * with ftruncate() instead (a sparse file reads as the same zeros).  Writing
+ * the zeros first made the kernel copy every byte of WAL twice, the bulk of
+ * the receiver's CPU (docs/benchmarks.md).
  */
 static bool
 pad_new_segment(int fd, int dirfd, const char *name, uint32_t segsize, bool sync,
 				WalsimError *err)
 {
+	if (!sync)
+	{
+		if (ftruncate(fd, (off_t) segsize) != 0)
+			return walsim_error_set(err, "could not extend \"%s\" to %" PRIu32 " bytes: %s",
+									name, segsize, strerror(errno));
+		return true;
+	}
 	if (!write_zeros(fd, 0, segsize, name, err))
 		return false;
-	if (!sync)
-		return true;
 	if (fsync(fd) != 0)
 		return walsim_error_set(err, "could not fsync \"%s\": %s", name, strerror(errno));
 	return fsync_dir(dirfd, err);

@@ -30,6 +30,15 @@
 
 #define PIPE_BACKLOG_MAX	(4u * 1024 * 1024)
 #define READ_CHUNK			(256u * 1024)
+/*
+ * While a pipe carries big messages (XLogData; Pipe.big_msgs), a read at a
+ * message boundary takes only HEADER_READ bytes, what the decoder captures
+ * before it reports a message (its 5-byte frame and DECODER_CAPTURE bytes of
+ * body): the message is framed and planned, and the rest of its body is
+ * spliced instead of copied.  Streams of small messages (query results) go
+ * on reading READ_CHUNK at a time.
+ */
+#define HEADER_READ			(5u + DECODER_CAPTURE)
 #define MAX_LINKS			64
 #define MAX_APPS			64
 

@@ -16,7 +16,6 @@
 #include "pipe_int.h"
 
 #define OPAQUE_BLOCK	4096	/* decision unit when the stream is not framed */
-#define DECODER_CAPTURE 1024	/* enough for every header netd reads */
 
 void
 conn_init(Conn *c, const char *link, uint64_t id, bool tls_pass)
@@ -339,6 +338,7 @@ decode_pending(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 		if (st == WIRE_NEED_MORE)
 			break;
 		track_message(c, dir, &fr, fs, now_ns);
+		p->big_msgs = fr.m.size >= SPLICE_MIN_MSG;
 		plan_range(c, dir, &fr, fr.m.offset, fr.m.offset + fr.m.size, fr.m.index,
 				   fs, now_ns, &plan);
 		if (fr.m.kind == WIRE_MSG_SSL_REQUEST || fr.m.kind == WIRE_MSG_GSSENC_REQUEST)
@@ -427,14 +427,15 @@ pipe_pump(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 
 /* ------------------------------------------------------------ splice */
 
-size_t
-pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+static size_t
+splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns, bool queue_written)
 {
 	Pipe	   *p = &c->pipe[dir];
 	const Plan *plan;
 	Fault	   *cutf = NULL;
 
-	if (p->opaque || p->failed || p->cut || p->eof || p->in_len != 0 || p->out_len != 0 ||
+	if (p->opaque || p->failed || p->cut || p->eof || p->in_len != 0 ||
+		(p->out_len != 0 && !queue_written) ||
 		p->nplans == 0 || p->decoded != p->in_base || wire_decoder_remaining(&p->dec) == 0)
 		return 0;
 	plan = &p->plans[0];
@@ -451,6 +452,18 @@ pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 		if (fs->faults[i].kind == FK_BANDWIDTH && conn_fault_applies(&fs->faults[i], c, dir, p->in_base))
 			return 0;
 	return (size_t) (plan->end - p->in_base);
+}
+
+size_t
+pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+{
+	return splice_allowance(c, dir, fs, now_ns, false);
+}
+
+size_t
+pipe_splice_allowance_after_queue(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+{
+	return splice_allowance(c, dir, fs, now_ns, true);
 }
 
 void

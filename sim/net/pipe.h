@@ -83,6 +83,11 @@ typedef struct Plan
 	uint8_t		corrupt_mask[4];
 } Plan;
 
+/* bytes of a message body the decoder captures: enough for every header netd reads */
+#define DECODER_CAPTURE 1024
+/* a message at least this big makes the next read at its pipe's boundary a header read (link.h) */
+#define SPLICE_MIN_MSG		(16u * 1024)
+
 typedef struct Pipe
 {
 	NetdDir		dir;
@@ -127,6 +132,7 @@ typedef struct Pipe
 	uint64_t	plan_version;	/* opaque mode: the rule set (FaultSet.version) plans were made with */
 
 	bool		swapped;		/* input buffer just handed to the output */
+	bool		big_msgs;		/* the last message framed was >= SPLICE_MIN_MSG bytes */
 	bool		cut;			/* cut_after reached: forward nothing more */
 	bool		eof;			/* source closed */
 	bool		shut_sent;		/* destination shut down for writing */
@@ -192,6 +198,8 @@ uint8_t    *pipe_input_space(Pipe *p, size_t n);
  * After moving n <= that many bytes outside the pipe, call pipe_spliced.
  */
 size_t		pipe_splice_allowance(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns);
+/* The same once the bytes queued before the body are written (0 = none even then). */
+size_t		pipe_splice_allowance_after_queue(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns);
 void		pipe_spliced(Conn *c, NetdDir dir, size_t n);
 
 /* Re-run the mover (after a rule change or an expiry) without new input. */

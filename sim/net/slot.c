@@ -207,8 +207,11 @@ static ReadStep
 slot_read_copy(Proxy *p, Slot *s, NetdDir dir, int fd)
 {
 	Pipe	   *pp = &s->c.pipe[dir];
-	uint8_t    *space = pipe_input_space(pp, READ_CHUNK);
-	ssize_t		r = recv(fd, space, READ_CHUNK, 0);
+	/* at the boundary of big messages: just the next header (see HEADER_READ) */
+	size_t		want = (pp->big_msgs && !pp->opaque && !s->no_splice && pp->in_len == 0 &&
+						wire_decoder_remaining(&pp->dec) == 0) ? HEADER_READ : READ_CHUNK;
+	uint8_t    *space = pipe_input_space(pp, want);
+	ssize_t		r = recv(fd, space, want, 0);
 	char		reason[WALSIM_ERROR_MAX + 64];
 
 	if (r > 0)
@@ -221,7 +224,7 @@ slot_read_copy(Proxy *p, Slot *s, NetdDir dir, int fd)
 			slot_close(p, s, reason, false);
 			return READ_CLOSED;
 		}
-		return (size_t) r < READ_CHUNK ? READ_DONE : READ_MORE;
+		return (size_t) r < want ? READ_DONE : READ_MORE;
 	}
 	if (r == 0)
 	{
@@ -238,6 +241,41 @@ slot_read_copy(Proxy *p, Slot *s, NetdDir dir, int fd)
 	return READ_CLOSED;
 }
 
+/* Could direction dir splice its current body once its queue is written? */
+static bool
+splice_waits(Proxy *p, Slot *s, NetdDir dir)
+{
+	return !s->no_splice && !s->connecting && s->c.pipe[dir].big_msgs &&
+		pipe_splice_allowance_after_queue(&s->c, dir, &p->fs, proxy_now_ns()) > 0;
+}
+
+/*
+ * Send the bytes queued for direction dir that are due now (a header read
+ * in front of a body), so that the body behind them can be spliced: spliced
+ * bytes must not overtake queued ones.  true = nothing is left queued.
+ * Errors and a full socket are left to service_dir(), which meets them again.
+ */
+static bool
+slot_flush_due(Slot *s, NetdDir dir, uint64_t now)
+{
+	Pipe	   *pp = &s->c.pipe[dir];
+	int			dst = dir == NETD_UP ? s->sfd : s->cfd;
+	const uint8_t *data;
+	size_t		k;
+
+	if (s->kp_len[dir] > 0)
+		return false;
+	while ((k = pipe_ready(pp, now, &data)) > 0)
+	{
+		ssize_t		w = send(dst, data, k, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return false;
+		pipe_written(pp, (size_t) w);
+	}
+	return pp->out_len == 0;
+}
+
 /* Read what a source offers into its pipe; false = the slot was closed. */
 static bool
 slot_read(Proxy *p, Slot *s, NetdDir dir)
@@ -250,6 +288,20 @@ slot_read(Proxy *p, Slot *s, NetdDir dir)
 		size_t		allow = (s->no_splice || s->connecting) ? 0
 			: pipe_splice_allowance(&s->c, dir, &p->fs, proxy_now_ns());
 		ReadStep	step = READ_FALLBACK;
+
+		/*
+		 * A body that could be spliced waits behind queued bytes (its own
+		 * header): send them now and splice the body.  When the destination
+		 * takes not all of them, stop reading (service_dir() does not ask
+		 * for more input meanwhile): copying the body instead would cost
+		 * two copies of every byte.
+		 */
+		if (allow == 0 && pp->out_len > 0 && splice_waits(p, s, dir))
+		{
+			if (!slot_flush_due(s, dir, proxy_now_ns()))
+				break;
+			allow = pipe_splice_allowance(&s->c, dir, &p->fs, proxy_now_ns());
+		}
 
 		if (allow > 0)
 			step = slot_read_splice(p, s, dir, fd, allow);
@@ -361,7 +413,9 @@ service_dir(Proxy *p, Slot *s, NetdDir d, uint64_t now, uint32_t *want_src, uint
 		shutdown(dst, SHUT_WR);
 		pp->shut_sent = true;
 	}
-	if (!pp->eof && pipe_backlog(pp) + s->kp_len[d] < PIPE_BACKLOG_MAX)
+	/* a body to splice waits for the queue in front of it (slot_read) */
+	if (!pp->eof && pipe_backlog(pp) + s->kp_len[d] < PIPE_BACKLOG_MAX &&
+		!(pp->out_len > 0 && splice_waits(p, s, d)))
 		*want_src |= EPOLLIN;
 	return true;
 }

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
-from walsim.run.observer import shape_sample
+from walsim.run.observer import percentile, sample_line, server_time, shape_sample
 from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
 
 
@@ -112,19 +112,50 @@ def test_in_flight_at_stop_is_indeterminate_once(tmp_path: Path) -> None:
 
 
 def test_shape_sample() -> None:
-    primary = shape_sample("pg1", {
-        "in_recovery": False, "insert_lsn": "0/3000200", "write_lsn": "0/3000100", "flush_lsn": "0/3000100",
-        "receive_lsn": None, "replay_lsn": None, "primary_tli": 2, "checkpoint_tli": 1,
-        "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": "0/3000100",
-                         "write_lsn": "0/3000100", "flush_lsn": "0/3000100", "replay_lsn": "0/3000080",
+    """The server builds the record (LSNs as numbers); the observer adds the
+    node, the round and the server's time on the run's axis."""
+    primary = shape_sample("pg1", 7, "1000012.250000", json.dumps({
+        "role": "primary", "timeline": 2, "insert_lsn": 0x3000200,
+        "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "receive_lsn": None, "replay_lsn": None,
+        "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": 0x3000100,
+                         "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "replay_lsn": 0x3000080,
                          "replay_lag": 0.002}],
-        "wal_receiver": None})
+        "wal_receiver": None}), start_wall=1000000.0, sent_wall=1000012.2495, received_wall=1000012.2512)
+    assert primary["node"] == "pg1" and primary["up"] and primary["round"] == 7
+    assert primary["server_t"] == 12.25
     assert primary["role"] == "primary" and primary["timeline"] == 2
     assert primary["insert_lsn"] == 0x3000200 and primary["replication"][0]["replay_lsn"] == 0x3000080
-    standby = shape_sample("pg2", {
-        "in_recovery": True, "insert_lsn": None, "write_lsn": None, "flush_lsn": None,
-        "receive_lsn": "0/3000100", "replay_lsn": "0/3000080", "primary_tli": None, "checkpoint_tli": 1,
-        "replication": [], "wal_receiver": {"status": "streaming", "received_tli": 2, "flushed_lsn": "0/3000100"}})
-    assert standby["role"] == "standby" and standby["timeline"] == 2
-    assert standby["wal_receiver"]["flushed_lsn"] == 0x3000100
-    json.dumps(standby)
+    json.dumps(primary)
+    assert "clock_offset" not in primary
+
+
+def test_a_moved_server_clock_is_not_trusted() -> None:
+    """A node whose clock is an hour behind (a clock fault): its sample is placed
+    between the query's send and its answer, and the offset is recorded."""
+    smp = shape_sample("pg2", 3, "996412.25", '{"role": "standby"}', start_wall=1000000.0,
+                       sent_wall=1000012.24, received_wall=1000012.26)
+    assert smp["server_t"] == pytest.approx(12.25) and smp["clock_offset"] == pytest.approx(-3600.0)
+    assert server_time(1000012.2505, 1000012.25, 1000012.251, 1000000.0) == (pytest.approx(12.2505), None)
+    t, off = server_time(1000012.31, 1000012.25, 1000012.251, 1000000.0)
+    assert t == pytest.approx(12.2505) and off == pytest.approx(0.0595)
+
+
+def test_sample_line_copies_the_servers_object(tmp_path: Path) -> None:
+    """The observer's lines: its own fields, then the server's JSON text as it came."""
+    w = JsonlWriter(tmp_path / "s.jsonl", Clock())
+    t, wall = w.stamp()
+    w.write_lines([sample_line(t, wall, "pg1", 3, 1.5, '{"role" : "primary", "insert_lsn" : 50331648}'),
+                   sample_line(t, wall, "pg2", 4, 1.25, "{}")])
+    w.close()
+    first, second = read_jsonl(tmp_path / "s.jsonl")
+    assert list(first)[:2] == ["t", "wall"]
+    assert {k: first[k] for k in ("node", "up", "round", "server_t", "role", "insert_lsn")} == {
+        "node": "pg1", "up": True, "round": 3, "server_t": 1.5, "role": "primary", "insert_lsn": 50331648}
+    assert second == {"t": t, "wall": wall, "node": "pg2", "up": True, "round": 4, "server_t": 1.25}
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0

@@ -427,6 +427,15 @@ def test_no_acks_during_a_fault_window(tmp_path: Path) -> None:
     assert v.result == FAIL and v.evidence["acked_during_by_node"] == {"pg3": 1}
 
 
+def test_no_acks_during_ends_when_the_heal_was_issued(tmp_path: Path) -> None:
+    """The heal of c1 is issued at t=3.95 and recorded (fault_off) at t=4.0, when
+    netd has answered: a commit acknowledged at t=3.98 came after the heal."""
+    events = [dict(e, t=4.0, issued_t=3.95) if e["type"] == "fault_off" else e for e in base_events()]
+    v = one(make_run(tmp_path, NAD, events=events, ledger=[write(1, 1.5, "acked"), write(10, 3.98, "acked", sent_t=2.5)]))
+    assert v.result == PASS, v.summary
+    assert v.evidence["window"] == [2.0, 3.95]
+
+
 def test_no_acks_during_without_attempts_is_error(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, NAD, events=base_events(), ledger=[write(1, 1.5, "acked"), write(2, 4.5, "acked")]))
     assert v.result == ERROR and "no commit was sent while c1 was active" in v.summary
@@ -505,6 +514,41 @@ def test_lag_never_recovers(tmp_path: Path) -> None:
     v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_recovers"\nnode = "pg2"\nafter = "heal-c1"\nwithin = "3s"\n',
                      events=base_events(), samples=lag_samples(lambda t: 10_000)))
     assert v.result == FAIL and "never came back" in v.summary
+
+
+def test_lag_pairs_the_samples_of_one_round(tmp_path: Path) -> None:
+    """The standby's sample is compared with the primary's of the same observer
+    round, placed at the server's time of the sample (server_t), not with
+    whichever primary sample was written last: here pg2's answers are written
+    after the primary's next round (a slow client), yet pg2 is caught up."""
+    samples = []
+    for r in range(4, 32):
+        x = lsn(0x10000 * r)
+        samples.append(sample(0.25 * r + 0.001, "pg1", "primary", x, round=r, server_t=0.25 * r))
+        samples.append(sample(0.25 * r + 0.3, "pg2", "standby", x, round=r, server_t=0.25 * r + 0.001))
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples))
+    assert v.result == PASS, v.summary
+    # a late answer (taken long after its round's tick) is placed by time, not paired with its round
+    late = sample(7.9, "pg2", "standby", lsn(0x10000 * 30), round=4, server_t=7.6, late=True)
+    (tmp_path / "run").rename(tmp_path / "plain")
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples + [late]))
+    assert v.result == PASS, v.summary  # by round 4 it would be 26 rounds ahead: no lag either way
+    assert v.evidence["samples"] == len(samples) // 2 + 1
+    (tmp_path / "run").rename(tmp_path / "late")
+    behind = sample(7.9, "pg2", "standby", lsn(0x10000 * 4), round=30, server_t=7.6, late=True)
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples + [behind]))
+    # placed at t=7.6, after pg1's round 30 (t=7.5): 26 rounds of WAL behind, whatever its round says
+    assert v.result == FAIL and "1.6 MB at t=7.60 s" in v.summary, v.summary
+    # the same record without rounds (older walsim) pairs by time: one round's WAL behind
+    for smp in samples:
+        del smp["round"], smp["server_t"]
+    (tmp_path / "run").rename(tmp_path / "with-rounds")
+    v = one(make_run(tmp_path, '[[verdicts]]\ncheck = "lag_within"\nnode = "pg2"\nmax_bytes = 0\n',
+                     events=base_events(), samples=samples))
+    assert v.result == FAIL and "64.0 kB" in v.summary, v.summary
 
 
 def test_lag_without_samples_is_error(tmp_path: Path) -> None:

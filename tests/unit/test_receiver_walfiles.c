@@ -213,6 +213,30 @@ START_TEST(test_open_new_segment_padded)
 }
 END_TEST
 
+/* --no-sync: a new segment is extended, not written with zeros (sparse, reads as zeros) */
+START_TEST(test_open_new_segment_without_sync_is_sparse)
+{
+	SegmentFile seg = SEGMENT_FILE_INIT;
+	WalsimError err;
+	struct stat st;
+	char		buf[8];
+	int			fd;
+
+	ck_assert_msg(segment_open(&seg, dirfd_, 1, 9, SEG, false, 0600, &err), "%s", err.message);
+	ck_assert_int_eq(file_size("000000010000000000000009.partial"), SEG);
+	ck_assert_int_eq(fstat(seg.fd, &st), 0);
+	ck_assert_int_lt((long long) st.st_blocks * 512, SEG);	/* no zeros were written */
+	ck_assert(segment_write(&seg, 4096, "wal", 3, &err));
+	ck_assert(segment_close(&seg, false, &err));
+	fd = openat(dirfd_, "000000010000000000000009.partial", O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, 8, 4092), 8);
+	ck_assert_int_eq(memcmp(buf, "\0\0\0\0wal\0", 8), 0);
+	ck_assert_int_eq(pread(fd, buf, 8, SEG - 8), 8);
+	ck_assert_int_eq(memcmp(buf, "\0\0\0\0\0\0\0\0", 8), 0);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_reopen_existing_partial)
 {
 	SegmentFile seg = SEGMENT_FILE_INIT;
@@ -295,6 +319,7 @@ walfiles_suite(void)
 	tcase_add_test(tc, test_wrong_size_complete_skipped);
 	tcase_add_test(tc, test_unverified_pending_walk_back);
 	tcase_add_test(tc, test_open_new_segment_padded);
+	tcase_add_test(tc, test_open_new_segment_without_sync_is_sparse);
 	tcase_add_test(tc, test_reopen_existing_partial);
 	tcase_add_test(tc, test_open_in_readonly_directory);
 	tcase_add_test(tc, test_history_files);

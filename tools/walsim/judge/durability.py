@@ -14,7 +14,8 @@ from walsim.core.errors import MissingData
 from walsim.core.lsn import format_lsn
 from walsim.judge.record import RunRecord
 from walsim.judge.series import (SAMPLE_GAP, Ack, acks, final_primary, fmt_window, human_bytes, ledger_writes,
-                                 overlaps, quiet_intervals, scaled_bound, unrefuted, writer_periods)
+                                 overlaps, quiet_intervals, sample_time, scaled_bound, unrefuted,
+                                 writer_periods)
 from walsim.judge.verdict import FAIL, INFO, PASS, verdict
 from walsim.scenario import schema as s
 
@@ -172,15 +173,15 @@ def _sample_overlap(record: RunRecord) -> list[tuple[float, float, list[str]]]:
             by_node.setdefault(smp["node"], []).append(smp)
     gap = scaled_bound(record, SAMPLE_GAP)
     for n, smps in by_node.items():
-        smps.sort(key=lambda x: x["t"])
+        smps.sort(key=sample_time)
         run: list[float] = []
         for smp in smps + [None]:  # type: ignore[list-item]
             primary = smp is not None and smp.get("up") and smp.get("role") == "primary"
-            if primary and run and smp["t"] - run[-1] > gap:  # not answering in between: a new run
+            if primary and run and sample_time(smp) - run[-1] > gap:  # not answering in between: a new run
                 runs.setdefault(n, []).append((run[0], run[-1]))
                 run = []
             if primary:
-                run.append(smp["t"])
+                run.append(sample_time(smp))  # the server's time of the sample (series.sample_time)
             elif run:
                 runs.setdefault(n, []).append((run[0], run[-1]))
                 run = []

@@ -109,7 +109,8 @@ class RunRecord:
                                 "start": e["t"], "end": None}
                 order.append(fid)
             elif e.get("type") == "fault_off" and e.get("id") in windows:
-                windows[e["id"]]["end"] = e["t"]
+                # from when the heal was issued (what follows it may be recorded first)
+                windows[e["id"]]["end"] = e.get("issued_t", e["t"])
         out = []
         for fid in order:
             w = dict(windows[fid])

@@ -29,40 +29,66 @@ def final_primary(record: RunRecord) -> tuple[str, dict[str, Any]]:
     return name, nodes[name]
 
 
+def sample_time(smp: Mapping[str, Any]) -> float:
+    """When a sample was taken: the server's own time of it (``server_t``, on
+    the run's axis) when the observer recorded one, else when it was written."""
+    v = smp.get("server_t")
+    return float(v if v is not None else smp["t"])
+
+
 def primary_lsn_series(record: RunRecord) -> list[tuple[float, int]]:
-    """(t, current WAL insert LSN) of whichever node was primary at each sample."""
+    """(time, current WAL insert LSN) of whichever node was primary at each sample."""
     out = []
     for smp in record.samples:
         if smp.get("up") and smp.get("role") == "primary" and smp.get("insert_lsn") is not None:
-            out.append((smp["t"], int(smp["insert_lsn"])))
+            out.append((sample_time(smp), int(smp["insert_lsn"])))
     out.sort()
+    return out
+
+
+def primary_lsn_by_round(record: RunRecord) -> dict[int, int]:
+    """Observer round -> the insert LSN the primary reported in that round."""
+    out: dict[int, int] = {}
+    for smp in record.samples:
+        if (smp.get("up") and smp.get("role") == "primary" and smp.get("insert_lsn") is not None
+                and smp.get("round") is not None and not smp.get("late")):
+            out[int(smp["round"])] = int(smp["insert_lsn"])
     return out
 
 
 def lag_series(record: RunRecord, node: str, kind: str) -> list[tuple[float, int, float | None]]:
     """(t, lag in bytes, lag in seconds or None) of ``node`` at each of its samples.
 
-    Bytes: the primary's insert LSN at the latest primary sample not after t
-    minus the node's ``kind`` LSN (receive for write/flush, replay for replay).
+    Bytes: the primary's insert LSN in the same observer round (the samples
+    of one round are taken at one shared tick; ``t`` is the node's own server
+    time of its sample), or, for samples without a round (records of older
+    walsim), at the latest primary sample not after t; minus the node's
+    ``kind`` LSN (receive for write/flush, replay for replay).
     Seconds: the matching ``*_lag`` column of the node's pg_stat_replication
     row on its upstream, when an upstream sample holds it.
     """
     prim = primary_lsn_series(record)
     if not prim:
         raise MissingData("no sample of a primary's WAL position")
+    by_round = primary_lsn_by_round(record)
     key = "replay_lsn" if kind == "replay" else "receive_lsn"
     seconds_by_t = stat_lag_seconds(record, node, kind)
     out = []
     j = 0
-    for smp in record.node_samples(node):
+    for smp in sorted(record.node_samples(node), key=sample_time):
         if not smp.get("up") or smp.get(key) is None:
             continue
-        t = smp["t"]
-        while j + 1 < len(prim) and prim[j + 1][0] <= t:
-            j += 1
-        if prim[j][0] > t:
-            continue
-        lag = max(0, prim[j][1] - int(smp[key]))
+        t = sample_time(smp)
+        rnd = None if smp.get("late") else smp.get("round")  # a late sample is not of its round's moment
+        if rnd is not None and int(rnd) in by_round:
+            plsn = by_round[int(rnd)]
+        else:
+            while j + 1 < len(prim) and prim[j + 1][0] <= t:
+                j += 1
+            if prim[j][0] > t:
+                continue
+            plsn = prim[j][1]
+        lag = max(0, plsn - int(smp[key]))
         out.append((t, lag, nearest(seconds_by_t, t)))
     return out
 
@@ -73,7 +99,7 @@ def stat_lag_seconds(record: RunRecord, node: str, kind: str) -> list[tuple[floa
     for smp in record.samples:
         for row in smp.get("replication") or ():
             if row.get("application_name") == node:
-                out.append((smp["t"], row.get(col)))
+                out.append((sample_time(smp), row.get(col)))
     return out
 
 

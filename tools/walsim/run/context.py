@@ -348,9 +348,12 @@ class RunContext:
             layer_name = self.active_faults.pop(fid, None)
             if layer_name is None:
                 continue  # already healed (or expired by its duration)
+            # the window closes when the layer is told, not when it has answered: an
+            # acknowledgement can come in between (issued_t; RunRecord.fault_windows)
+            issued = self.events.clock.now()
             self.layers[layer_name].heal(fid)
             step = next((st for st in self.scenario.steps if st.id == fid), None)
-            self.events.event("fault_off", id=fid, kind=step.kind if step else None)
+            self.events.event("fault_off", id=fid, kind=step.kind if step else None, issued_t=issued)
             healed.append(fid)
         return healed
 

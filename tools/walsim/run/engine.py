@@ -322,7 +322,7 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
     extra: dict[str, Any] = {}
     for layer in ctx.layers.values():
         extra.update(layer.observe())
-    ctx.observer = Observer(list(sc.nodes), lambda n: ctx.node(n).conninfo(), samples, 0.1, extra)
+    ctx.observer = Observer(list(sc.nodes), lambda n: ctx.node(n).conninfo(), samples, sc.observe_interval, extra)
     ctx.observer.start()
     for name, spec in sc.workloads.items():
         if spec.values.get("autostart", True):
@@ -431,6 +431,8 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             pass
     if ctx.observer is not None:
         ctx.observer.stop()
+        # the spread of one round's samples in server time (docs/scenarios.md)
+        ctx.events.event("observer_stats", **ctx.observer.skew())
     # In the reverse order of set-up: a layer stops before the layers it required
     # (an HA manager's programs and PostgreSQL before walsim-netd).
     for layer in reversed(list(ctx.layers.values())):

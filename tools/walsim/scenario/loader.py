@@ -39,6 +39,8 @@ TOP_FIELDS = {
     "durability": s.choice(DURABILITIES, required=True,
                            help="what the configuration promises for acknowledged commits"),
     "settings": s.settings(help="postgresql.conf settings for every node"),
+    "observe_interval": s.duration(default=0.1, help="the observer's tick: every node is sampled once "
+                                   "per tick (at least 10ms)"),
     "snapshot": s.boolean(default=False, help="copy the nodes from a cached snapshot image (built the "
                           "operator's way once) instead of initdb and pg_basebackup"),
 }
@@ -159,6 +161,9 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     top = s.validate_table(doc, TOP_FIELDS, names, file, "", issues, ignore=TOP_TABLES)
     # paths of top-level keys carry a leading dot from validate_table; strip it
     issues[:] = [Issue(i.file, i.path.lstrip("."), i.message) for i in issues]
+    if isinstance(top.get("observe_interval"), float) and top["observe_interval"] < 0.01:
+        issues.append(Issue(file, "observe_interval", f"{top['observe_interval'] * 1000:g}ms is below the "
+                            "observer's shortest tick, 10ms"))
 
     raw_nodes = _table(doc, "nodes", file, issues, required=True)
     raw_links = _table(doc, "links", file, issues)
@@ -200,7 +205,8 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     if issues:
         raise ScenarioError(issues)
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
-                    seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
+                    seed=top["seed"], observe_interval=top["observe_interval"], durability=durability,
+                    settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
                     vocabulary=vocabulary, warnings=warnings, manager=manager,
                     snapshot=bool(top.get("snapshot")), explore=explore)

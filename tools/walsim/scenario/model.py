@@ -112,6 +112,8 @@ class Scenario:
     #: problems that do not stop the scenario from running (printed by check and run)
     warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
+    #: the observer's tick in seconds (top-level ``observe_interval``)
+    observe_interval: float = 0.1
     #: build the nodes from a cached snapshot image (see walsim.pg.snapshot)
     snapshot: bool = False
     #: the fault space of ``[explore]`` (None: a plain scenario)
