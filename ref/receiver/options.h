@@ -49,6 +49,10 @@ typedef struct ReceiverOptions
 	uint64_t	start;			/* --start LSN */
 	const char *json_events;	/* --json-events FILE */
 	int			reconnect_ms;	/* --reconnect-interval seconds (default 5) */
+	bool		base_backup;	/* --base-backup: take a base backup into -D */
+	bool		write_recovery_conf;	/* -R with --base-backup */
+	bool		fast_checkpoint;	/* -c fast (default spread, as pg_basebackup) */
+	const char *label;			/* -l with --base-backup */
 } ReceiverOptions;
 
 /*

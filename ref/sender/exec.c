@@ -73,9 +73,9 @@ cmd_show(Conn *c, const char *name)
 	else if (strcmp(name, "data_directory_mode") == 0)
 		strcpy(value, "0700");
 	else if (strcmp(name, "server_version_num") == 0)
-		strcpy(value, SENDER_SERVER_VERSION_NUM);
+		snprintf(value, sizeof(value), SENDER_SERVER_VERSION_NUM_FMT, c->src->version->major);
 	else if (strcmp(name, "server_version") == 0)
-		strcpy(value, SENDER_SERVER_VERSION);
+		snprintf(value, sizeof(value), SENDER_SERVER_VERSION_FMT, c->src->version->major);
 	else if (strcmp(name, "wal_block_size") == 0)
 		strcpy(value, "8192");
 	else if (strcmp(name, "integer_datetimes") == 0)
