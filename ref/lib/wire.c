@@ -1105,11 +1105,11 @@ wire_put_copy_done(WireBuf *b)
 }
 
 void
-wire_put_negotiate_protocol_version(WireBuf *b, uint32_t newest_minor,
+wire_put_negotiate_protocol_version(WireBuf *b, uint32_t version,
 									const char *const *unknown_options, int n)
 {
 	wire_begin(b, 'v');
-	wire_put_u32(b, newest_minor);
+	wire_put_u32(b, version);
 	wire_put_u32(b, (uint32_t) n);
 	for (int i = 0; i < n; i++)
 		wire_put_cstring(b, unknown_options[i]);

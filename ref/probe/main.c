@@ -363,8 +363,12 @@ emit_body(Probe *p, char type, const uint8_t *b, size_t n)
 		case 'v':
 			if (n >= 8)
 			{
-				/* NegotiateProtocolVersion: newest minor, then the unknown options */
-				json_u64(j, "newest_minor", wire_be32(b));
+				/* NegotiateProtocolVersion: the version the server speaks, then the unknown options */
+				char		version[32];
+
+				snprintf(version, sizeof(version), "%u.%u", WIRE_PROTOCOL_MAJOR(wire_be32(b)),
+						 WIRE_PROTOCOL_MINOR(wire_be32(b)));
+				json_str(j, "protocol", version);
 				json_u64(j, "unknown_options", wire_be32(b + 4));
 			}
 			break;

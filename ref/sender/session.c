@@ -80,7 +80,7 @@ read_startup(Conn *c, WireStartup *su)
 		if (strncmp(su->keys[i], "_pq_.", 5) == 0)
 			unknown[nunknown++] = su->keys[i];
 	if (WIRE_PROTOCOL_MINOR(m.code) > (uint32_t) latest || nunknown > 0)
-		wire_put_negotiate_protocol_version(&c->out, WIRE_PROTOCOL_MINOR(c->protocol), unknown, nunknown);
+		wire_put_negotiate_protocol_version(&c->out, c->protocol, unknown, nunknown);
 	return true;
 }
 

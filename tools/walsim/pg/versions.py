@@ -28,11 +28,7 @@ import os
 import re
 
 from walsim.core.errors import PgBinariesNotFound
-
-#: every major version walsim builds clusters of and speaks the WAL of
-SUPPORTED: tuple[int, ...] = (13, 14, 15, 16, 17, 18)
-#: the version of Debian 12's packages (``make deps``), the default
-DEFAULT = 15
+from walsim.core.pgmajors import DEFAULT, SUPPORTED
 #: ``WALSIM_PG=N`` selects the version of the test suites' clusters
 VERSION_ENV = "WALSIM_PG"
 
@@ -76,6 +72,6 @@ def client_compatible(program: str, client_major: int, server_major: int) -> boo
         return server_major <= client_major
     if program == "pg_controldata":
         return CONTROL_VERSION.get(client_major) == CONTROL_VERSION.get(server_major)
-    if program in ("psql", "pg_isready"):
+    if program in ("psql", "pg_isready", "pgbench"):
         return True
     return client_major == server_major

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from walsim.core.errors import ScenarioError
+from walsim.core.pgmajors import SUPPORTED
 from walsim.scenario import schema as s
 from walsim.scenario.model import (DURABILITIES, ROLES, LinkSpec, NodeSpec, Scenario, Step, VerdictSpec,
                                    WorkloadSpec)
@@ -39,7 +40,21 @@ TOP_FIELDS = {
                            help="what the configuration promises for acknowledged commits"),
     "settings": s.settings(help="postgresql.conf settings for every node"),
 }
-TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts")
+TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "cluster")
+
+
+def _pg_major(v: Any, _names: Names) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v not in SUPPORTED:
+        raise s.Invalid(f"expected a PostgreSQL major version ({', '.join(map(str, SUPPORTED))}), got {v!r}")
+    return v
+
+
+CLUSTER_FIELDS = {
+    "version": s.Field(_pg_major, False, None,
+                       "the PostgreSQL major version of every node (default: WALSIM_PG, else the "
+                       "installation found, Debian's 15); `walsim-cli run --pg N` overrides it",
+                       "13 to 18"),
+}
 
 NODE_FIELDS = {
     "role": s.choice(ROLES, required=True),
@@ -124,6 +139,7 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     # paths of top-level keys carry a leading dot from validate_table; strip it
     issues[:] = [Issue(i.file, i.path.lstrip("."), i.message) for i in issues]
 
+    cluster = _cluster(doc, names, file, issues)
     raw_nodes = _table(doc, "nodes", file, issues, required=True)
     raw_links = _table(doc, "links", file, issues)
     raw_workloads = _table(doc, "workloads", file, issues)
@@ -157,7 +173,18 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
                     seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
-                    vocabulary=vocabulary)
+                    vocabulary=vocabulary, pg_version=cluster.get("version"))
+
+
+def _cluster(doc: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, Any]:
+    """The [cluster] table (PostgreSQL version)."""
+    raw = doc.get("cluster")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        issues.append(Issue(file, "cluster", f"expected a table ([cluster]), got {s._type_name(raw)}"))
+        return {}
+    return s.validate_table(raw, CLUSTER_FIELDS, names, file, "cluster", issues)
 
 
 def _table(doc: dict, key: str, file: str, issues: list[Issue], required: bool = False) -> dict:

@@ -92,6 +92,8 @@ class Scenario:
     verdicts: list[VerdictSpec]
     names: Names = field(default_factory=Names)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
+    #: ``[cluster] version``: the PostgreSQL major of every node (None: WALSIM_PG or discovery)
+    pg_version: int | None = None
 
     @property
     def primary(self) -> str:

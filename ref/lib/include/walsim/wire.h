@@ -336,7 +336,12 @@ void		wire_put_copy_both_response(WireBuf *b, int8_t format,
 										const int16_t *col_formats, int n);
 void		wire_put_copy_data(WireBuf *b, const void *data, size_t len);
 void		wire_put_copy_done(WireBuf *b);
-void		wire_put_negotiate_protocol_version(WireBuf *b, uint32_t newest_minor,
+/*
+ * NegotiateProtocolVersion: the protocol version the server will speak (the
+ * whole Int32, 3 << 16 | minor: PostgreSQL sends FrontendProtocol, e.g.
+ * 196610 for 3.2, observed from 15, 17 and 18), then the unknown _pq_ options.
+ */
+void		wire_put_negotiate_protocol_version(WireBuf *b, uint32_t version,
 												const char *const *unknown_options,
 												int n);
 
