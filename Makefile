@@ -33,7 +33,7 @@ LIBWALSIM  := $(BUILD)/lib/libwalsim.a
 PROGRAMS   :=
 SHLIBS     :=
 TEST_HELPERS :=
-include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk))
+include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk tests/helpers/module.mk))
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
