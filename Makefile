@@ -38,7 +38,8 @@ include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk t
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-versions test-versions test unit-test pytest coverage memcheck asan bench install clean demo fuzz
+.PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz programs man \
+        man-check deb deps-pipelines deps-versions test-versions
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -101,18 +102,30 @@ test: deps all unit-test pytest
 unit-test: all
 	@WALSIM_SRCDIR=$(CURDIR) WALSIM_BUILD=$(abspath $(BUILD)) tools/run-unit-tests $(UNIT_TESTS)
 
+# PYCOV=1 runs pytest under coverage.py (the data is what `make coverage`
+# reports for the Python package); CI does, so the figure is the whole suite's.
+PY_COVERAGE_DATA := build/coverage/python.coverage
+PY_COVERAGE_RUN   = $(PYTHON) -m coverage run --data-file=$(PY_COVERAGE_DATA) --source=tools/walsim -m pytest
 pytest: all
+ifeq ($(PYCOV),1)
+	@mkdir -p build/coverage && rm -f $(PY_COVERAGE_DATA)
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) $(PYTEST_ARGS)
+else
 	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS)
+endif
 
-# C: the unit tests of a --coverage build.  Python: the suites named by
-# PY_COVERAGE_TESTS (the package's unit tests and the scenario suite, which
-# drives the engine, the fault layers and the judge end to end).
+# C: the unit tests of a --coverage build.  Python: the data of the last
+# `make test PYCOV=1`, or else the suites named by PY_COVERAGE_TESTS (the
+# package's unit tests and the scenario suite, which drives the engine, the
+# fault layers and the judge end to end).  Code run in subprocesses (the CLI
+# as tests start it) is not counted.
 PY_COVERAGE_TESTS ?= tests/pyunit tests/scenarios
 coverage: all
 	$(MAKE) BUILD=build/coverage OPT="-O0 -g" EXTRA_CFLAGS=--coverage EXTRA_LDFLAGS=--coverage unit-test
 	@mkdir -p build/coverage
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m coverage run --data-file=build/coverage/python.coverage \
-	    --source=tools/walsim -m pytest -q -p no:cacheprovider $(PY_COVERAGE_TESTS)
+	@if [ ! -f $(PY_COVERAGE_DATA) ]; then \
+	    echo "WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) -q -p no:cacheprovider $(PY_COVERAGE_TESTS)"; \
+	    WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) -q -p no:cacheprovider $(PY_COVERAGE_TESTS); fi
 	@tools/coverage-report build/coverage
 
 memcheck: all
@@ -133,13 +146,66 @@ bench: all
 demo: deps all
 	@tools/walsim-cli demo
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/walsim
-	$(foreach p,$(PROGRAMS),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(PREFIX)/bin/;)
-	$(foreach s,$(SHLIBS),install -m 0644 $(BUILD)/lib/$(s).so $(DESTDIR)$(PREFIX)/lib/walsim/;)
-	cp -r tools/walsim $(DESTDIR)$(PREFIX)/lib/walsim/
-	sed 's|^WALSIM_PYTHONPATH=.*|WALSIM_PYTHONPATH=$(PREFIX)/lib/walsim|' tools/walsim-cli > $(DESTDIR)$(PREFIX)/bin/walsim-cli
-	chmod 0755 $(DESTDIR)$(PREFIX)/bin/walsim-cli
+# ------------------------------------------------------------ installing
+# make install PREFIX=/p [DESTDIR=/stage] [PYTHONDIR=...]: the programs into
+# PREFIX/bin, libwalsim-disk.so into PREFIX/lib/walsim, the Python package
+# (with a dist-info, so that its pytest plugin and walsim-cli entry points are
+# found) into PYTHONDIR, the scenarios and WAL data sets into
+# PREFIX/share/walsim, the docs into PREFIX/share/doc/walsim, the man pages
+# into PREFIX/share/man/man1.  walsim/core/_installed.py records the layout,
+# so the installed walsim-cli finds all of it from any directory
+# (docs/pipelines.md).
+VERSION    := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' tools/walsim/core/version.py)
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib/walsim
+DATADIR    ?= $(PREFIX)/share/walsim
+DOCDIR     ?= $(PREFIX)/share/doc/walsim
+MANDIR     ?= $(PREFIX)/share/man
+PYTHONDIR  ?= $(PREFIX)/lib/walsim/python
+DISTINFO   := $(DESTDIR)$(PYTHONDIR)/walsim-$(VERSION).dist-info
+
+programs: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so)
+
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PYTHONDIR) $(DESTDIR)$(DATADIR)/scenarios \
+	    $(DESTDIR)$(DATADIR)/data $(DESTDIR)$(DOCDIR)/images $(DESTDIR)$(MANDIR)/man1
+	$(foreach p,$(PROGRAMS),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(BINDIR)/;)
+	$(foreach s,$(SHLIBS),install -m 0755 $(BUILD)/lib/$(s).so $(DESTDIR)$(LIBDIR)/;)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/walsim $(DESTDIR)$(PYTHONDIR)/walsim-*.dist-info
+	cd tools && find walsim -name __pycache__ -prune -o -name _bundle -prune -o -name _installed.py -prune \
+	    -o -type f -print | while read f; do install -D -m 0644 "$$f" "$(DESTDIR)$(PYTHONDIR)/$$f"; done
+	printf '"""Written by make install: where this copy of walsim was installed."""\nBINDIR = "%s"\nLIBDIR = "%s"\nDATADIR = "%s"\n' \
+	    '$(BINDIR)' '$(LIBDIR)' '$(DATADIR)' > $(DESTDIR)$(PYTHONDIR)/walsim/core/_installed.py
+	install -d $(DISTINFO)
+	printf 'Metadata-Version: 2.1\nName: walsim\nVersion: $(VERSION)\nSummary: PostgreSQL streaming replication test and simulation harness\n' > $(DISTINFO)/METADATA
+	printf '[console_scripts]\nwalsim-cli = walsim.cli:main\n\n[pytest11]\nwalsim = walsim.pytest_plugin\n' > $(DISTINFO)/entry_points.txt
+	printf 'walsim\n' > $(DISTINFO)/top_level.txt
+	printf 'make\n' > $(DISTINFO)/INSTALLER
+	install -m 0644 scenarios/*.toml $(DESTDIR)$(DATADIR)/scenarios/
+	cp -r tests/data/wal $(wildcard tests/data/wal-[0-9]*) $(DESTDIR)$(DATADIR)/data/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/images/* $(DESTDIR)$(DOCDIR)/images/
+	install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	sed 's|^WALSIM_PYTHONPATH=.*|WALSIM_PYTHONPATH=$(PYTHONDIR)|' tools/walsim-cli > $(DESTDIR)$(BINDIR)/walsim-cli
+	chmod 0755 $(DESTDIR)$(BINDIR)/walsim-cli
+
+# The man pages in docs/man/ come from --help (help2man): `make man` rewrites
+# them, `make man-check` (CI) fails when a --help changed without them.
+man: programs
+	tools/gen-man --build $(abspath $(BUILD)) docs/man
+
+man-check: programs
+	tools/gen-man --build $(abspath $(BUILD)) --check
+
+# build/walsim_VERSION_ARCH.deb from `make install` into a staging root.
+deb: programs
+	@tools/make-deb
+
+# What walsim's own pipeline checks beyond the tests (tools/install-deps --pipelines:
+# help2man, chromium): man pages, make install, pip, the .deb, the example
+# project and the report in a browser (ci/pipelines.sh).
+deps-pipelines:
+	@tools/install-deps --pipelines
 
 clean:
 	rm -rf $(BUILD) build/coverage build/asan

@@ -1,15 +1,20 @@
 #!/bin/bash
-# walsim's pipeline: what CI runs on a clean clone, and what a user's CI can
-# copy.  Installs dependencies, builds, runs every test, then Valgrind and
-# coverage.
+# walsim's own pipeline: what CI runs on a clean clone.  Installs
+# dependencies, builds, runs every test, checks walsim as others install and
+# use it (ci/pipelines.sh), then Valgrind and coverage.  (A project that
+# uses walsim copies ci/examples/ instead.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== make deps"
 make deps
+echo "== make deps-pipelines (help2man, dpkg-dev, chromium: tests/report and ci/pipelines.sh use them)"
+make deps-pipelines
 echo "== make test"
 make -j2 all
-make test PYTEST_ARGS="${PYTEST_ARGS:-}"
+make test PYCOV=1 PYTEST_ARGS="${PYTEST_ARGS:-}"   # PYCOV: the Python coverage figure of make coverage
+echo "== pipelines (issue 17): man pages, make install, pip, the .deb, the example project, the report in Chromium"
+bash ci/pipelines.sh
 echo "== make memcheck"
 make memcheck
 echo "== make asan"

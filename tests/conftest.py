@@ -1,8 +1,12 @@
 """Shared pytest configuration for all walsim suites.
 
 Suites that start PostgreSQL use the fixtures of :mod:`walsim.pg.testing`,
-registered below, so that every server a test starts is
-stopped when it ends, passes, fails or is interrupted.
+registered below with the rest of walsim's pytest plugin
+(:mod:`walsim.pytest_plugin`: ``--walsim-scenarios``, ``netd``,
+``disk_faults``), so that every server a test starts is stopped when it ends,
+passes, fails or is interrupted.  The checkout's own copy is registered here;
+``pytest.ini`` blocks the entry point of an installed walsim (``-p no:walsim``)
+so that an installed copy never replaces the one under test.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pytest
 
 TOP = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["walsim.pg.testing"]
+pytest_plugins = ["walsim.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

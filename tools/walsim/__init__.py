@@ -8,7 +8,7 @@ The names a user needs are importable from here (loaded on first use, so that
 The package is layered; each layer imports only the ones below it
 (``docs/architecture.md``)::
 
-    core -> pg -> sim -> scenario -> faults -> run -> judge -> api -> conform -> commands -> cli
+    core -> pg -> sim -> scenario -> faults -> run -> judge -> api -> pytest_plugin -> conform -> commands -> cli
 """
 
 from __future__ import annotations

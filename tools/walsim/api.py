@@ -32,7 +32,7 @@ from walsim.faults.net import NetLayer
 from walsim.faults.process import ProcessLayer
 from walsim.judge import availability, convergence, corruption, durability, lag, logs, roles
 from walsim.judge.record import RunRecord
-from walsim.judge.report import build_report
+from walsim.judge.report import build_index, build_report
 from walsim.judge.verdict import Verdict, judge_run, overall
 from walsim.run import steps
 from walsim.run.engine import ProgressFn, execute, new_rundir, now_iso
@@ -101,6 +101,15 @@ def judge(record: RunRecord) -> tuple[list[Verdict], int]:
     return verdicts, overall(verdicts)
 
 
+def update_index(parent: Path) -> None:
+    """Rewrite ``index.html`` of a directory of runs; a failure is written
+    beside it and never fails the run."""
+    try:
+        build_index(parent)
+    except Exception as exc:  # noqa: BLE001 - the runs stand without the index
+        (parent / "index-error.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+
 def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path = "walsim-runs",
                  keep: bool = False, progress: ProgressFn | None = None,
                  rundir: Path | None = None, argv_file: str | None = None,
@@ -122,6 +131,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     verdicts, status = judge(RunRecord(rundir, scenario))
     info.update(exit_status=status, finished=now_iso())
     write_json(rundir / "run.json", info)
+    update_index(rundir.parent)
     if done.interrupted is not None:
         raise done.interrupted
     return RunResult(rundir, verdicts, status, seed, done.step_error, done.harness_error, reproduce)

@@ -1,5 +1,6 @@
 """What the ``run``, ``check``, ``list``, ``report`` and ``demo`` commands share:
-finding scenario files, validating them, showing progress, printing verdicts.
+finding scenario files, validating them, showing progress, printing verdicts,
+writing ``--junit``/``--json`` results.
 
 (A module of :mod:`walsim.commands` whose name starts with ``_`` is not a
 subcommand.)"""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -15,10 +17,13 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from walsim.api import load_scenario
-from walsim.core.errors import ScenarioError
+from walsim.api import RunResult, load_scenario, run_scenario
+from walsim.core.errors import ScenarioError, UsageError
+from walsim.core.exitstatus import INTERRUPTED, combine
 from walsim.core.paths import scenarios_dir
+from walsim.judge.export import RunOutcome, write_json, write_junit
 from walsim.judge.verdict import Verdict
+from walsim.run.engine import new_rundir
 from walsim.scenario.model import Scenario
 
 
@@ -168,9 +173,60 @@ def verdict_table(rows: list[tuple[str, Verdict]], stream: TextIO = sys.stdout) 
 
 
 def worst(statuses: list[int]) -> int:
-    """Combined exit status: 1 if any run failed a verdict, else 2 if any errored, else 0."""
-    if 1 in statuses:
-        return 1
-    if 2 in statuses:
-        return 2
-    return 0
+    """Combined exit status (:func:`walsim.core.exitstatus.combine`): 130 if a run
+    was interrupted, else 1 if any run failed a verdict, else 2 if any errored, else 0."""
+    return combine(statuses)
+
+
+# ------------------------------------------------ machine-readable results
+
+def add_result_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--junit FILE`` and ``--json FILE`` (for every command that judges runs)."""
+    parser.add_argument("--junit", type=Path, metavar="FILE", default=None,
+                        help="write JUnit XML: one test suite per run, one test case per verdict")
+    parser.add_argument("--json", type=Path, metavar="FILE", default=None,
+                        help="write every run's verdicts, report path, reproduce command and exit status as JSON")
+
+
+def check_result_paths(args: argparse.Namespace) -> None:
+    """Fail before running anything when ``--junit``/``--json`` cannot be written."""
+    for opt in ("junit", "json"):
+        path: Path | None = getattr(args, opt, None)
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"--{opt} {path}: is a directory (give a file name)")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"--{opt} {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"--{opt} {path}: directory {parent} is not writable")
+
+
+def write_results(args: argparse.Namespace, outcomes: list[RunOutcome], command: str) -> None:
+    if getattr(args, "junit", None) is not None:
+        write_junit(outcomes, args.junit)
+    if getattr(args, "json", None) is not None:
+        write_json(outcomes, args.json, command=command)
+
+
+def run_recorded(args: argparse.Namespace, scenario: Scenario, path: Path, outcomes: list[RunOutcome],
+                 command: str, *, seed: int | None = None, keep: bool = False) -> RunResult:
+    """Run one scenario with the progress line and SIGTERM as an interrupt, add
+    its outcome to ``outcomes`` and rewrite ``--junit``/``--json``.  When the
+    run is interrupted the files are written with the interrupted run (status
+    130, its verdicts as judged from what it recorded) before the interrupt
+    goes on."""
+    rundir = new_rundir(Path(args.out), scenario.name, scenario.seed if seed is None else seed)
+    try:
+        with sigterm_as_interrupt(), Progress() as progress:
+            result = run_scenario(scenario, seed=seed, out=args.out, keep=keep, progress=progress,
+                                  argv_file=str(path), rundir=rundir, pg_version=getattr(args, "pg", None))
+    except KeyboardInterrupt:
+        outcomes.append(RunOutcome.from_rundir(rundir, exit_status=INTERRUPTED))
+        write_results(args, outcomes, command)
+        raise
+    outcomes.append(RunOutcome.from_rundir(result.rundir, result.verdicts, result.exit_status))
+    write_results(args, outcomes, command)
+    return result
+

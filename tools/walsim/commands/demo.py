@@ -7,12 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from walsim.api import run_scenario
 from walsim.faults.clock import ClockLayer
 from walsim.faults.disk import DiskLayer
 from walsim.faults.net import NetLayer
-from walsim.commands._support import (Progress, default_scenario_dir, load_all, sigterm_as_interrupt, verdict_table,
-                           worst)
+from walsim.commands._support import (add_result_arguments, check_result_paths, default_scenario_dir, load_all,
+                                      run_recorded, verdict_table, worst)
+from walsim.judge.export import RunOutcome
 
 NAME = "demo"
 HELP = ("run the headline scenarios (tutorial, failovers; lag, partition, corruption with "
@@ -33,10 +33,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="parent directory of the run directories (default: ./walsim-runs)")
     parser.add_argument("--scenarios", default=None, metavar="DIR",
                         help="where the scenario files are (default: the checkout's scenarios/)")
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_result_paths(args)
     d = Path(args.scenarios) if args.scenarios else default_scenario_dir()
     names = list(CLUSTER_ONLY)
     if NetLayer.unavailable() is None:
@@ -60,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if scenarios is None or not scenarios:
         return 2
     rows, statuses, reports = [], [], []
+    outcomes: list[RunOutcome] = []
     for sc, path in zip(scenarios, paths):
-        with sigterm_as_interrupt(), Progress() as progress:
-            result = run_scenario(sc, out=args.out, progress=progress, argv_file=str(path))
+        result = run_recorded(args, sc, path, outcomes, NAME)
         rows += [(sc.name, v) for v in result.verdicts]
         reports.append((sc.name, result.rundir / "report.html", result))
         statuses.append(result.exit_status)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from walsim.core.errors import HarnessError
-from walsim.core.paths import library, program
+from walsim.core.paths import find_program, library, library_candidates, not_found, program_candidates
 from walsim.faults.base import FaultLayer, apply_step, node_ref_check
 from walsim.scenario import schema as s
 from walsim.scenario.registry import step_kind
@@ -141,8 +141,11 @@ class DiskLayer(FaultLayer):
 
     @classmethod
     def unavailable(cls) -> str | None:
-        missing = [p for p in (library(LIBRARY_NAME), program("walsim-diskctl")) if not p.exists()]
-        return f"{', '.join(map(str, missing))} missing (run make)" if missing else None
+        if find_program("walsim-diskctl") is None:
+            return not_found("walsim-diskctl", program_candidates("walsim-diskctl"))
+        if not library(LIBRARY_NAME).is_file():
+            return not_found(LIBRARY_NAME, library_candidates(LIBRARY_NAME))
+        return None
 
     def prepare_node(self, spec: "NodeSpec") -> bool:
         mode = spec.options.get("disk")

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from walsim.core.errors import HarnessError, NetdError
 from walsim.core.lsn import format_lsn, parse_lsn
+from walsim.core.paths import find_program, not_found, program_candidates
 from walsim.faults.base import FaultLayer, apply_step
 from walsim.scenario import schema as s
 from walsim.scenario.registry import StepKind, step_kind
-from walsim.sim.netd import Netd, netd_binary
+from walsim.sim.netd import Netd
 
 if TYPE_CHECKING:  # pragma: no cover
     from walsim.scenario.model import Scenario, Step
@@ -192,8 +193,9 @@ class NetLayer(FaultLayer):
 
     @classmethod
     def unavailable(cls) -> str | None:
-        binary = netd_binary()
-        return None if binary.exists() else f"{binary} does not exist (run make)"
+        if find_program("walsim-netd") is not None:
+            return None
+        return not_found("walsim-netd", program_candidates("walsim-netd"))
 
     def setup(self) -> None:
         # The control socket's path must fit in sun_path (108 bytes): the daemon

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from walsim.core.errors import DiskFaultError
-from walsim.core.paths import build_dir
+from walsim.core.paths import library, library_candidates, not_found, program, program_candidates
 from walsim.core.timeouts import Deadline, wait_until
 
 if TYPE_CHECKING:
@@ -101,8 +101,10 @@ class DiskFaults:
 
     def __init__(self, node: "Node", *, build: Path | None = None) -> None:
         self.node = node
-        self.build = Path(build) if build else build_dir()
-        self.diskctl = self.build / "bin" / "walsim-diskctl"
+        #: ``build``: a build directory to take bin/walsim-diskctl and lib/ from;
+        #: otherwise both are found by :mod:`walsim.core.paths`
+        self.build = Path(build) if build else None
+        self.diskctl = self.build / "bin" / "walsim-diskctl" if self.build else program("walsim-diskctl")
         #: directory of the region, journal, undo files and trace (outside the data directory)
         self.node_dir = node.base_dir / "disk"
         self.region = self.node_dir / REGION_FILE
@@ -128,11 +130,13 @@ class DiskFaults:
         self = cls(node, build=build)
         if trace is not None:
             self.trace_path = Path(trace).absolute()
-        source = self.build / "lib" / LIBRARY_NAME
+        source = self.build / "lib" / LIBRARY_NAME if self.build else library(LIBRARY_NAME)
         if not source.is_file():
-            raise DiskFaultError(f"{source} does not exist; run `make` first")
+            raise DiskFaultError(f"{source} does not exist; run `make` first" if self.build
+                                 else not_found(LIBRARY_NAME, library_candidates(LIBRARY_NAME)))
         if not self.diskctl.is_file():
-            raise DiskFaultError(f"{self.diskctl} does not exist; run `make` first")
+            raise DiskFaultError(f"{self.diskctl} does not exist; run `make` first" if self.build
+                                 else not_found("walsim-diskctl", program_candidates("walsim-diskctl")))
         runas = node.cluster.runas
         tmp = self.library.with_name(f".{LIBRARY_NAME}.tmp")
         shutil.copyfile(source, tmp)

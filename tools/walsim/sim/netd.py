@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from walsim.core.errors import NetdError
-from walsim.core.paths import program
+from walsim.core.paths import find_program, not_found, program, program_candidates
 from walsim.core.timeouts import scaled, wait_until
 
 __all__ = ["Netd", "NetdError", "netd_binary", "format_fault", "replay", "wait_conn"]
@@ -100,6 +100,8 @@ class Netd:
         owns = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="walsim-netd-")) if owns else Path(workdir)
         wd.mkdir(parents=True, exist_ok=True)
+        if binary is None and find_program("walsim-netd") is None:
+            raise NetdError(not_found("walsim-netd", program_candidates("walsim-netd")))
         binary = binary or netd_binary()
         if not binary.exists():
             raise NetdError(f"{binary} does not exist: run make first")
