@@ -100,13 +100,19 @@ scan_directory(WalSource *s, WalsimError *err)
 		}
 		if (partial && hdr.magic == 0)
 			continue;
-		if (wal_version_by_magic(hdr.magic) == NULL || !hdr.is_long)
+		if (wal_version_by_magic(hdr.magic) == NULL)
 		{
 			char		known[160];
 
-			walsim_error_set(err, "\"%s\": first page has magic 0x%04X and info 0x%04X, expected the long page header of a PostgreSQL version walsim serves; magic %04X is of %s",
-							 path, hdr.magic, hdr.info, hdr.magic,
-							 wal_magic_describe(hdr.magic, known, sizeof(known)));
+			/* the file's name only: the directory may be long, the list of magics must fit */
+			walsim_error_set(err, "%s: first page has magic %04X, which is of %s",
+							 de->d_name, hdr.magic, wal_magic_describe(hdr.magic, known, sizeof(known)));
+			closedir(d);
+			return false;
+		}
+		if (!hdr.is_long)
+		{
+			walsim_error_set(err, "\"%s\": first page has info %04X, not a long page header", path, hdr.info);
 			closedir(d);
 			return false;
 		}
