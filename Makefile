@@ -97,6 +97,11 @@ deps:
 deps-versions:
 	@$(PYTHON) tools/install-pg-versions
 
+# The core suite on every installed major (VERSIONS="13 17" to choose; TEST_VERSIONS_JOBS=2
+# runs two majors at a time); the matrix in build/versions/matrix.md (docs/versions.md).
+test-versions: all
+	@WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) tools/test-versions $(VERSIONS)
+
 test: deps all unit-test pytest
 
 unit-test: all

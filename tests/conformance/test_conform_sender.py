@@ -5,6 +5,7 @@ every applicable check) and the misbehaviour matrix (each
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
 import subprocess
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def test_postgres_baseline(cluster: Cluster, tmp_path: Path, pg_bin: PgBin) -> N
                   | ({"S36"} if pg_bin.major < 15 else set()))
     assert report.counts()[PASS] >= 31, report.counts()
     (tmp_path / f"pg{pg_bin.major}-sender.json").write_text(report.to_json())
+    if os.environ.get("WALSIM_VERSIONS_OUT"):      # tools/test-versions: the version x check table
+        Path(os.environ["WALSIM_VERSIONS_OUT"], f"conform-sender-pg{pg_bin.major}.json").write_text(report.to_json())
 
     # the command line against the same node: --sql makes it write WAL for S22
     cli = subprocess.run([str(CLI), "conform", "sender", "--target", s1.conninfo(replication=True),

@@ -19,6 +19,7 @@ the same vocabulary), :func:`judge` recomputes its verdicts and report.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import traceback
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     if pg_version is not None:
         scenario = dataclasses.replace(scenario, pg_version=pg_version)
         reproduce += f" --pg {pg_version}"
+    elif scenario.pg_version is None and os.environ.get("WALSIM_PG", "").strip():
+        reproduce += f" --pg {os.environ['WALSIM_PG'].strip()}"       # the test suites' choice
     done = execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress, reproduce=reproduce)
     info = done.run_info
     info.update(step_error=done.step_error, harness_error=done.harness_error, elapsed_s=done.elapsed_s)
