@@ -331,3 +331,23 @@ def test_cluster_up_status_down_cli(walsim_run_dir: Path, pg_bin: PgBin) -> None
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGTERM)
             up.wait(timeout=120)
+
+
+def test_conform_sender_cli_with_only_target(cluster: Cluster, pg_bin: PgBin) -> None:
+    """`walsim-cli conform sender --target ... --pg N` against this major's own
+    walsender, nothing else given: 0 FAIL, and at least 25 checks apply."""
+    pg1 = cluster.create_primary("pg1")
+    s1 = cluster.create_standby("s1", pg1)
+    pg1.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS i")
+    pg1.wait_for_catchup(s1)
+    assert s1.promote() == 2          # timeline 2: the timeline checks apply
+    s1.checkpoint()
+    env = {k: v for k, v in os.environ.items() if k not in ("PG_BINDIR",)}
+    r = subprocess.run([str(CLI), "conform", "sender", "--target", s1.conninfo(replication=True),
+                        "--pg", str(pg_bin.major), "-q", "--json", "-"], capture_output=True, text=True,
+                       timeout=600, env=env)
+    report = json.loads(r.stdout[r.stdout.index("{\n"):]) if "{\n" in r.stdout else None
+    assert report is not None, r.stdout + r.stderr
+    counts = report["counts"]
+    assert r.returncode == 0 and counts["FAIL"] == 0, r.stdout
+    assert counts["PASS"] >= 25, counts
