@@ -6,7 +6,10 @@
  * a pure function of (seed, rule id, link, direction, connection key,
  * message index or stream offset), never of how the bytes were split by
  * recv() or of the clock, so the same stream gives the same decisions on
- * every run (docs/determinism.md).
+ * every run (docs/determinism.md).  Corruption addressed by LSN or by the
+ * Nth XLogData leaves the connection key and the stream offset out: the
+ * same seed flips the same bits of the same WAL byte however the sender cut
+ * the stream into messages and however often the standby reconnected.
  */
 #include <string.h>
 
@@ -69,6 +72,29 @@ add_corruption(Plan *plan, uint64_t off, uint8_t mask)
 	}
 }
 
+/*
+ * A decision value for a corrupt rule keyed on logical coordinates of the
+ * WAL alone: (seed, rule, link, direction, a, b), without the connection key.
+ * Which connection carries a given LSN, how many times the standby
+ * reconnected before, and how the stream was cut into messages all depend
+ * on timing; the LSN (or the Nth XLogData and the offset inside it) does not.
+ */
+static uint64_t
+decide_wal(const FaultSet *fs, const Fault *f, const Conn *c, NetdDir dir,
+		   const char *what, uint64_t a, uint64_t b, uint64_t k)
+{
+	Decision	d;
+
+	decision_start(&d, fs->seed, f->id);
+	decision_add_str(&d, what);
+	decision_add_str(&d, c->link);
+	decision_add_u64(&d, (uint64_t) dir);
+	decision_add_u64(&d, a);
+	decision_add_u64(&d, b);
+	decision_add_u64(&d, k);
+	return decision_value(&d);
+}
+
 /* Where (stream offset) a corrupt rule hits this message, or UINT64_MAX. */
 static uint64_t
 corrupt_target(const FaultSet *fs, const Fault *f, const Conn *c, NetdDir dir,
@@ -85,13 +111,46 @@ corrupt_target(const FaultSet *fs, const Fault *f, const Conn *c, NetdDir dir,
 		case CORRUPT_NTH_XLOGDATA:
 			if (fr && fr->cls == 'w' && fr->index_in_class == f->corrupt_at && fr->lsn_end > fr->lsn_start)
 			{
-				uint64_t	v = decide(fs, f, c, dir, "byte", fr->m.index, 0);
+				/* the byte inside the Nth XLogData: keyed on N, not on the index among all messages */
+				uint64_t	v = decide_wal(fs, f, c, dir, "byte", fr->index_in_class, 0, 0);
 
 				return fr->wal_offset + decision_uniform(v, 0, fr->lsn_end - fr->lsn_start - 1);
 			}
 			return UINT64_MAX;
 	}
 	return UINT64_MAX;
+}
+
+/*
+ * The bits a corrupt rule flips in the byte at stream offset `at`: a
+ * function of the seed and the rule's own coordinate, so that one seed flips
+ * the same bits of the same WAL byte on every run.  at_lsn: the LSN of the
+ * byte; nth: N and the offset inside that message; at_offset: the stream
+ * offset (the user's coordinate, itself dependent on how keepalives and
+ * status updates interleave with the WAL).
+ */
+static uint8_t
+corrupt_mask(const FaultSet *fs, const Fault *f, const Conn *c, NetdDir dir, const Framed *fr,
+			 uint64_t at)
+{
+	uint8_t		mask = 0;
+
+	if (f->bit >= 0)
+		return (uint8_t) (1u << f->bit);
+	/* nbits distinct bits, each drawn from the seed */
+	for (uint64_t k = 0; __builtin_popcount(mask) < f->nbits && k < 64; k++)
+	{
+		uint64_t	v;
+
+		if (f->corrupt_mode == CORRUPT_AT_LSN && fr)
+			v = decide_wal(fs, f, c, dir, "bit-lsn", fr->lsn_start + (at - fr->wal_offset), 0, k);
+		else if (f->corrupt_mode == CORRUPT_NTH_XLOGDATA && fr)
+			v = decide_wal(fs, f, c, dir, "bit-nth", fr->index_in_class, at - fr->wal_offset, k);
+		else
+			v = decide(fs, f, c, dir, "bit", at, k);
+		mask |= (uint8_t) (1u << (int) decision_uniform(v, 0, 7));
+	}
+	return mask;
 }
 
 /* Decide what happens to the stream range [start, end) (a message or a block). */
@@ -147,23 +206,11 @@ plan_range(Conn *c, NetdDir dir, const Framed *fr, uint64_t start, uint64_t end,
 			case FK_CORRUPT:
 				{
 					uint64_t	at = corrupt_target(fs, f, c, dir, fr, start, end);
-					int			bit;
 
 					if (at == UINT64_MAX)
 						break;
-					uint8_t		mask = 0;
+					uint8_t		mask = corrupt_mask(fs, f, c, dir, fr, at);
 
-					if (f->bit >= 0)
-						mask = (uint8_t) (1u << f->bit);
-					else
-					{
-						/* nbits distinct bits, each drawn from the seed */
-						for (uint64_t k = 0; __builtin_popcount(mask) < f->nbits && k < 64; k++)
-						{
-							bit = (int) decision_uniform(decide(fs, f, c, dir, "bit", at, k), 0, 7);
-							mask |= (uint8_t) (1u << bit);
-						}
-					}
 					add_corruption(plan, at, mask);
 					pipe_trace_fire(fs, f, c, dir, now_ns, fr, at, &j, buf, sizeof(buf));
 					json_u64(&j, "mask", mask);

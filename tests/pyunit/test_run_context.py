@@ -214,3 +214,40 @@ def test_vocabulary_refuses_duplicates_and_misnamed_kinds() -> None:
         Vocabulary().add_layer(Liar)
     with pytest.raises(ValueError, match="declared twice"):
         v.add_steps(steps.KINDS[:1])
+
+
+def test_a_step_past_its_deadline_is_aborted_and_fails(ctx: RunContext, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every step has a deadline (``timeout``, default 60 s x WALSIM_TIMEOUT_MULT): a step
+    still running then has its abort hooks called and fails the run's steps."""
+    import threading
+
+    monkeypatch.setenv("WALSIM_TIMEOUT_MULT", "1")
+    released = threading.Event()
+
+    class Hanging(FakeLayer):
+        def apply(self, step: Any) -> dict[str, Any]:
+            self.ctx.on_abort(released.set)  # what an sql step does with its connection
+            released.wait(30)
+            return {}
+
+    sc = parse_scenario(SCENARIO.replace('id = "p"\ndo = "poke"\nnode = "pg1"',
+                                         'id = "p"\ndo = "poke"\nnode = "pg1"\ntimeout = "0.2s"'), vocab(FakeLayer))
+    ctx.scenario = sc
+    ctx.layers = {"fake": Hanging(ctx)}
+    with pytest.raises(engine.StepFailed) as info:
+        engine.run_with_deadline(ctx, sc.steps[1])
+    assert released.is_set()
+    assert str(info.value).startswith("steps[1] (do poke node=pg1): did not finish within 0.2")
+    ev = [e for e in events(ctx) if e["type"] == "step_deadline"]
+    assert ev and ev[0]["id"] == "p" and ev[0]["unblocked"] is True
+
+
+def test_step_deadlines(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALSIM_TIMEOUT_MULT", "2")
+    sc = parse_scenario(SCENARIO + '[[steps]]\nwait = "sleep"\nseconds = "200s"\n'
+                        '[[steps]]\nwait = "catchup"\nnode = "pg2"\ntimeout = "10s"\n', vocab(FakeLayer))
+    ctx.scenario = sc
+    assert engine.step_deadline(ctx, sc.steps[1]) == 120.0                       # the default, scaled
+    assert engine.step_deadline(ctx, sc.steps[3]) == 200.0 + engine.WAIT_GRACE * 2  # a sleep: its length
+    assert engine.step_deadline(ctx, sc.steps[4]) == 20.0 + engine.WAIT_GRACE * 2   # a wait: its own timeout

@@ -113,6 +113,22 @@ CASES = [
     ("workload-node", HEAD + NODES + LEDGER.replace('node = "pg1"', 'node = "pg5"'), "workloads.ledger.node",
      "unknown node 'pg5'"),
     ("workload-clients", HEAD + NODES + LEDGER + "clients = 0\n", "workloads.ledger.clients", ">= 1"),
+    ("ledger-no-node-no-endpoints", HEAD + NODES + '[workloads.w]\nkind = "ledger"\n', "workloads.w.node",
+     "or endpoints"),
+    ("ledger-endpoint-unknown", HEAD + NODES + '[workloads.w]\nkind = "ledger"\nendpoints = ["pg1", "pg8"]\n',
+     "workloads.w.endpoints", "element [1]: expected a node name (pg1, pg2), a link name (none declared) "
+     "or \"host:port\", got 'pg8'"),
+    ("ledger-endpoint-port", HEAD + NODES + '[workloads.w]\nkind = "ledger"\nendpoints = ["db:99999"]\n',
+     "workloads.w.endpoints", "got 'db:99999'"),
+    ("ledger-node-not-endpoint", HEAD + NODES + '[workloads.w]\nkind = "ledger"\nnode = "pg2"\n'
+     'endpoints = ["pg1"]\n', "workloads.w.node", "pg2 is not one of the endpoints"),
+    ("ledger-on-standby", HEAD + NODES + '[workloads.w]\nkind = "ledger"\nnode = "pg2"\n', "workloads.w.node",
+     "pg2 is a standby when the workload starts (autostart; the primary is then pg1)"),
+    ("ledger-started-on-standby", HEAD + NODES + '[workloads.w]\nkind = "ledger"\nnode = "pg1"\nautostart = false\n'
+     '[[steps]]\nload = "retarget"\nname = "w"\nnode = "pg2"\n[[steps]]\nload = "start"\nname = "w"\n',
+     "workloads.w.node", "pg2 is a standby when the workload starts (at steps[1]"),
+    ("workload-kind-missing", HEAD + NODES + '[workloads.w]\nnode = "pg1"\n', "workloads.w.kind",
+     "missing required key (expected one of ledger"),
     ("reader-nodes-empty", HEAD + NODES + '[workloads.r]\nkind = "reader"\nnodes = []\n', "workloads.r.nodes",
      "at least 1"),
     ("steps-not-array", HEAD + 'steps = 3\n' + NODES, "steps", "expected an array of tables"),
@@ -374,3 +390,14 @@ def test_clock_fault_needs_faketime_on_the_node() -> None:
     assert sc.needs() == {"cluster", "clock"}
     assert_issue(HEAD + NODES + "clock = true\n" + step.replace('"-1h"', '"1h"'), "steps[0].offset",
                  "signed duration")
+
+
+def test_ledger_endpoints_and_a_ledger_started_after_promotion_load() -> None:
+    sc = parse_scenario(HEAD + NODES + LINK + '[workloads.w]\nkind = "ledger"\n'
+                        'endpoints = ["pg2", "l2", "127.0.0.1:6432", "[::1]:5432"]\n'
+                        '[workloads.later]\nkind = "ledger"\nnode = "pg2"\nautostart = false\n'
+                        '[[steps]]\ndo = "promote"\nnode = "pg2"\nretarget = false\n'
+                        '[[steps]]\nload = "start"\nname = "later"\n', "ok.toml")
+    w = sc.workloads["w"].values
+    assert w["endpoints"] == ["pg2", "l2", "127.0.0.1:6432", "[::1]:5432"] and w["node"] is None
+    assert w["statement_timeout"] == 5.0 and w["tcp_user_timeout"] == 5.0 and w["connect_timeout"] == 2.0

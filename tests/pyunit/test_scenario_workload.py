@@ -11,7 +11,7 @@ import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
 from walsim.run.observer import shape_sample
-from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Target
+from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
 
 
 class FakeCursor:
@@ -47,12 +47,16 @@ def _ledger(tmp_path: Path, index: int = 0) -> tuple[LedgerWorkload, Path]:
     return wl, path
 
 
+def session(conn: FakeConn, node: str = "pg1") -> Session:
+    return Session(conn, node, 0, node, server="127.0.0.1:5432", system_identifier="7", timeline=1)  # type: ignore[arg-type]
+
+
 def _error(cls: type[psycopg.Error], message: str) -> psycopg.Error:
     return cls(message)
 
 
 @pytest.mark.parametrize("result,closed_after,outcome", [
-    (("0/3000148",), False, "acked"),
+    (("0/3000148", "remote_apply", "000000020000000000000003"), False, "acked"),
     (_error(psycopg.errors.ReadOnlySqlTransaction, "cannot execute INSERT in a read-only transaction"), False, "failed"),
     (_error(psycopg.errors.UniqueViolation, "duplicate key"), False, "failed"),
     (_error(psycopg.errors.AdminShutdown, "terminating connection due to administrator command"), True, "indeterminate"),
@@ -61,12 +65,14 @@ def _error(cls: type[psycopg.Error], message: str) -> psycopg.Error:
 ], ids=["acked", "read-only", "unique", "admin-shutdown", "connection-lost", "cancelled-57014"])
 def test_outcome_classification(tmp_path: Path, result: Any, closed_after: bool, outcome: str) -> None:
     wl, path = _ledger(tmp_path)
-    wl._one(FakeConn(result, closed_after), client=3, seq=7, node="pg1", sync_commit="on")  # type: ignore[arg-type]
+    wl._one(session(FakeConn(result, closed_after)), client=3, seq=7)
     rec = read_jsonl(path)[0]
     assert rec["outcome"] == outcome
-    assert rec["id"] == 3 * ID_STRIDE + 7 and rec["node"] == "pg1" and rec["synchronous_commit"] == "on"
+    assert rec["id"] == 3 * ID_STRIDE + 7 and rec["node"] == "pg1"
     if outcome == "acked":
         assert rec["lsn"] == 0x3000148 and wl.acked_count() == 1
+        # what the commit itself returned: the synchronous_commit it ran with, its timeline
+        assert rec["synchronous_commit"] == "remote_apply" and rec["timeline"] == 2
     else:
         assert rec["error"] and wl.acked_count() == 0
 
@@ -77,19 +83,19 @@ def test_ids_unique_across_ledger_workloads(tmp_path: Path) -> None:
     a, pa = _ledger(tmp_path / "a", index=0)
     b, pb = _ledger(tmp_path / "b", index=1)
     for wl in (a, b):
-        wl._one(FakeConn(("0/1",)), client=3, seq=1, node="pg1", sync_commit="on")  # type: ignore[arg-type]
+        wl._one(session(FakeConn(("0/1", "on", None))), client=3, seq=1)
     assert read_jsonl(pa)[0]["id"] != read_jsonl(pb)[0]["id"]
 
 
 def test_choices_follow_the_seed(tmp_path: Path) -> None:
     wl, path = _ledger(tmp_path)
     for seq in range(1, 20):
-        wl._one(FakeConn(("0/1",)), client=0, seq=seq, node="pg1", sync_commit="on")  # type: ignore[arg-type]
+        wl._one(session(FakeConn(("0/1", "on", None))), client=0, seq=seq)
     first = [(r["account"], r["amount"]) for r in read_jsonl(path)]
     (tmp_path / "again").mkdir()
     wl2, path2 = _ledger(tmp_path / "again")
     for seq in range(1, 20):
-        wl2._one(FakeConn(("0/1",)), client=0, seq=seq, node="pg1", sync_commit="on")  # type: ignore[arg-type]
+        wl2._one(session(FakeConn(("0/1", "on", None))), client=0, seq=seq)
     assert first == [(r["account"], r["amount"]) for r in read_jsonl(path2)]
     assert len(set(first)) > 5 and all(0 <= a < 4 for a, _ in first)
 

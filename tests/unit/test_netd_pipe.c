@@ -24,6 +24,18 @@ typedef struct Run
 	bool		ok;
 } Run;
 
+/* The connection number netd would give the next connection of an app (a reconnect: 1, 2...). */
+static uint64_t test_app_number = 0;
+
+static uint64_t
+fixed_app_number(void *ctx, const char *link, const char *app)
+{
+	(void) ctx;
+	(void) link;
+	(void) app;
+	return test_app_number;
+}
+
 static void
 add_rule(FaultSet *fs, const char *text)
 {
@@ -105,6 +117,7 @@ run_streams(const uint8_t *fe, size_t felen, const uint8_t *be, size_t belen,
 	trace.seed = fs->seed;
 	fs->trace = &trace;
 	conn_init(&r.c, "l", 1, tls_pass);
+	r.c.next_app_number = fixed_app_number;
 	r.ok = true;
 	while ((pos[0] < len[0] || pos[1] < len[1]) && r.ok)
 	{
@@ -441,6 +454,142 @@ START_TEST(test_corrupt_at_lsn_and_offset)
 	run_free(&r);
 	wire_buf_free(&fe);
 	wire_buf_free(&be);
+}
+END_TEST
+
+/*
+ * The same 3000 bytes of WAL from 0/1000000, cut into XLogData messages of the
+ * given sizes, each after `ka` keepalives: what a sender does differently from
+ * one run to the next, by timing alone.
+ */
+static void
+build_cut(WireBuf *fe, WireBuf *be, const size_t *cuts, int ncuts, int ka)
+{
+	const char *k[] = {"user", "replication", "application_name"};
+	const char *v[] = {"u", "true", "pg2"};
+	uint8_t		wal[3000];
+	uint64_t	lsn = 0x1000000;
+	size_t		off = 0;
+
+	for (size_t i = 0; i < sizeof(wal); i++)
+		wal[i] = (uint8_t) (i * 7 + 3);
+	wire_put_startup(fe, WIRE_PROTOCOL_3_0, k, v, 3);
+	wire_put_query(fe, "START_REPLICATION 0/1000000 TIMELINE 1");
+	wire_put_auth_ok(be);
+	wire_put_ready_for_query(be, 'I');
+	wire_put_copy_both_response(be, 0, NULL, 0);
+	for (int i = 0; i < ncuts; i++)
+	{
+		for (int j = 0; j < ka; j++)
+		{
+			ReplKeepalive kk = {.wal_end = lsn};
+
+			repl_put_keepalive(be, &kk);
+		}
+		repl_put_xlogdata(be, lsn, lsn + cuts[i], 0, wal + off, cuts[i]);
+		lsn += cuts[i];
+		off += cuts[i];
+	}
+}
+
+/* The WAL position and the mask a corrupt rule chose in one run (from the output bytes). */
+static void
+corruption_of(const char *rule, const size_t *cuts, int ncuts, int ka, uint64_t app_number,
+			  uint64_t *lsn, int *mask)
+{
+	WireBuf		fe,
+				be;
+	FaultSet	fs = {.seed = 9};
+	Run			r;
+	const char *p;
+	int			ndiff = 0;
+
+	wire_buf_init(&fe);
+	wire_buf_init(&be);
+	build_cut(&fe, &be, cuts, ncuts, ka);
+	add_rule(&fs, rule);
+	test_app_number = app_number;
+	r = run_streams(fe.data, fe.len, be.data, be.len, &fs, 11, 0, false);
+	test_app_number = 0;
+	ck_assert(r.ok);
+	ck_assert_uint_eq(r.out[1].len, be.len);
+	*mask = 0;
+	for (size_t i = 0; i < be.len; i++)
+		if (r.out[1].data[i] != be.data[i])
+		{
+			ndiff++;
+			*mask = r.out[1].data[i] ^ be.data[i];
+		}
+	ck_assert_int_eq(ndiff, 1);
+	p = strstr(r.trace, "\"at_lsn\":\"0/");
+	ck_assert_ptr_nonnull(p);
+	*lsn = strtoull(p + strlen("\"at_lsn\":\"0/"), NULL, 16);
+	p = strstr(r.trace, "\"mask\":");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(atoi(p + strlen("\"mask\":")), *mask);
+	run_free(&r);
+	wire_buf_free(&fe);
+	wire_buf_free(&be);
+}
+
+/*
+ * Issue 19: the bits corrupt flips must be a function of the seed and the
+ * LSN, not of how the stream was cut into messages (timing), of the
+ * keepalives between them, or of the standby's connection number.
+ */
+START_TEST(test_corrupt_at_lsn_is_keyed_on_the_lsn)
+{
+	const size_t a[] = {1000, 1000, 1000};
+	const size_t b[] = {700, 1300, 1000};
+	const size_t c[] = {3000};
+	const size_t d[] = {1499, 2, 1499};
+	struct
+	{
+		const size_t *cuts;
+		int			n;
+		int			ka;
+		uint64_t	app;
+	}			runs[] = {{a, 3, 1, 0}, {b, 3, 0, 0}, {c, 1, 4, 1}, {d, 3, 2, 3}, {a, 3, 5, 7}};
+	int			mask0 = 0;
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
+	{
+		uint64_t	lsn;
+		int			mask;
+
+		corruption_of("id=c link=l kind=corrupt at_lsn=0/10005DC bits=3", runs[i].cuts, runs[i].n,
+					  runs[i].ka, runs[i].app, &lsn, &mask);
+		ck_assert_uint_eq(lsn, 0x10005DC);
+		ck_assert_int_eq(__builtin_popcount(mask), 3);
+		if (i == 0)
+			mask0 = mask;
+		ck_assert_msg(mask == mask0, "cut %zu: mask %#x, first run %#x", i, mask, mask0);
+	}
+}
+END_TEST
+
+/* nth_message: the byte and the bits are keyed on N and the offset inside the message. */
+START_TEST(test_corrupt_nth_ignores_keepalives_and_reconnects)
+{
+	const size_t a[] = {1000, 1000, 1000};
+	uint64_t	lsn0 = 0;
+	int			mask0 = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		uint64_t	lsn;
+		int			mask;
+
+		corruption_of("id=n link=l kind=corrupt nth=2 bits=2", a, 3, i, (uint64_t) i * 2, &lsn, &mask);
+		ck_assert(lsn >= 0x1000000 + 1000 && lsn < 0x1000000 + 2000);
+		if (i == 0)
+		{
+			lsn0 = lsn;
+			mask0 = mask;
+		}
+		ck_assert_uint_eq(lsn, lsn0);
+		ck_assert_int_eq(mask, mask0);
+	}
 }
 END_TEST
 
@@ -799,6 +948,8 @@ main(void)
 	tcase_add_test(tc, test_pieces_do_not_change_decisions);
 	tcase_add_test(tc, test_drop_keeps_framing);
 	tcase_add_test(tc, test_corrupt_at_lsn_and_offset);
+	tcase_add_test(tc, test_corrupt_at_lsn_is_keyed_on_the_lsn);
+	tcase_add_test(tc, test_corrupt_nth_ignores_keepalives_and_reconnects);
 	tcase_add_test(tc, test_ssl_refused_by_netd);
 	tcase_add_test(tc, test_tls_passed_through_is_opaque);
 	tcase_add_test(tc, test_stall_holds_then_releases);

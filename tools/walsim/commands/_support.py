@@ -67,7 +67,10 @@ def load_all(paths: list[Path], err: TextIO = sys.stderr) -> list[Scenario] | No
     scenarios, bad = [], False
     for p in paths:
         try:
-            scenarios.append(load_scenario(p))
+            sc = load_scenario(p)
+            scenarios.append(sc)
+            for issue in sc.warnings:
+                print(f"walsim-cli: warning: {issue}", file=err)
         except ScenarioError as exc:
             bad = True
             for issue in exc.issues:
@@ -168,7 +171,8 @@ def verdict_table(rows: list[tuple[str, Verdict]], stream: TextIO = sys.stdout) 
     print(f"{'scenario':<{w1}}  {'verdict':<{w2}}  result  summary", file=stream)
     print(f"{'-' * w1}  {'-' * w2}  ------  -------", file=stream)
     for s, v in rows:
-        summary = v.summary if len(v.summary) <= 160 else v.summary[:157] + "..."
+        summary = v.summary if v.judged_at == "end of run" else f"[at {v.judged_at}] {v.summary}"
+        summary = summary if len(summary) <= 160 else summary[:157] + "..."
         print(f"{s:<{w1}}  {v.name:<{w2}}  {v.result:<6}  {summary}", file=stream)
 
 

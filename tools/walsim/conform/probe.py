@@ -193,7 +193,8 @@ class Probe:
         t = Transcript(lines, script, proc.stderr)
         if t.events("connect_failed"):
             raise ConformError(f"cannot connect to {self.target}: "
-                               f"{t.events('connect_failed')[0].get('detail')}")
+                               f"{t.events('connect_failed')[0].get('detail')} (the target is not reachable: "
+                               "check host and port; nothing was checked)")
         return t
 
     def start(self, script: str) -> subprocess.Popen[str]:

@@ -143,6 +143,14 @@ class ReceiverContext:
         if not any("%s" in w for w in self.template) or not any("%d" in w for w in self.template):
             raise ConformError(f"--command {command!r} must contain %s (connection string) "
                                "and %d (directory)")
+        program_ = self.template[0]
+        found = shutil.which(program_) if "/" not in program_ else (program_ if os.access(program_, os.X_OK)
+                                                                    and os.path.isfile(program_) else None)
+        if found is None:
+            why = ("is not in PATH" if "/" not in program_ else
+                   "does not exist" if not os.path.exists(program_) else "is not an executable file")
+            raise ConformError(f"--command {command!r}: cannot start {program_!r}: it {why} "
+                               "(nothing was checked: the receiver's conformance is unknown)")
         self.command = command
         self.long = long            # run the slow checks (R11: 12 s of silence)
         self.sender_binary = sender_binary or program("walsim-sender")
@@ -249,8 +257,12 @@ class ReceiverContext:
                     "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", *argv]
         try:
             with open(log, "wb") as out:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                try:
+                    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                except OSError as exc:
+                    raise ConformError(f"--command {self.command!r}: cannot start {argv[0]!r}: {exc.strerror} "
+                                       "(nothing was checked: the receiver's conformance is unknown)") from None
             try:
                 self._drive(name, proc, sender, relay, notes)
             finally:

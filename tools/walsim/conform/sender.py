@@ -30,6 +30,18 @@ PAGE = 8192
 MAX_SEND = 128 * 1024
 PG_EPOCH_US = 946684800 * 1_000_000
 AUTH = "startup\n"
+#: why a target would refuse walsim-probe's session, and what to do about it
+REFUSAL_HINTS = {
+    "28": "The target's authentication refused this role: connect as a role that pg_hba.conf admits for "
+          "replication connections (a 'host replication' line) and that has the REPLICATION attribute; "
+          "in a cluster walsim built, that is user=replicator with the cluster's passfile (docs/clusters.md)",
+    "42501": "The role lacks the REPLICATION attribute: use a replication role (user=replicator in a "
+             "cluster walsim built)",
+    "53300": "The target has no connection slot left (max_wal_senders or max_connections): free one and "
+             "run again",
+    "57P03": "The target does not accept connections yet (starting up, shutting down or in recovery "
+             "without hot standby): wait until it does",
+}
 SEGNAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
 
@@ -82,6 +94,8 @@ class SenderContext:
         self.pg_bindir = pg_bindir
         self._cache: dict[str, Any] = {}
         self.xlogpos_seen: list[tuple[str, int]] = []
+        #: the transcript of the first session (what preflight judges a refusal from)
+        self.first_transcript: Transcript | None = None
 
     def run(self, script: str, timeout: float = 60) -> Transcript:
         return self.probe.run(script, timeout)
@@ -92,11 +106,37 @@ class SenderContext:
         return self._cache[key]
 
     # --- shared facts
+    def preflight(self) -> None:
+        """One session before any check: a target walsim cannot talk to is not a
+        non-conformant target.  Refused authentication (SQLSTATE class 28), a role
+        without REPLICATION (42501), no room (53300) or a server not accepting
+        connections (57P03) ends the run with one ConformError naming the cause and
+        what to do; a target that cannot be reached raises from the probe."""
+        try:
+            self.identify()  # the first session: also the reference xlogpos of S06
+            return
+        except Failed:
+            t = self.first_transcript
+        if t is None:
+            return
+        errors = [m for m in t.incoming() if m.get("type") == "E"]
+        if not errors or t.of_type("Z"):
+            return  # S05 reports it
+        fields = errors[0]
+        code, text = str(fields.get("C") or ""), str(fields.get("M") or "").strip()
+        hint = REFUSAL_HINTS.get(code) or REFUSAL_HINTS.get(code[:2])
+        if hint is None:
+            return  # another error at startup: the checks judge it (S02 and others)
+        raise ConformError(f"{self.target} refused the replication connection before any check could run: "
+                           f"{code} {text}. {hint} (nothing was checked: the target's conformance is unknown)")
+
     def identify(self) -> dict[str, Any]:
         return self.cached("identify", lambda: self.identify_now("first connection"))
 
     def identify_now(self, label: str) -> dict[str, Any]:
         t = self.run(AUTH + "query IDENTIFY_SYSTEM\nwait Z,close 10000\nterminate\n")
+        if self.first_transcript is None:
+            self.first_transcript = t
         if not t.of_type("Z"):
             raise Failed("no session: " + sequence(t.incoming()))
         answer = t.after("IDENTIFY_SYSTEM")
@@ -972,10 +1012,9 @@ def run_sender_checks(ctx: SenderContext, only: Sequence[str] = (), label: str |
                       progress: Callable[[Result], None] | None = None) -> Report:
     """Run every sender check (or those in ``only``) and collect a report."""
     report = Report("sender", label or str(ctx.target))
-    try:
-        ctx.identify()      # the first connection's xlogpos: later ones must not be lower (S06)
-    except Failed:
-        pass                # S05 reports it
+    # the first connection: its xlogpos is S06's reference; a refused or unreachable
+    # target ends the run here with one error, no per-check FAIL
+    ctx.preflight()
     # S34 stops the sender: it runs last, whatever its number
     ordered = sorted(checks_for("sender"), key=lambda c: c.id == "S34")
     return run_checks(report, ordered, ctx, only, progress)

@@ -227,8 +227,19 @@ class NetLayer(FaultLayer):
                                "(declare the link in [links] and stream through it with via)")
         values = dict(step.values)
         at = values.get("at_lsn")
+        warning = None
         if isinstance(at, tuple):  # "+SIZE": past the primary's insert position, now
             values["at_lsn"] = int(self.ctx.node(self.ctx.primary).lsn("insert")) + at[1]
+        elif at is not None:
+            now = int(self.ctx.node(self.ctx.primary).lsn("insert"))
+            if int(at) <= now:
+                what = (f"{step.path}.at_lsn: {format_lsn(int(at))} is already behind {self.ctx.primary}'s WAL "
+                        f"insert position {format_lsn(now)} when the fault is installed")
+                if step.kind == "corrupt":
+                    raise HarnessError(f"{what}: the corruption would never fire (give a later LSN, or "
+                                       "\"+SIZE\": that far past the insert position)")
+                warning = f"{what}: the fault fires at once"
+                self.ctx.events.event("warning", id=step.id, message=warning)
         installed: list[str] = []
         details = []
         try:
@@ -243,6 +254,8 @@ class NetLayer(FaultLayer):
         detail: dict[str, Any] = {"netd": details}
         if values.get("at_lsn") is not None:
             detail["at_lsn"] = format_lsn(int(values["at_lsn"]))
+        if warning:
+            detail["warning"] = warning
         return detail
 
     def heal(self, fault_id: str) -> None:

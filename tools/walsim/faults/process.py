@@ -67,4 +67,5 @@ class ProcessLayer(FaultLayer):
             node.resume()
         else:
             node.kill(signal.SIGCONT, process=process, wait=False)
-        return {}
+        # whether the node can acknowledge commits while paused (the judge reads it)
+        return {"process": process, "accepts_writes": process not in ("postmaster", "backend")}

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 from walsim.core.errors import MissingData
 from walsim.core.lsn import format_lsn
 from walsim.judge.record import RunRecord
-from walsim.judge.series import final_primary, human_bytes, ledger_writes
+from walsim.judge.series import (SAMPLE_GAP, Ack, acks, final_primary, fmt_window, human_bytes, ledger_writes,
+                                 overlaps, quiet_intervals, scaled_bound, unrefuted, writer_periods)
 from walsim.judge.verdict import FAIL, INFO, PASS, verdict
 from walsim.scenario import schema as s
 
@@ -52,14 +53,24 @@ def no_acked_loss(record: RunRecord, values: Mapping[str, Any], durability: str)
         "indeterminate": len(indeterminate), "indeterminate_present": ind_present,
         "lost": len(lost), "lost_ids": [r["id"] for r in lost[:50]],
     }
+    by_node: dict[str, int] = {}
+    for r in acked:
+        by_node[str(r.get("node"))] = by_node.get(str(r.get("node")), 0) + 1
+    evidence["acked_by_node"] = by_node
     if lost:
         evidence.update(_loss_window(record, lost, pname))
+        lost_by: dict[str, int] = {}
+        for r in lost:
+            lost_by[str(r.get("node"))] = lost_by.get(str(r.get("node")), 0) + 1
+        evidence["lost_by_node"] = lost_by
     counts = (f"{len(acked)} acknowledged, {len(indeterminate)} indeterminate "
               f"({ind_present} of them present), {len(failed)} failed")
     if not lost:
         result = PASS if promised else INFO
         return result, f"no acknowledged commit lost on {pname}: {counts}", evidence
-    window = (f"{len(lost)} acknowledged commit(s) lost: {evidence['loss_window_s']:.2f} s of acks, "
+    who = ", ".join(f"{n} {k}" for n, k in sorted(evidence["lost_by_node"].items(), key=lambda x: -x[1]))
+    window = (f"{len(lost)} acknowledged commit(s) lost (acknowledged by {who}): "
+              f"{evidence['loss_window_s']:.2f} s of acks, "
               f"{human_bytes(evidence['loss_window_bytes'])} of WAL")
     if promised and lost_promised:
         evidence["lost_under_sync"] = len(lost_promised)
@@ -96,64 +107,139 @@ def _loss_window(record: RunRecord, lost: list[dict[str, Any]], primary_name: st
 
 
 
-@verdict("single_writer", {}, "at no time did two nodes accept writes")
+@verdict("single_writer", {
+    "workload": s.workload_ref(help="the ledger workload whose acknowledgements count (default: all)"),
+}, "at no time did two nodes acknowledge writes (judged from the commits clients saw acknowledged)")
 def single_writer(record: RunRecord, values: Mapping[str, Any], durability: str):
+    all_acks = acks(record, values.get("workload"))
+    if not all_acks:
+        raise MissingData("the ledger holds no acknowledged commit naming its node: nothing shows "
+                          "which node accepted writes")
+    observed = quiet_intervals(record)
+    by_node: dict[str, list[list[Ack]]] = {}
+    quiet: dict[str, list[tuple[float, float, str]]] = {}
+    for a in all_acks:
+        by_node.setdefault(a.node, [])
+    for n in by_node:
+        mine = [a for a in all_acks if a.node == n]
+        quiet[n] = unrefuted(mine, observed.get(n, []))
+        by_node[n] = writer_periods(mine, quiet[n])
+    found = overlaps(by_node)
+    writers = [{"node": n, "from_t": p[0].t, "until_t": p[-1].t, "commits": len(p)}
+               for n, ps in by_node.items() for p in ps]
+    writers.sort(key=lambda w: w["from_t"])
+    excluded = {n: [[round(a, 3), round(b, 3), why] for a, b, why in q[:20]]
+                for n, q in quiet.items() if n in by_node and q}
+    evidence: dict[str, Any] = {"writers": writers[:50], "overlaps": found[:20],
+                                "excluded": excluded, "acked": len(all_acks)}
+    both_primary = _sample_overlap(record)
+    if both_primary:
+        evidence["both_out_of_recovery"] = both_primary[:10]
+    if found:
+        o = found[0]
+        x, y = o["nodes"]
+        more = f"; {len(found) - 1} more overlap(s) in the evidence" if len(found) > 1 else ""
+        gaps = [f"{n} accepted nothing {fmt_window(a, b)} ({why})" for n in (x, y)
+                for a, b, why in quiet.get(n, []) if b > all_acks[0].t and a < o["end"]]
+        note = f" (excluded: {'; '.join(gaps[:3])})" if gaps else ""
+        sides = [f"{a} acknowledged {o['commits'][a]} commit(s) while {b} was writing "
+                 f"({b}'s acknowledgements {fmt_window(*o['periods'][b])})"
+                 for a, b in ((x, y), (y, x)) if o["commits"][a]]
+        return FAIL, (f"{x} and {y} both acknowledged writes {fmt_window(o['start'], o['end'])}: "
+                      f"{'; '.join(sides)}{more}{note}"), evidence
+    order = "; then ".join(f"{w['node']} {fmt_window(w['from_t'], w['until_t'])} ({w['commits']} commit(s))"
+                           for w in writers[:6]) + ("; ..." if len(writers) > 6 else "")
+    note = ""
+    if both_primary:
+        a, b, nodes = both_primary[0]
+        note = (f" ({' and '.join(nodes)} were both out of recovery {fmt_window(a, b)} per the observer, "
+                "but no commit of one was acknowledged while the other was writing)")
+    return PASS, f"one writer at a time: {order}{note}", evidence
+
+
+def _sample_overlap(record: RunRecord) -> list[tuple[float, float, list[str]]]:
+    """Times at which the observer saw two nodes out of recovery (informative only: not
+    in recovery is not "can commit" under synchronous replication, and a sample is one
+    node at one moment)."""
+    try:
+        samples = record.samples
+    except MissingData:
+        return []
+    runs: dict[str, list[tuple[float, float]]] = {}
     by_node: dict[str, list[dict]] = {}
-    for smp in record.samples:
+    for smp in samples:
         if smp.get("node"):
             by_node.setdefault(smp["node"], []).append(smp)
-    if not by_node or sum(len(v) for v in by_node.values()) < 2:
-        raise MissingData("too few observer samples to judge")
-    # A node is known to be primary only at its samples: its primary intervals
-    # are the runs of consecutive primary samples, from the first to the last
-    # of each run (what happened between a primary sample and the next
-    # non-primary one is unknown, so it proves nothing either way).
-    intervals: dict[str, list[tuple[float, float]]] = {}
+    gap = scaled_bound(record, SAMPLE_GAP)
     for n, smps in by_node.items():
         smps.sort(key=lambda x: x["t"])
         run: list[float] = []
-        for smp in smps + [None]:
-            if smp is not None and smp.get("up") and smp.get("role") == "primary":
+        for smp in smps + [None]:  # type: ignore[list-item]
+            primary = smp is not None and smp.get("up") and smp.get("role") == "primary"
+            if primary and run and smp["t"] - run[-1] > gap:  # not answering in between: a new run
+                runs.setdefault(n, []).append((run[0], run[-1]))
+                run = []
+            if primary:
                 run.append(smp["t"])
             elif run:
-                intervals.setdefault(n, []).append((run[0], run[-1]))
+                runs.setdefault(n, []).append((run[0], run[-1]))
                 run = []
-    overlaps = []
-    names = sorted(intervals)
+    out = []
+    names = sorted(runs)
     for i, x in enumerate(names):
         for y in names[i + 1:]:
-            for a0, a1 in intervals[x]:
-                for b0, b1 in intervals[y]:
+            for a0, a1 in runs[x]:
+                for b0, b1 in runs[y]:
                     if max(a0, b0) <= min(a1, b1):
-                        overlaps.append((x, y, max(a0, b0), min(a1, b1)))
-    # the ledger: acknowledgements from two nodes interleaved in time
-    acks = sorted((float(r["t"]), r.get("node")) for r in _safe_ledger(record)
-                  if r.get("op") == "write" and r.get("outcome") == "acked" and r.get("node"))
-    switches = [(a, b) for a, b in zip(acks, acks[1:]) if a[1] != b[1]]
-    writers_back = []
-    seen_after: set[str] = set()
-    for prev, cur in switches:
-        if cur[1] in seen_after:
-            writers_back.append({"node": cur[1], "t": cur[0], "after": prev[1]})
-        seen_after.add(prev[1])
-    evidence = {"primary_intervals": {n: [list(iv) for iv in v[:20]] for n, v in intervals.items()},
-                "overlaps": [list(o) for o in overlaps[:10]], "ack_returns": writers_back[:10]}
-    if overlaps:
-        x, y, t0, t1 = overlaps[0]
-        return FAIL, f"{x} and {y} both accepted writes between t={t0:.2f} and t={t1:.2f} s", evidence
-    if writers_back:
-        w = writers_back[0]
-        return FAIL, (f"{w['node']} acknowledged a write at t={w['t']:.2f} s after {w['after']} "
-                      "had taken over writes"), evidence
-    owners = " then ".join(dict.fromkeys(n for _, n in acks)) or ", ".join(names)
-    return PASS, f"one writer at a time ({owners})", evidence
+                        out.append((max(a0, b0), min(a1, b1), [x, y]))
+    return sorted(out)
 
 
-def _safe_ledger(record: RunRecord) -> list[dict]:
-    try:
-        return record.ledger
-    except MissingData:
-        return []
+@verdict("no_acks_during", {
+    "fault": s.fault_ref(required=True, help="the fault step whose window is judged (from the fault's "
+                         "installation to its heal)"),
+    "node": s.node_ref(help="only acknowledgements by this node count (default: any node)"),
+    "workload": s.workload_ref(help="the ledger workload to judge (default: all)"),
+}, "no commit sent while a fault was active was acknowledged before it was healed (a commit "
+   "must block while the synchronous standby is cut off)")
+def no_acks_during(record: RunRecord, values: Mapping[str, Any], durability: str):
+    fid = values["fault"]
+    windows = [w for w in record.fault_windows() if w["id"] == fid]
+    if not windows:
+        raise MissingData(f"events.jsonl has no fault window for {fid!r} (was it installed?)")
+    w = windows[0]
+    start, end = float(w["start"]), float(w["end"])
+    node = values.get("node")
+    writes = [r for r in ledger_writes(record, values.get("workload")) if node is None or r.get("node") == node]
+    sent = [r for r in writes if r.get("sent_t") is not None and start <= float(r["sent_t"]) < end]
+    if not sent:
+        raise MissingData(f"no commit{' to ' + node if node else ''} was sent while {fid} was active "
+                          f"({fmt_window(start, end)}): nothing shows whether commits blocked")
+    during = [r for r in sent if r.get("outcome") == "acked" and float(r["t"]) < end]
+    in_flight = sum(1 for r in writes if r.get("outcome") == "acked" and r.get("sent_t") is not None
+                    and float(r["sent_t"]) < start <= float(r["t"]) < end)
+    outcomes: dict[str, int] = {}
+    for r in sent:
+        k = "acked after the heal" if r.get("outcome") == "acked" and float(r["t"]) >= end else str(r.get("outcome"))
+        outcomes[k] = outcomes.get(k, 0) + 1
+    by_node: dict[str, int] = {}
+    for r in during:
+        by_node[str(r.get("node"))] = by_node.get(str(r.get("node")), 0) + 1
+    evidence: dict[str, Any] = {"window": [start, end], "still_on_at_end": bool(w.get("open")),
+                                "attempted": len(sent), "outcomes": outcomes, "acked_during_by_node": by_node,
+                                "in_flight_at_start_acked": in_flight}
+    where = f"while {fid} was active ({fmt_window(start, end)})"
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
+    if during:
+        first = min(during, key=lambda r: float(r["t"]))
+        evidence["first"] = {"id": first.get("id"), "node": first.get("node"), "sent_t": first.get("sent_t"),
+                             "t": first.get("t")}
+        who = ", ".join(f"{n} {k}" for n, k in sorted(by_node.items()))
+        return FAIL, (f"{len(during)} commit(s) sent {where} were acknowledged before the heal ({who}); the "
+                      f"first sent at t={float(first['sent_t']):.2f} s, acknowledged at t={float(first['t']):.2f} s "
+                      f"by {first.get('node')}"), evidence
+    return PASS, (f"no commit sent {where} was acknowledged before the heal: {len(sent)} attempted "
+                  f"({counts})"), evidence
 
 
-KINDS = [no_acked_loss, single_writer]
+KINDS = [no_acked_loss, single_writer, no_acks_during]

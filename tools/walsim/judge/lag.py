@@ -102,23 +102,32 @@ def lag_exceeds(record: RunRecord, values: Mapping[str, Any], durability: str):
     settle=lambda v, sc: ([], float(v["within"])))
 def lag_recovers(record: RunRecord, values: Mapping[str, Any], durability: str):
     t0 = record.step_time(values["after"], "end")
-    series = [x for x in lag_series(record, values["node"], values["kind"]) if x[0] >= t0]
+    full = lag_series(record, values["node"], values["kind"])
+    series = [x for x in full if x[0] >= t0]
     if not series:
         raise MissingData(f"no lag sample of {values['node']} after step {values['after']!r}")
     bound = int(values.get("max_bytes") or 0)
     hit = next((x for x in series if x[1] <= bound), None)
     within = scaled_bound(record, values["within"])
+    # the lag at the heal: the last sample taken before the step ended (the first one
+    # after it may already show the standby caught up)
+    at_heal = next((x for x in reversed(full) if x[0] <= t0), series[0])
+    peak = max(x[1] for x in full if x[0] <= t0) if at_heal is not series[0] else series[0][1]
     evidence = {"heal_t": t0, "bound_bytes": bound, "within_s": within,
-                "lag_at_heal": series[0][1], "samples": len(series)}
+                "lag_at_heal": at_heal[1], "lag_at_heal_t": at_heal[0], "max_lag_before_heal": peak,
+                "samples": len(series)}
+    quote = f"lag at the heal {human_bytes(at_heal[1])} (t={at_heal[0]:.2f} s)"
     if hit is None:
         return FAIL, (f"{values['node']}'s {values['kind']} lag never came back under "
-                      f"{human_bytes(bound)} (last {human_bytes(series[-1][1])})"), evidence
+                      f"{human_bytes(bound)} after {values['after']} ({quote}, last "
+                      f"{human_bytes(series[-1][1])})"), evidence
     took = hit[0] - t0
     evidence["recovered_after_s"] = took
     if took > within:
-        return FAIL, f"recovered after {took:.2f} s, more than {within:g} s", evidence
+        return FAIL, (f"{values['node']} back under {human_bytes(bound)} {took:.2f} s after {values['after']}, "
+                      f"more than {within:g} s ({quote})"), evidence
     return PASS, (f"{values['node']} back under {human_bytes(bound)} {took:.2f} s after "
-                  f"{values['after']} (from {human_bytes(series[0][1])})"), evidence
+                  f"{values['after']} ({quote})"), evidence
 
 
 KINDS = [lag_within, lag_exceeds, lag_recovers]

@@ -120,6 +120,43 @@ class RunRecord:
         return out
 
 
+class RecordAt(RunRecord):
+    """The record of a run as it stood when step ``step_id`` ended: events, samples,
+    ledger lines and fault traces up to then, and the engine's snapshot of every
+    node taken at that moment (``snapshots/STEP.json``, shaped like ``final.json``)
+    in place of the final state.  A fault still on then has an open window."""
+
+    def __init__(self, base: RunRecord, step_id: str) -> None:
+        super().__init__(base.dir, base.scenario)
+        self.step_id = step_id
+        self.until = base.step_time(step_id, "end")
+
+    def _upto(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if r.get("t") is None or float(r["t"]) <= self.until]
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        return self._upto(read_jsonl(self._path("events.jsonl")))
+
+    @cached_property
+    def samples(self) -> list[dict[str, Any]]:
+        return self._upto(read_jsonl(self._path("samples.jsonl")))
+
+    @cached_property
+    def ledger(self) -> list[dict[str, Any]]:
+        return self._upto(read_jsonl(self._path("ledger.jsonl")))
+
+    @cached_property
+    def final(self) -> dict[str, Any]:
+        p = self.dir / "snapshots" / f"{self.step_id}.json"
+        if not p.exists():
+            raise MissingData(f"{p} is missing: no snapshot of the nodes at the end of step {self.step_id!r}")
+        return json.loads(p.read_text())
+
+    def trace(self, name: str = "netd") -> list[dict[str, Any]]:
+        return self._upto(read_jsonl(self._path(f"faults/{name}.jsonl")))
+
+
 LSN_IN_TEXT = re.compile(r"\b([0-9A-F]{1,8})/([0-9A-F]{1,8})\b")
 
 

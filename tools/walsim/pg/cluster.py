@@ -81,6 +81,7 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "max_connections": 40,
     "shared_buffers": "32MB",
     "log_line_prefix": "%m [%p] %b: ",
+    "log_timezone": "UTC",  # the judge places log lines on the run's clock
     "log_replication_commands": True,
     "wal_retrieve_retry_interval": "500ms",
 }

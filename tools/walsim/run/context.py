@@ -20,7 +20,7 @@ from walsim.core.errors import HarnessError, StepFailed, WaitTimeout
 from walsim.core.events import Clock, EventLog
 from walsim.core.lsn import format_lsn
 from walsim.core.timeouts import wait_until
-from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, Workload
+from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, Target, Workload, node_target
 from walsim.scenario.model import Scenario, Step
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,12 @@ class RunContext:
         #: shown on the progress line when no step runs: setup, settling
         self.phase = "setup"
         self.step_log_offsets: dict[str, int] = {}
+        #: what to do to unblock the running step when its deadline passes
+        self._abort_hooks: list[Callable[[], Any]] = []
+        #: run-clock time each step started, by id
+        self.step_started: dict[str, float] = {}
+        #: statements an ``sql`` step with ``blocks`` left running, by step id
+        self.pending: dict[str, Any] = {}
 
     # ------------------------------------------------------------ access
     def node(self, name: str) -> "Node":
@@ -59,6 +65,30 @@ class RunContext:
 
     def workload(self, name: str) -> Workload:
         return self.workloads[name]
+
+    def on_abort(self, hook: Callable[[], Any]) -> None:
+        """Register how to unblock the running step (close its connection) should it
+        outlive its deadline."""
+        self._abort_hooks.append(hook)
+
+    def begin_step(self, step: Step) -> None:
+        self._abort_hooks = []
+        self.step_started[step.id] = self.clock.now()
+
+    def abort_step(self) -> None:
+        hooks, self._abort_hooks = self._abort_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - best effort: the run goes on regardless
+                pass
+
+    def abandon_pending(self) -> list[str]:
+        """Interrupt the statements ``sql`` steps left blocked; returns their step ids."""
+        left = [sid for sid, p in self.pending.items() if not p.done()]
+        for sid in left:
+            self.pending[sid].interrupt()
+        return left
 
     def fail(self, step: Step, message: str) -> None:
         raise StepFailed(f"{step.path} ({step.describe()}): {message}")
@@ -72,6 +102,34 @@ class RunContext:
 
     def set_primary(self, name: str) -> None:
         self.primary = name
+
+    def endpoint(self, ref: str) -> Target:
+        """A ledger endpoint: a node (its own address), a link (walsim-netd's listener,
+        forwarding to the link's node) or ``"host:port"`` (an address walsim does not
+        manage: a proxy, a manager's endpoint), with the cluster's credentials."""
+        sc = self.scenario
+        if ref in sc.nodes:
+            return node_target(self.node(ref))
+        if ref in sc.links:
+            to = sc.links[ref].to
+            addr = self.route(ref, to)
+            assert addr is not None
+            node = self.node(to)
+            return Target(ref, lambda: node.conninfo(host=addr[0], port=addr[1]))
+        host, _, port = ref.rpartition(":")
+        host = host.strip("[]")
+        some = self.node(self.primary)
+        return Target(ref, lambda: some.conninfo(host=host, port=int(port)))
+
+    def identify_server(self, addr: str | None, port: int | None, system_identifier: str | None) -> str | None:
+        """The node listening at ``addr:port`` (what ``inet_server_addr()`` and
+        ``inet_server_port()`` answered), or None when walsim does not know it."""
+        if addr is None or port is None or self.cluster is None:
+            return None
+        for name, node in list(self.cluster.nodes.items()):
+            if int(node.port) == int(port) and str(node.host) in (addr, "localhost"):
+                return name
+        return None
 
     def retarget_writers(self, name: str) -> None:
         node = self.node(name)

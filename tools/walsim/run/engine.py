@@ -28,6 +28,7 @@ the scenario's vocabulary lists and the scenario uses.
 from __future__ import annotations
 
 import shutil
+import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,9 +42,10 @@ from walsim.core.version import __version__
 from walsim.pg.cluster import Cluster, wait_all_streaming
 from walsim.run.context import RunContext
 from walsim.run.observer import Observer
-from walsim.run.settle import settle, write_json
+from walsim.run.settle import settle, snapshot, write_json
 from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, ReaderWorkload, node_target
-from walsim.scenario.model import Scenario
+from walsim.scenario.model import Scenario, Step
+from walsim.scenario.registry import DEFAULT_STEP_TIMEOUT
 
 #: settings applied only once every standby streams (see _build)
 DEFERRED_SETTINGS = ("synchronous_standby_names",)
@@ -115,7 +117,8 @@ def execute(scenario: Scenario, *, seed: int, rundir: Path, keep: bool = False,
     run_info: dict[str, Any] = {"scenario": scenario.name, "file": str(scenario.path), "seed": seed,
                                 "durability": scenario.durability, "started": now_iso(),
                                 "reproduce": reproduce, "versions": {"walsim": __version__},
-                                "timeout_mult": multiplier()}
+                                "timeout_mult": multiplier(),
+                                "warnings": [str(w) for w in scenario.warnings]}
     write_json(rundir / "run.json", run_info)
     result = Execution(rundir, seed, reproduce, run_info)
     events.event("run_start", seed=seed, scenario=scenario.name)
@@ -227,10 +230,17 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
     for name, spec in sc.workloads.items():
         v = spec.values
         if spec.kind == "ledger":
-            LedgerWorkload.setup(ctx.node(v["node"]))
+            LedgerWorkload.setup(primary)  # replicated to every node, whoever writes later
             index = sum(1 for w in ctx.workloads.values() if isinstance(w, LedgerWorkload))
-            ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 node_target(ctx.node(v["node"])), index=index)
+            eps = v.get("endpoints")
+            if eps:
+                targets = [ctx.endpoint(e) for e in eps]
+                first = eps.index(v["node"]) if v.get("node") in eps else 0
+                targets = targets[first:] + targets[:first]
+            else:
+                targets = [node_target(ctx.node(v["node"]))]
+            ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock, targets, index=index,
+                                                 search=bool(eps), identify=ctx.identify_server)
         elif spec.kind == "reader":
             ctx.workloads[name] = ReaderWorkload(name, v, ctx.seed, ledger, ctx.clock,
                                                  [node_target(ctx.node(n)) for n in v["nodes"]])
@@ -257,6 +267,52 @@ def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> N
             ctx.events.event("workload_start", name=name)
 
 
+#: how much longer than a wait's own timeout the engine lets it run (its own message is better)
+WAIT_GRACE = 5.0
+
+
+def step_deadline(ctx: RunContext, step: Step) -> float:
+    """Seconds a step may run: its ``timeout`` (default 60 s), scaled by
+    WALSIM_TIMEOUT_MULT; a wait's own timeout plus a grace, so that the wait
+    reports what it waited for; a sleep at least its length."""
+    v = step.values.get("timeout")
+    base = DEFAULT_STEP_TIMEOUT if v is None else float(v)
+    own = "timeout" in ctx.scenario.step_kind(step).fields
+    if step.kind == "sleep" and step.values.get("seconds") is not None:
+        return max(base * multiplier(), float(step.values["seconds"]) + WAIT_GRACE * multiplier())
+    return base * multiplier() + (WAIT_GRACE * multiplier() if own else 0.0)
+
+
+def run_with_deadline(ctx: RunContext, step: Step) -> dict[str, Any]:
+    """Run a step in a thread of its own and wait at most its deadline.  A step still
+    running then is aborted (its connections shut down, see ``RunContext.on_abort``)
+    and fails: the run goes on to its end phase and teardown, never hangs."""
+    box: dict[str, Any] = {}
+    ctx.begin_step(step)
+
+    def target() -> None:
+        try:
+            box["detail"] = ctx.run_step(step)
+        except BaseException as exc:  # noqa: BLE001 - handed to the engine's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True, name=f"walsim-step-{step.index}")
+    deadline = step_deadline(ctx, step)
+    t.start()
+    t.join(deadline)
+    if t.is_alive():
+        ctx.abort_step()
+        t.join(2.0)
+        ctx.events.event("step_deadline", step=step.index, id=step.id, deadline_s=round(deadline, 3),
+                         unblocked=not t.is_alive())
+        raise StepFailed(f"{step.path} ({step.describe()}): did not finish within {deadline:g} s "
+                         f"(its deadline: timeout, default {DEFAULT_STEP_TIMEOUT:g} s, x WALSIM_TIMEOUT_MULT="
+                         f"{multiplier():g}){'' if not t.is_alive() else '; it is still blocked and was abandoned'}")
+    if "error" in box:
+        raise box["error"]
+    return box.get("detail") or {}
+
+
 def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
     for step in ctx.scenario.steps:
         ctx.current_step = step
@@ -271,7 +327,7 @@ def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
                          kind=step.kind, node=node, desc=step.describe(), note=step.note)
         say(f"step {step.index + 1}/{len(ctx.scenario.steps)}: {step.describe()}", ctx)
         try:
-            detail = ctx.run_step(step)
+            detail = run_with_deadline(ctx, step)
         except StepFailed as exc:
             ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=False,
                              error=str(exc))
@@ -286,11 +342,16 @@ def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
                              error=f"{type(exc).__name__}: {exc}")
             raise HarnessError(f"{step.path} ({step.describe()}): {type(exc).__name__}: {exc}") from exc
         ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=True, detail=detail)
+        if snapshot(ctx, step.id):
+            say(f"snapshot of every node after {step.id} (verdicts judged there)", ctx)
     ctx.current_step = None
     return None
 
 
 def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWriter) -> None:
+    left = ctx.abandon_pending()
+    if left:
+        ctx.events.event("sql_abandoned", steps=left)
     for wl in ctx.workloads.values():
         try:
             wl.stop(timeout=2.0)

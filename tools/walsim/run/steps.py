@@ -12,10 +12,15 @@ layer's (:mod:`walsim.faults.process`).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
+import psycopg
+
 from walsim.core.lsn import format_lsn
+from walsim.core.timeouts import multiplier
+from walsim.run.workloads import interrupt
 from walsim.scenario import schema as s
 from walsim.scenario.registry import DEFAULT_WAIT_TIMEOUT, Check, Runner, StepKind, step_kind
 
@@ -193,26 +198,96 @@ register("do", "switch_wal", {"node": _node()}, "run pg_switch_wal() (a new WAL 
          run=_run_switch_wal)
 
 
+class Pending:
+    """A statement an ``sql`` step started and left running (``blocks``): its thread,
+    its connection, and, once it ends, its rows or its error and when."""
+
+    def __init__(self, ctx: "RunContext", conn: Any, query: str, params: list[Any] | None) -> None:
+        self.conn = conn
+        self.started = ctx.clock.now()
+        self.ended: float | None = None
+        self.rows: list[list[Any]] | None = None
+        self.error: BaseException | None = None
+        self._clock = ctx.clock
+        self._thread = threading.Thread(target=self._run, args=(query, params), daemon=True,
+                                        name="walsim-sql-pending")
+        self._thread.start()
+
+    def _run(self, query: str, params: list[Any] | None) -> None:
+        try:
+            cur = self.conn.execute(query, params)
+            rows = cur.fetchall() if cur.description is not None else []
+            self.rows = [[_plain(c) for c in r] for r in rows]
+        except BaseException as exc:  # noqa: BLE001 - reported by the wait that looks at it
+            self.error = exc
+        finally:
+            self.ended = self._clock.now()
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return self.done()
+
+    def interrupt(self) -> None:
+        interrupt(self.conn)
+
+
+def _sql_outcome(ctx: "RunContext", step: "Step", rows: list[list[Any]] | None,
+                 exc: BaseException | None, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a statement's rows or error against ``expect``/``expect_error`` of ``spec``."""
+    if exc is not None:
+        state = getattr(exc, "sqlstate", None)
+        if spec.get("expect_error"):
+            if state == spec["expect_error"]:
+                return {"sqlstate": state}
+            got = f"SQLSTATE {state}" if state else "an error without a SQLSTATE"
+            ctx.fail(step, f"expected SQLSTATE {spec['expect_error']}, got {got}: {str(exc).strip()}")
+        if state is None and not isinstance(exc, psycopg.Error):
+            raise exc
+        ctx.fail(step, f"query failed with SQLSTATE {state}: {str(exc).strip()}" if state else
+                 f"query failed: {str(exc).strip()}")
+    if spec.get("expect_error"):
+        ctx.fail(step, f"expected SQLSTATE {spec['expect_error']}, but the query succeeded")
+    got = rows or []
+    if spec.get("expect") is not None and got != spec["expect"]:
+        ctx.fail(step, f"query returned {got!r}, expected {spec['expect']!r}")
+    return {"rows": got[:20]}
+
+
 def _run_sql(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     v = step.values
     node = ctx.node(v["node"])
+    params = list(v["params"]) if v.get("params") else None
+    conn = node.connect()
+    ctx.on_abort(lambda: interrupt(conn))  # a statement blocked past the step's deadline
+    if v.get("blocks") is not None:
+        pending = Pending(ctx, conn, v["query"], params)
+        ctx.pending[step.id] = pending
+        if pending.wait(float(v["blocks"])):
+            took = (pending.ended or 0.0) - pending.started
+            outcome = f"failed ({str(pending.error).strip()})" if pending.error else "succeeded"
+            ctx.fail(step, f"the statement {outcome} after {took:.2f} s; it was expected to block for "
+                     f"{float(v['blocks']):g} s")
+        return {"blocked_for": float(v["blocks"]), "pending": True}
+    rows: list[list[Any]] | None = None
+    exc: BaseException | None = None
     try:
-        rows = node.query(v["query"], list(v["params"]) if v.get("params") else None)
-    except Exception as exc:  # psycopg errors carry sqlstate
-        state = getattr(exc, "sqlstate", None)
-        if v.get("expect_error"):
-            if state == v["expect_error"]:
-                return {"sqlstate": state}
-            ctx.fail(step, f"expected SQLSTATE {v['expect_error']}, got {state}: {exc}")
-        if state is None:
-            raise
-        ctx.fail(step, f"query failed with SQLSTATE {state}: {str(exc).strip()}")
-    if v.get("expect_error"):
-        ctx.fail(step, f"expected SQLSTATE {v['expect_error']}, but the query succeeded")
-    got = [[_plain(c) for c in r] for r in (rows or [])]
-    if v.get("expect") is not None and got != v["expect"]:
-        ctx.fail(step, f"query returned {got!r}, expected {v['expect']!r}")
-    return {"rows": got[:20]}
+        cur = conn.execute(v["query"], params)
+        rows = [[_plain(c) for c in r] for r in (cur.fetchall() if cur.description is not None else [])]
+    except Exception as e:  # psycopg errors carry sqlstate
+        exc = e
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+    return _sql_outcome(ctx, step, rows, exc, v)
 
 
 def _plain(x: Any) -> Any:
@@ -233,7 +308,10 @@ register("do", "sql", {
     "params": s.list_of(s.any_value(), help="query parameters (bound, never interpolated)"),
     "expect": s.Field(_rows, False, None, "rows the query must return", "array of rows"),
     "expect_error": s.string(pattern=r"[0-9A-Z]{5}", help="the SQLSTATE the query must fail with"),
-}, "run a SQL statement, optionally checking its rows or its error",
+    "blocks": s.duration(help="the statement must still be running after this long (a commit waiting "
+                         "for a synchronous standby that is cut off); it is left running, and "
+                         "wait = \"released\" checks how it ends (expect, expect_error)"),
+}, "run a SQL statement, optionally checking its rows or its error, or that it blocks",
     check=lambda v: [("expect_error", "expect and expect_error exclude each other")]
     if v.get("expect") is not None and v.get("expect_error") else [], run=_run_sql)
 
@@ -292,6 +370,35 @@ register("wait", "commits", {
 }, "until a ledger workload has had N more commits acknowledged", run=_run_commits)
 
 
+def _run_released(ctx: "RunContext", step: "Step") -> dict[str, Any]:
+    v = step.values
+    pending = ctx.pending.get(v["step"])
+    if pending is None:
+        ctx.fail(step, f"step {v['step']!r} left no statement running (it did not run, or has no blocks)")
+    if not pending.wait(v["timeout"] * multiplier()):
+        ctx.fail(step, f"the statement of {v['step']} is still blocked after {v['timeout'] * multiplier():g} s "
+                 f"(WALSIM_TIMEOUT_MULT={multiplier():g})")
+    detail: dict[str, Any] = {"ended_t": pending.ended, "blocked_s": (pending.ended or 0.0) - pending.started}
+    if v.get("after"):
+        t_after = ctx.step_started.get(v["after"])
+        if t_after is None:
+            ctx.fail(step, f"step {v['after']!r} never ran")
+        if pending.ended is not None and pending.ended < t_after:
+            ctx.fail(step, f"the statement of {v['step']} ended at t={pending.ended:.2f} s, before "
+                     f"{v['after']} began (t={t_after:.2f} s): it was not released by it")
+    spec = next((st.values for st in ctx.scenario.steps if st.id == v["step"]), {})
+    detail.update(_sql_outcome(ctx, step, pending.rows, pending.error, spec))
+    return detail
+
+
+register("wait", "released", {
+    "step": s.step_ref(required=True, help="an sql step with blocks"),
+    "after": s.step_ref(help="the statement must end after this step began (the heal that releases it)"),
+    "timeout": _timeout(),
+}, "until the statement an sql step left blocked ends; checks it against that step's expect or "
+   "expect_error", run=_run_released)
+
+
 def _run_log_matches(ctx: "RunContext", step: "Step") -> dict[str, Any]:
     v = step.values
     line = ctx.wait_log(step, v["node"], v["regex"], v["timeout"], v["since_start"])
@@ -333,12 +440,18 @@ register("wait", "sleep", {
 # ---------------------------------------------------------------- workloads
 
 def _run_wl_start(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).start()
+    wl = ctx.workload(step.values["name"])
+    if not wl.running:
+        wl.start()
+        ctx.events.event("workload_start", name=wl.name)
     return {}
 
 
 def _run_wl_stop(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).stop()
+    wl = ctx.workload(step.values["name"])
+    if wl.running:
+        wl.stop()
+        ctx.events.event("workload_stop", name=wl.name)
     return {}
 
 

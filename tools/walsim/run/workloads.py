@@ -6,13 +6,39 @@
   ``ledger.jsonl`` one line per transaction: ``acked`` (with the WAL insert
   position just before its commit record, and the time), ``failed`` (with the
   error and SQLSTATE: the server said the transaction did not commit) or
-  ``indeterminate`` (the connection broke while the commit was in flight: it
-  may or may not have committed).  Ids are ``(workload index * 100 + client)
-  * 10^9 + sequence number``: unique across clients and ledger workloads
-  without coordination.  Retargetable to a new primary.
+  ``indeterminate`` (the connection broke, or the client gave up waiting,
+  while the commit was in flight: it may or may not have committed).  Ids are
+  ``(workload index * 100 + client) * 10^9 + sequence number``: unique across
+  clients and ledger workloads without coordination.
 - :class:`ReaderWorkload`: read-only clients on standbys (hot standby load
   balancing), recording each read and each error (recovery conflicts: 40001).
 - :class:`PgbenchWorkload`: ``pgbench`` as a load generator.
+
+The ledger client (one implementation, whoever chose the primary):
+
+- **endpoints**: a list of :class:`Target` (a name and a conninfo).  With one
+  endpoint the clients write to it, whatever it is (a standby answers
+  25006, recorded as ``failed``); with several (``search``) each client finds
+  the writable one itself, trying each endpoint in turn, the last one found
+  writable first (libpq's ``target_session_attrs=read-write`` semantics, done
+  here because libpq's multi-host list does not move on when a proxy accepts
+  the connection and then closes it).  :meth:`LedgerWorkload.retarget`
+  points the workload at a node (walsim's ``promote``); it interrupts commits
+  in flight to the old target (they end ``indeterminate``).
+- **persistent connections**: one per client, kept until it breaks, the
+  target changes or the server stops being writable.
+- **timeouts**: ``connect_timeout`` (libpq's, whole connection set-up),
+  ``statement_timeout`` (client side: a commit, or the identity query, not
+  answered within it has its connection shut down by a watchdog and ends
+  ``indeterminate``; walsim never sets the server's statement_timeout,
+  because a cancelled wait for a synchronous standby returns *success*), and
+  ``tcp_user_timeout`` (libpq's, in the kernel).  All three are scaled by
+  ``WALSIM_TIMEOUT_MULT``.
+- **who acknowledged**: every connection asks its server who it is
+  (``inet_server_addr()``/``inet_server_port()``, the system identifier,
+  the timeline) and every commit returns its timeline and the
+  ``synchronous_commit`` in effect for it (so a reload is seen at once);
+  ``identify`` maps an address to a node name when walsim knows it.
 
 Which account a transaction touches and its amount come from the decision
 function with the run's seed (coordinates: workload, client, sequence
@@ -21,17 +47,20 @@ number), so two runs with one seed send the same transactions.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import psycopg
 
 from walsim.core.decision import decision, uniform
 from walsim.core.events import Clock, JsonlWriter
 from walsim.core.lsn import parse_lsn
+from walsim.core.timeouts import multiplier
 
 LEDGER_TABLE = "walsim_ledger"
 LEDGER_DDL = (f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ("
@@ -44,17 +73,101 @@ MAX_CLIENTS = 100          # clients per workload that the id scheme keeps apart
 #: SQLSTATE classes after which the transaction may still have committed
 _INDETERMINATE_CLASSES = ("08", "57", "58", "XX")
 
+#: defaults of the ledger's timeouts, in seconds before WALSIM_TIMEOUT_MULT
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_STATEMENT_TIMEOUT = 5.0
+DEFAULT_TCP_USER_TIMEOUT = 5.0
+#: pause between two searches that found no writable endpoint
+RETRY_INTERVAL = 0.05
+
+#: asked once per connection: who the server is and whether it takes writes
+IDENTITY_SQL = ("SELECT host(inet_server_addr()), inet_server_port(), pg_is_in_recovery(), "
+                "current_setting('transaction_read_only'), current_setting('synchronous_commit'), "
+                "CASE WHEN pg_is_in_recovery() THEN NULL "
+                "ELSE pg_walfile_name(pg_current_wal_insert_lsn()) END")
+SYSID_SQL = "SELECT system_identifier::text FROM pg_control_system()"
+#: one transaction: its LSN, the synchronous_commit it commits with, its timeline
+INSERT_SQL = (f"INSERT INTO {LEDGER_TABLE} (id, client, seq, account, amount) "
+              "VALUES (%s, %s, %s, %s, %s) RETURNING pg_current_wal_insert_lsn()::text, "
+              "current_setting('synchronous_commit'), pg_walfile_name(pg_current_wal_insert_lsn())")
+
 
 class Target:
-    """What a client connects to: a node's conninfo and name, changeable at run time."""
+    """An endpoint a client connects to: a name and a conninfo, the latter given as a
+    string or as a function (a node's port may change when it restarts)."""
 
-    def __init__(self, name: str, conninfo: str) -> None:
+    def __init__(self, name: str, conninfo: str | Callable[[], str]) -> None:
         self.name = name
-        self.conninfo = conninfo
+        self._conninfo = conninfo
+
+    @property
+    def conninfo(self) -> str:
+        c = self._conninfo
+        return c() if callable(c) else c
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name}>"
 
 
 def node_target(node: Any) -> Target:
-    return Target(node.name, node.conninfo())
+    """A node as an endpoint (its conninfo read at each connection)."""
+    return Target(node.name, node.conninfo)
+
+
+#: maps a server's (address, port, system identifier) to a node name, or None
+Identify = Callable[[str | None, int | None, str | None], "str | None"]
+
+
+def _timeline_of(walfile: Any) -> int | None:
+    return int(str(walfile)[:8], 16) if walfile else None
+
+
+@dataclass
+class Session:
+    """A client's connection and what its server said about itself."""
+
+    conn: psycopg.Connection[Any]
+    endpoint: str
+    generation: int
+    node: str
+    server: str | None = None
+    system_identifier: str | None = None
+    timeline: int | None = None
+    synchronous_commit: str = "on"
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {"node": self.node, "endpoint": self.endpoint, "server": self.server,
+                "system_identifier": self.system_identifier, "timeline": self.timeline}
+
+
+@dataclass
+class _Busy:
+    """A client waiting for its server: the connection and when to give up on it."""
+
+    conn: psycopg.Connection[Any]
+    deadline: float
+    fired: bool = False
+
+
+def interrupt(conn: psycopg.Connection[Any]) -> bool:
+    """Shut a connection's socket down under a thread blocked on it (a frozen server
+    still has its kernel acknowledge every byte: nothing else wakes the thread)."""
+    try:
+        fd = conn.pgconn.socket
+    except Exception:  # noqa: BLE001 - already closed
+        return False
+    try:
+        s = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)  # a dup: closing it keeps fd
+    except OSError:
+        return False
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 class Workload:
@@ -113,15 +226,37 @@ class LedgerWorkload(Workload):
     kind = "ledger"
 
     def __init__(self, name: str, values: dict[str, Any], seed: int, ledger: JsonlWriter,
-                 clock: Clock, target: Target, index: int = 0) -> None:
+                 clock: Clock, target: Target | Sequence[Target], index: int = 0, *,
+                 search: bool | None = None, identify: Identify | None = None) -> None:
         super().__init__(name, values, seed, ledger, clock)
-        self.target = target
+        self.endpoints: list[Target] = [target] if isinstance(target, Target) else list(target)
+        if not self.endpoints:
+            raise ValueError(f"ledger workload {name} has no endpoint")
+        #: search the endpoints for the writable one (default: when there are several)
+        self.search = len(self.endpoints) > 1 if search is None else search
+        self.identify = identify
         #: the workload's position among the ledger workloads: keeps ids unique across them
         self.index = index
         self.generation = 0
         self.acked = 0
+        #: the endpoint last found writable: every client tries it first
+        self._preferred = 0
+        #: endpoints a client gave up on (no answer within statement_timeout), by name: when;
+        #: searches try them last for a while (a frozen server costs a connect_timeout each)
+        self._suspect: dict[str, float] = {}
         self._inflight: dict[int, dict[str, Any]] = {}
         self._abandoned: set[int] = set()
+        self._busy: dict[int, _Busy] = {}
+        mult = multiplier()
+        self.connect_timeout = float(values.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT) * mult
+        self.statement_timeout = float(values.get("statement_timeout") or DEFAULT_STATEMENT_TIMEOUT) * mult
+        self.tcp_user_timeout = float(values.get("tcp_user_timeout") or DEFAULT_TCP_USER_TIMEOUT) * mult
+
+    @property
+    def target(self) -> Target:
+        """The endpoint clients try first (the only one without search)."""
+        with self._lock:
+            return self.endpoints[self._preferred]
 
     @staticmethod
     def setup(node: Any) -> None:
@@ -137,73 +272,223 @@ class LedgerWorkload(Workload):
                                  name=f"walsim-{self.name}-{c}")
             self._threads.append(t)
             t.start()
+        w = threading.Thread(target=self._watchdog, daemon=True, name=f"walsim-{self.name}-watchdog")
+        self._threads.append(w)
+        w.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        self._interrupt_all()  # threads still blocked return now; their records are written off
 
     def retarget(self, node: Any) -> None:
+        """Point the workload at ``node``: without search it becomes the only endpoint;
+        with search it is tried first (added if it was not an endpoint).  Commits in
+        flight elsewhere are interrupted (indeterminate)."""
+        new = node_target(node)
         with self._lock:
-            self.target = node_target(node)
+            if self.search:
+                names = [e.name for e in self.endpoints]
+                if new.name in names:
+                    self._preferred = names.index(new.name)
+                else:
+                    self.endpoints.insert(0, new)
+                    self._preferred = 0
+            else:
+                self.endpoints = [new]
+                self._preferred = 0
             self.generation += 1
+        self._interrupt_all()
 
     def acked_count(self) -> int:
         with self._lock:
             return self.acked
 
-    def _connect(self) -> tuple[psycopg.Connection[Any], str, int, str]:
-        with self._lock:
-            target, gen = self.target, self.generation
-        conn = psycopg.connect(target.conninfo, autocommit=True,
-                               connect_timeout=max(1, int(self.values["connect_timeout"])),
-                               application_name=f"walsim-{self.name}")
-        sc = conn.execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[index]
-        return conn, target.name, gen, str(sc)
+    # ------------------------------------------------------------ watchdog
+    def _watchdog(self) -> None:
+        """Shuts down the connection of any client waiting longer than its deadline."""
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                late = [b for b in self._busy.values() if not b.fired and now > b.deadline]
+                for b in late:
+                    b.fired = True
+            for b in late:
+                interrupt(b.conn)
 
+    def _interrupt_all(self) -> None:
+        with self._lock:
+            busy = list(self._busy.values())
+            for b in busy:
+                b.fired = True
+        for b in busy:
+            interrupt(b.conn)
+
+    def _waiting(self, client: int, conn: psycopg.Connection[Any]) -> _Busy:
+        b = _Busy(conn, time.monotonic() + self.statement_timeout)
+        with self._lock:
+            self._busy[client] = b
+        return b
+
+    def _done_waiting(self, client: int) -> None:
+        with self._lock:
+            self._busy.pop(client, None)
+
+    # ------------------------------------------------------------ sessions
+    def _order(self) -> tuple[list[Target], int]:
+        """The endpoints in the order to try: the preferred one first, then the others
+        in turn; endpoints recently given up on go last."""
+        with self._lock:
+            eps, first = list(self.endpoints), self._preferred
+            now = time.monotonic()
+            recent = {n for n, t in self._suspect.items() if now - t < 3 * self.statement_timeout}
+            order = eps[first:] + eps[:first]
+            return [e for e in order if e.name not in recent] + [e for e in order if e.name in recent], \
+                self.generation
+
+    def _open(self, client: int) -> tuple[Session | None, dict[str, str]]:
+        """A session on the first endpoint that answers (and, with search, takes
+        writes); None and why each endpoint was passed over otherwise."""
+        order, gen = self._order()
+        tried: dict[str, str] = {}
+        for ep in order:
+            if self._stop.is_set():
+                break
+            try:
+                conn = psycopg.connect(ep.conninfo, autocommit=True,
+                                       connect_timeout=max(2, round(self.connect_timeout)),
+                                       tcp_user_timeout=max(1, round(self.tcp_user_timeout * 1000)),
+                                       keepalives=1, keepalives_idle=max(1, round(self.tcp_user_timeout)),
+                                       keepalives_interval=1, keepalives_count=3,
+                                       application_name=f"walsim-{self.name}")
+            except psycopg.Error as exc:
+                tried[ep.name] = _first_line(exc)
+                continue
+            sess = self._identify(client, conn, ep, gen)
+            if sess is None:
+                tried[ep.name] = "no answer to the identity query"
+                _close(conn)
+                continue
+            if isinstance(sess, str):
+                tried[ep.name] = sess
+                _close(conn)
+                continue
+            with self._lock:
+                names = [e.name for e in self.endpoints]
+                if ep.name in names and gen == self.generation:
+                    self._preferred = names.index(ep.name)
+            return sess, tried
+        return None, tried
+
+    def _identify(self, client: int, conn: psycopg.Connection[Any], ep: Target, gen: int) -> Session | str | None:
+        self._waiting(client, conn)
+        try:
+            row = conn.execute(IDENTITY_SQL).fetchone()
+            try:
+                sysid = conn.execute(SYSID_SQL).fetchone()
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken:
+                    raise
+                sysid = None  # pg_control_system() may be denied to the role: optional
+                del exc
+        except psycopg.Error:
+            return None
+        finally:
+            self._done_waiting(client)
+        if row is None:
+            return None
+        addr, port, in_recovery, read_only, sync_commit, walfile = row
+        sid = str(sysid[0]) if sysid else None
+        if self.search and (in_recovery or str(read_only) == "on"):
+            return "in recovery" if in_recovery else "read-only (default_transaction_read_only)"
+        name = self.identify(addr, port, sid) if self.identify else None
+        sess = Session(conn, ep.name, gen, name or (f"{addr}:{port}" if addr else ep.name),
+                       server=f"{addr}:{port}" if addr else None, system_identifier=sid,
+                       timeline=_timeline_of(walfile), synchronous_commit=str(sync_commit))
+
+        def on_notice(diag: Any) -> None:
+            if (diag.severity_nonlocalized or diag.severity or "") == "WARNING":
+                sess.warnings.append(str(diag.message_primary or "")[:300])
+        conn.add_notice_handler(on_notice)
+        return sess
+
+    # -------------------------------------------------------------- client
     def _client(self, client: int) -> None:
         pace = self._pace(self.values["rate"], self.values["clients"])
-        conn: psycopg.Connection[Any] | None = None
-        node_name, gen, sync_commit = "", -1, "on"
+        sess: Session | None = None
+        searching_since: float | None = None
         seq = 0
         while pace():
             with self._lock:
-                stale = gen != self.generation
-            if conn is not None and (stale or conn.closed):
-                _close(conn)
-                conn = None
-            if conn is None:
-                try:
-                    conn, node_name, gen, sync_commit = self._connect()
-                except psycopg.Error:
+                stale = sess is not None and sess.generation != self.generation
+            if sess is not None and (stale or sess.conn.closed or sess.conn.broken):
+                _close(sess.conn)
+                sess = None
+            if sess is None:
+                sess, tried = self._open(client)
+                if sess is None:
                     # nothing was sent: not a transaction; retry at the next slot
-                    if self._stop.wait(0.05):
+                    if searching_since is None:
+                        searching_since = self.clock.now()
+                        self.ledger.write({"op": "session", "event": "none", "workload": self.name,
+                                           "client": client, "tried": tried})
+                    if self._stop.wait(RETRY_INTERVAL):
                         break
                     continue
+                searching_since = None
+                self.ledger.write({"op": "session", "event": "open", "workload": self.name, "client": client,
+                                   **sess.describe(), "synchronous_commit": sess.synchronous_commit,
+                                   "passed_over": tried or None})
             seq += 1
-            self._one(conn, client, seq, node_name, sync_commit)
-            if conn.closed or conn.broken:
-                _close(conn)
-                conn = None
-        if conn is not None:
-            _close(conn)
+            self._one(sess, client, seq)
+            if sess.conn.closed or sess.conn.broken:
+                _close(sess.conn)
+                sess = None
+        if sess is not None:
+            _close(sess.conn)
 
-    def _one(self, conn: psycopg.Connection[Any], client: int, seq: int, node: str, sync_commit: str) -> None:
+    def _one(self, sess: Session, client: int, seq: int) -> None:
         tid = (self.index * MAX_CLIENTS + client) * ID_STRIDE + seq
         account = uniform(decision(self.seed, "ledger.account", self.name, client, seq), 0,
                           self.values["accounts"] - 1)
         amount = uniform(decision(self.seed, "ledger.amount", self.name, client, seq), 1, 1000)
         rec: dict[str, Any] = {"op": "write", "workload": self.name, "client": client, "seq": seq,
-                               "id": tid, "account": account, "amount": amount, "node": node,
-                               "synchronous_commit": sync_commit, "sent_t": self.clock.now()}
+                               "id": tid, "account": account, "amount": amount, **sess.describe(),
+                               "synchronous_commit": sess.synchronous_commit, "sent_t": self.clock.now()}
+        conn = sess.conn
         with self._lock:
             self._inflight[client] = rec
+        sess.warnings.clear()
+        busy = self._waiting(client, conn)
         try:
-            row = conn.execute(f"INSERT INTO {LEDGER_TABLE} (id, client, seq, account, amount) "
-                               "VALUES (%s, %s, %s, %s, %s) RETURNING pg_current_wal_insert_lsn()::text",
-                               (tid, client, seq, account, amount)).fetchone()
+            row = conn.execute(INSERT_SQL, (tid, client, seq, account, amount)).fetchone()
         except psycopg.Error as exc:
             state = getattr(exc, "sqlstate", None)
             broken = conn.closed or conn.broken or state is None or state[:2] in _INDETERMINATE_CLASSES
-            rec.update(outcome="indeterminate" if broken else "failed", sqlstate=state,
-                       error=str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__)
+            if busy.fired:
+                broken = True
+                with self._lock:
+                    moved = sess.generation != self.generation
+                err = ("the workload moved to another endpoint while the commit was in flight: "
+                       "the client closed the connection" if moved else
+                       f"no answer within statement_timeout ({self.statement_timeout:g} s): "
+                       "the client closed the connection")
+                if not moved and self.search:
+                    with self._lock:
+                        self._suspect[sess.endpoint] = time.monotonic()
+                rec.update(outcome="indeterminate", sqlstate=state, error=err, cut_off=True)
+            else:
+                rec.update(outcome="indeterminate" if broken else "failed", sqlstate=state,
+                           error=_first_line(exc))
         else:
+            if row:
+                sess.synchronous_commit = str(row[1])
+                sess.timeline = _timeline_of(row[2]) or sess.timeline
+                rec.update(synchronous_commit=sess.synchronous_commit, timeline=sess.timeline)
             rec.update(outcome="acked", lsn=parse_lsn(row[0]) if row else None)
+        finally:
+            self._done_waiting(client)
+        if sess.warnings:
+            rec["warning"] = sess.warnings[0]
         self._finish(client, rec)
 
     def _finish(self, client: int, rec: dict[str, Any]) -> None:
@@ -224,6 +509,11 @@ class LedgerWorkload(Workload):
             rec.update(outcome="indeterminate", error="still in flight when the workload stopped",
                        sqlstate=None)
             self.ledger.write(rec)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def _close(conn: psycopg.Connection[Any]) -> None:

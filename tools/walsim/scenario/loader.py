@@ -70,16 +70,44 @@ LINK_FIELDS = {
     "to": s.string(required=True, help="the node whose server port this link forwards to"),
 }
 
+_HOST_PORT_RE = re.compile(r"[A-Za-z0-9_.:-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
+
+
+def _endpoint(v: Any, names: Names) -> str:
+    """A ledger endpoint: a node name, a link name or ``"host:port"``."""
+    if not isinstance(v, str):
+        raise s.Invalid(f"expected a node name, a link name or \"host:port\", got {s._type_name(v)}")
+    if v in names.nodes or v in names.links:
+        return v
+    if _HOST_PORT_RE.fullmatch(v) and 0 < int(v.rsplit(":", 1)[1]) < 65536:
+        return v
+    raise s.Invalid(f"expected a node name ({', '.join(sorted(names.nodes)) or 'none declared'}), a link "
+                    f"name ({', '.join(sorted(names.links)) or 'none declared'}) or \"host:port\", got {v!r}")
+
+
 WORKLOAD_FIELDS: dict[str, dict[str, s.Field]] = {
     "ledger": {
         "kind": s.choice(("ledger",), required=True),
-        "node": s.node_ref(required=True, help="the primary the clients write to first"),
+        "node": s.node_ref(help="the node the clients write to (required unless endpoints is given; "
+                           "with endpoints: the one tried first)"),
+        "endpoints": s.list_of(s.Field(_endpoint, False, None, "", "node, link or \"host:port\""),
+                               min_len=1,
+                               help="where the clients look for the writable node themselves: node "
+                                    "names, link names (through walsim-netd) or \"host:port\"; "
+                                    "each client tries each in turn and writes to the first that "
+                                    "takes writes"),
         "clients": s.integer(default=2, lo=1, hi=64),
         "rate": s.number(default=50.0, lo=0.0,
                          help="commits per second, all clients together (0 = as fast as possible)"),
         "accounts": s.integer(default=16, lo=1, help="rows are spread over this many accounts"),
         "autostart": s.boolean(default=True, help="start before the first step"),
-        "connect_timeout": s.duration(default=2.0),
+        "connect_timeout": s.duration(default=2.0, help="libpq connect_timeout (at least 2 s); "
+                                      "scaled by WALSIM_TIMEOUT_MULT"),
+        "statement_timeout": s.duration(default=5.0, help="a commit not answered within this is "
+                                        "cut off by the client (indeterminate) and the client "
+                                        "reconnects; scaled by WALSIM_TIMEOUT_MULT"),
+        "tcp_user_timeout": s.duration(default=5.0, help="libpq tcp_user_timeout; scaled by "
+                                       "WALSIM_TIMEOUT_MULT"),
     },
     "reader": {
         "kind": s.choice(("reader",), required=True),
@@ -159,21 +187,23 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
 
     nodes = _load_nodes(raw_nodes, vocabulary, names, file, issues)
     links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
-    _check_topology(nodes, links, names.nodes, file, issues)
+    _check_topology(nodes, links, names.nodes, file, issues, names.links)
     settings = top.get("settings") or {}
     durability = top.get("durability")
     if durability and nodes:
         _check_durability(durability, settings, nodes, file, issues)
     workloads = _load_workloads(raw_workloads, names, file, issues)
-    steps = _load_steps(raw_steps, vocabulary, names, nodes, file, issues)
-    verdicts = _load_verdicts(raw_verdicts, vocabulary, names, file, issues)
+    steps = _load_steps(raw_steps, vocabulary, names, nodes, workloads, file, issues)
+    warnings: list[Issue] = []
+    _check_own_standby_names(settings, nodes, steps, file, warnings)
+    verdicts = _load_verdicts(raw_verdicts, vocabulary, names, nodes, steps, file, issues)
 
     if issues:
         raise ScenarioError(issues)
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
                     seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
-                    vocabulary=vocabulary, pg_version=cluster.get("version"))
+                    vocabulary=vocabulary, warnings=warnings, pg_version=cluster.get("version"))
 
 
 def _cluster(doc: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, Any]:
@@ -256,7 +286,7 @@ def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
 
 
 def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], declared: set[str],
-                    file: str, issues: list[Issue]) -> None:
+                    file: str, issues: list[Issue], names_links: set[str] = frozenset()) -> None:
     # A node whose own table is invalid (no role, say) is already reported and missing from
     # `nodes`; it is still declared, so naming it as an upstream is no second error, and the
     # primary count is only judged when every node has a valid role.
@@ -286,6 +316,8 @@ def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], decl
             issues.append(Issue(file, f"{base}.upstream", "a node cannot stream from itself"))
             continue
         if n.via is not None:
+            if n.via not in links and n.via in names_links:
+                continue  # declared, but its own table is invalid: already reported there
             if n.via not in links:
                 issues.append(Issue(file, f"{base}.via", f"undefined link {n.via!r} "
                                     f"(declared links: {', '.join(sorted(links)) or 'none'})"))
@@ -336,9 +368,17 @@ def _check_durability(durability: str, settings: dict, nodes: dict[str, NodeSpec
         return
     where = f"nodes.{primary.name}.settings" if "synchronous_standby_names" in primary.settings else "settings"
     if not ssn:
-        issues.append(Issue(file, "durability", f"durability = \"{durability}\" promises that an "
-                            "acknowledged commit survives the loss of the primary, but "
-                            "synchronous_standby_names is empty (set it in [settings])"))
+        inherited = str(settings.get("synchronous_standby_names", "")).strip()
+        if "synchronous_standby_names" in primary.settings and inherited:
+            issues.append(Issue(file, f"nodes.{primary.name}.settings.synchronous_standby_names",
+                                f"durability = \"{durability}\" promises that an acknowledged commit "
+                                f"survives the loss of the primary, but nodes.{primary.name}.settings sets "
+                                f"synchronous_standby_names = \"\", emptying [settings]' {inherited!r} on "
+                                f"the primary {primary.name} (remove the override or name standbys in it)"))
+        else:
+            issues.append(Issue(file, "durability", f"durability = \"{durability}\" promises that an "
+                                "acknowledged commit survives the loss of the primary, but "
+                                "synchronous_standby_names is empty (set it in [settings])"))
         return
     if commit in ("off", "local", "false", "0"):
         issues.append(Issue(file, "durability", f"durability = \"{durability}\" needs "
@@ -363,6 +403,45 @@ def _check_durability(durability: str, settings: dict, nodes: dict[str, NodeSpec
                                 f"synchronous standbys out of {len(standby_names)} named"))
 
 
+def _promoted(steps: list[Step]) -> set[str]:
+    """Nodes some step may promote."""
+    out: set[str] = set()
+    for st in steps:
+        if st.kind == "promote" and st.values.get("node"):
+            out.add(st.values["node"])
+        elif st.kind == "promote_most_advanced":
+            out.update(st.values.get("candidates") or ())
+    return out
+
+
+def _check_own_standby_names(settings: dict, nodes: dict[str, NodeSpec], steps: list[Step], file: str,
+                             issues: list[Issue]) -> None:
+    """A standby that is promoted with a synchronous_standby_names naming itself waits
+    for itself: once it is primary, every commit blocks.  Usually inherited from
+    [settings], meant for the first primary.  A warning (a step may still change the
+    setting with ALTER SYSTEM after the promotion)."""
+    promoted = _promoted(steps)
+    for n in nodes.values():
+        if n.role != "standby" or n.name not in promoted:
+            continue
+        own = "synchronous_standby_names" in n.settings
+        ssn = str((n.settings if own else settings).get("synchronous_standby_names", "")).strip()
+        if not ssn:
+            continue
+        method, num, names = parse_standby_names(ssn)
+        if "*" in names or n.name not in names:
+            continue
+        others = [x for x in names if x != n.name]
+        if num <= len(others):
+            continue
+        key = f"nodes.{n.name}.settings.synchronous_standby_names" if own else "settings.synchronous_standby_names"
+        how = "" if own else (f" (inherited by {n.name}: give nodes.{n.name}.settings its own "
+                              "synchronous_standby_names, e.g. the standbys that will follow it)")
+        issues.append(Issue(file, key, f"{ssn!r} names {n.name} itself: once {n.name} is promoted it waits "
+                            f"for {num} synchronous standby(s) among {', '.join(others) or 'none'} and every "
+                            f"commit on it blocks{how}"))
+
+
 def _load_workloads(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, WorkloadSpec]:
     out = {}
     for name, table in raw.items():
@@ -372,20 +451,51 @@ def _load_workloads(raw: dict, names: Names, file: str, issues: list[Issue]) -> 
             continue
         kind = table.get("kind")
         if kind not in WORKLOAD_FIELDS:
-            issues.append(Issue(file, f"{path}.kind", f"expected one of {', '.join(WORKLOAD_FIELDS)}, "
-                                f"got {kind!r}"))
+            issues.append(Issue(file, f"{path}.kind", "missing required key (expected one of "
+                                f"{', '.join(WORKLOAD_FIELDS)})" if kind is None else
+                                f"expected one of {', '.join(WORKLOAD_FIELDS)}, got {kind!r}"))
             continue
+        before = len(issues)
         v = s.validate_table(table, WORKLOAD_FIELDS[kind], names, file, path, issues)
+        if kind == "ledger" and len(issues) == before:
+            eps = v.get("endpoints")
+            if v.get("node") is None and not eps:
+                issues.append(Issue(file, f"{path}.node", "missing required key: the node the clients "
+                                    "write to (or endpoints, a list the clients search for the "
+                                    "writable node)"))
+            elif v.get("node") is not None and eps and v["node"] not in eps:
+                issues.append(Issue(file, f"{path}.node", f"{v['node']} is not one of the endpoints "
+                                    f"({', '.join(eps)}): with endpoints, node names the one tried first"))
         out[name] = WorkloadSpec(name, kind, v)
     return out
 
 
-def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec], file: str,
-                issues: list[Issue]) -> list[Step]:
+def _check_ledger_start(wl: WorkloadSpec, node: str | None, primary: str | None, where: str, file: str,
+                        issues: list[Issue]) -> None:
+    """A ledger without endpoints writes to its node: that node must be the primary
+    when the workload starts (a standby answers every commit with 25006)."""
+    if wl.kind != "ledger" or wl.values.get("endpoints") or node is None or primary is None:
+        return
+    if node != primary:
+        issues.append(Issue(file, f"workloads.{wl.name}.node", f"{node} is a standby when the workload "
+                            f"starts ({where}; the primary is then {primary}): every commit would fail "
+                            "with 25006 (read-only); name the primary, or give endpoints to let the "
+                            "clients find it"))
+
+
+def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec],
+                workloads: dict[str, WorkloadSpec], file: str, issues: list[Issue]) -> list[Step]:
     steps: list[Step] = []
     faults_so_far: set[str] = set()
     primary = next((n.name for n in nodes.values() if n.role == "primary"), None)
     counters: dict[str, int] = {}
+    started: set[str] = set()
+    #: the node each workload writes to, as retargets move it
+    target = {wl.name: wl.values.get("node") for wl in workloads.values()}
+    for wl in workloads.values():
+        if wl.values.get("autostart", True):
+            _check_ledger_start(wl, target[wl.name], primary, "autostart", file, issues)
+            started.add(wl.name)
     for i, table in enumerate(raw):
         path = f"steps[{i}]"
         if not isinstance(table, dict):
@@ -434,11 +544,23 @@ def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str
                 issues.append(Issue(file, f"{path}.node", f"{v['node']} is the primary at this step "
                                     "(only a standby can be promoted)"))
             primary = v["node"]
+            if v.get("retarget", True):
+                target = {k: (primary if workloads[k].kind in ("ledger", "pgbench") else n)
+                          for k, n in target.items()}
+        elif cat == "load" and kind_name == "start" and v.get("name") in workloads \
+                and v["name"] not in started:
+            started.add(v["name"])
+            _check_ledger_start(workloads[v["name"]], target[v["name"]], primary, f"at {path}", file, issues)
+        elif cat == "load" and kind_name == "retarget" and v.get("name") in target:
+            target[v["name"]] = v.get("node")
         elif cat == "do" and kind_name == "promote_most_advanced":
             if primary is not None and primary in (v.get("candidates") or ()):
                 issues.append(Issue(file, f"{path}.candidates", f"{primary} is the primary at this step "
                                     "(only standbys can be candidates)"))
             primary = None  # decided at run time
+            if v.get("retarget", True):
+                target = {k: (None if workloads[k].kind in ("ledger", "pgbench") else n)
+                          for k, n in target.items()}
         steps.append(Step(i, cat, kind_name, sid, note, v))
     return steps
 
@@ -462,8 +584,8 @@ def _heal_form(table: dict, path: str, names: Names, faults_so_far: set[str], fi
     return "heal", out
 
 
-def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, file: str,
-                   issues: list[Issue]) -> list[VerdictSpec]:
+def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec],
+                   steps: list[Step], file: str, issues: list[Issue]) -> list[VerdictSpec]:
     out = []
     used: set[str] = set()
     for i, table in enumerate(raw):
@@ -474,12 +596,17 @@ def _load_verdicts(raw: list, vocabulary: Vocabulary, names: Names, file: str,
         check = table.get("check")
         kind = vocabulary.verdict(check) if isinstance(check, str) else None
         if kind is None:
-            issues.append(Issue(file, f"{path}.check", f"expected one of {', '.join(sorted(vocabulary.verdicts))}, "
-                                f"got {check!r}"))
+            known = ", ".join(sorted(vocabulary.verdicts))
+            issues.append(Issue(file, f"{path}.check", f"missing required key: the verdict kind (one of {known})"
+                                if check is None else f"expected one of {known}, got {check!r}"))
             continue
         fields = dict(VERDICT_COMMON)
         fields.update(kind.fields)
+        before = len(issues)
         v = s.validate_table(table, fields, names, file, path, issues)
+        if kind.check is not None and len(issues) == before:
+            for sub, msg in kind.check(v, nodes, steps):
+                issues.append(Issue(file, f"{path}.{sub}" if sub else path, msg))
         name = v.pop("id", None) or check
         v.pop("check", None)
         if name in used:

@@ -91,6 +91,8 @@ class Scenario:
     steps: list[Step]
     verdicts: list[VerdictSpec]
     names: Names = field(default_factory=Names)
+    #: problems that do not stop the scenario from running (printed by check and run)
+    warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
     #: ``[cluster] version``: the PostgreSQL major of every node (None: WALSIM_PG or discovery)
     pg_version: int | None = None

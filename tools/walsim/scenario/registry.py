@@ -33,16 +33,24 @@ COMMON_FIELDS: dict[str, s.Field] = {
     "id": s.string(pattern=r"[A-Za-z][A-Za-z0-9_.-]*",
                    help="a name for the step, referenced by verdicts (and, for faults, by heal)"),
     "note": s.string(help="free text shown in the report's timeline"),
+    "timeout": s.duration(help="deadline of the step (default 60 s, scaled by WALSIM_TIMEOUT_MULT): a step "
+                          "still running then fails the run, which goes on to its end phase"),
 }
 
 #: keys every verdict table carries besides its kind's fields
 VERDICT_COMMON: dict[str, s.Field] = {
     "check": s.string(required=True, help="the verdict kind"),
     "id": s.string(pattern=r"[A-Za-z][A-Za-z0-9_.-]*", help="name shown in the report"),
+    "at": s.step_ref(help="judge with what was recorded up to the end of this step, faults still on "
+                     "(default: at the end of the run, after the settle phase)"),
+    "holds": s.boolean(default=True, help="false: the property must not hold (a FAIL of the check is "
+                       "the PASS of the verdict, and the other way round)"),
 }
 
 #: the default deadline of a wait, in seconds (scaled by WALSIM_TIMEOUT_MULT)
 DEFAULT_WAIT_TIMEOUT = 60.0
+#: the default deadline of any step, in seconds (scaled by WALSIM_TIMEOUT_MULT)
+DEFAULT_STEP_TIMEOUT = 60.0
 
 #: a check of one table's converted values: ``[(key, message), ...]``
 Check = Callable[[Mapping[str, Any]], "list[tuple[str, str]]"]
@@ -55,6 +63,9 @@ Runner = Callable[[Any, "Step"], "dict[str, Any] | None"]
 Evaluate = Callable[[Any, Mapping[str, Any], str], "tuple[str, str, dict[str, Any]]"]
 #: what a verdict needs from the settle phase: ``(values, scenario) -> (nodes to wait for, deadline s)``
 SettleNeeds = Callable[[Mapping[str, Any], "Scenario"], "tuple[list[str], float]"]
+#: a check of a verdict's values against the nodes and the steps: ``[(key, message), ...]``
+VerdictCheck = Callable[[Mapping[str, Any], "Mapping[str, NodeSpec]", "Sequence[Step]"],
+                        "list[tuple[str, str]]"]
 
 
 @dataclass
@@ -83,6 +94,7 @@ class VerdictKind:
     doc: str
     evaluate: Evaluate | None = None
     settle: SettleNeeds | None = None
+    check: VerdictCheck | None = None
 
 
 class FaultLayerInfo(Protocol):
