@@ -177,3 +177,15 @@ def test_cluster_version_in_a_scenario() -> None:
         assert "cluster." in str(info.value) and why in str(info.value), str(info.value)
     with pytest.raises(ScenarioError, match=r"expected a table \(\[cluster\]\)"):
         parse_scenario('cluster = 17\n' + SCENARIO.format(cluster=""), vocabulary())
+
+
+def test_walsim_pg_and_pg_bindir_must_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    debian15 = Path("/usr/lib/postgresql/15/bin")
+    if not (debian15 / "postgres").exists():
+        pytest.fail("Debian's PostgreSQL 15 is missing: run make deps")
+    monkeypatch.setenv("PG_BINDIR", str(debian15))
+    monkeypatch.setenv("WALSIM_PG", "17")
+    with pytest.raises(PgBinariesNotFound, match=r"postgres is PostgreSQL 15, not 17 \(from PG_BINDIR\)"):
+        PgBin()
+    monkeypatch.setenv("WALSIM_PG", "15")
+    assert PgBin().major == 15

@@ -189,17 +189,22 @@ class PgBin:
 
     def __init__(self, bindir: str | os.PathLike[str] | None = None, *, version: int | str | None = None) -> None:
         wanted = versions.check_major(version) if version is not None else None
-        if bindir is None and wanted is None and not os.environ.get(PG_BINDIR_ENV):
-            wanted = versions.from_environment()
-        if bindir is None and wanted is not None:
+        if bindir is not None:
+            self.bindir = find_bindir(bindir)
+        elif wanted is not None:
             self.bindir = find_version(wanted)
         else:
-            self.bindir = find_bindir(bindir)
+            # WALSIM_PG chooses the major; PG_BINDIR, when set too, must be of that major
+            wanted = versions.from_environment()
+            if wanted is not None and not os.environ.get(PG_BINDIR_ENV):
+                self.bindir = find_version(wanted)
+            else:
+                self.bindir = find_bindir(None)
         #: environment the programs of :attr:`bindir` need (the bundled libraries of a cached server)
         self.env: dict[str, str] = _cache_env(self.bindir)
         if wanted is not None and self.major != wanted:
             raise PgBinariesNotFound(f"{self.bindir}/postgres is PostgreSQL {self.major}, not {wanted}"
-                                     + (f" (from {PG_BINDIR_ENV})" if os.environ.get(PG_BINDIR_ENV) else ""))
+                                     + (f" (from {PG_BINDIR_ENV})" if bindir is None else ""))
 
     def __repr__(self) -> str:
         return f"PgBin({str(self.bindir)!r})"
