@@ -39,7 +39,7 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz programs man \
-        man-check deb deps-pipelines deps-versions test-versions
+        man-check deb deps-pipelines test-managers deps-versions test-versions
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -114,10 +114,18 @@ PY_COVERAGE_RUN   = $(PYTHON) -m coverage run --data-file=$(PY_COVERAGE_DATA) --
 pytest: all
 ifeq ($(PYCOV),1)
 	@mkdir -p build/coverage && rm -f $(PY_COVERAGE_DATA)
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) $(PYTEST_ARGS)
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PY_COVERAGE_RUN) $(PYTEST_ARGS) $(PYTEST_SEPARATE)
 else
-	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS)
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest $(PYTEST_ARGS) $(PYTEST_SEPARATE)
 endif
+
+# Suites with a CI step of their own (ci/run.sh), left out of `make pytest`.
+PYTEST_SEPARATE ?= --ignore=tests/managers
+
+# The HA managers (Patroni, repmgr, pg_auto_failover, command) against the real
+# programs: docs/managers.md.
+test-managers: deps all
+	WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest tests/managers $(PYTEST_ARGS)
 
 # C: the unit tests of a --coverage build.  Python: the data of the last
 # `make test PYCOV=1`, or else the suites named by PY_COVERAGE_TESTS (the

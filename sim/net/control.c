@@ -2,6 +2,7 @@
  * control.c — the control protocol of walsim-netd (see control.h and
  * docs/netd.md): the socket, line framing, and one function per command.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,16 +63,11 @@ fault_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	Proxy	   *p = cs->proxy;
 	Fault		f;
 	WalsimError err;
-	char		js[1024];
+	char		js[FAULT_JSON_MAX];
 
-	if (!fault_parse(&f, nw, w, &err))
+	if (!fault_parse(&f, nw, w, &err) || !proxy_check_fault(p, &f, &err))
 	{
 		snprintf(out, outlen, "err %s\n", err.message);
-		return;
-	}
-	if (proxy_find_link(p, f.link) == NULL)
-	{
-		snprintf(out, outlen, "err link=%s: no such link\n", f.link);
 		return;
 	}
 	if (faults_find(&p->fs, f.id) >= 0)
@@ -86,10 +82,10 @@ fault_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	}
 	if (f.trig == TRIG_NOW && f.kind != FK_CORRUPT && f.kind != FK_DROP && f.kind != FK_CUT_AFTER)
 		f.activated_ns = proxy_now_ns();
-	p->fs.faults[p->fs.nfaults++] = f;
+	faults_add(&p->fs, &f);
 	fault_to_json(&f, js, sizeof(js));
 	{
-		char		buf[1400];
+		char		buf[FAULT_JSON_MAX + 256];
 		JsonBuf		j;
 
 		trace_begin(&p->trace, &j, buf, sizeof(buf), proxy_now_ns(), "fault_add");
@@ -128,7 +124,7 @@ fault_list(ControlServer *cs, char *out, size_t outlen)
 	json_array_begin(&j, NULL);
 	for (int i = 0; i < fs->nfaults; i++)
 	{
-		char		js[1024];
+		char		js[FAULT_JSON_MAX];
 
 		fault_to_json(&fs->faults[i], js, sizeof(js));
 		json_member_raw(&j, NULL, js);
@@ -215,6 +211,7 @@ link_json(Proxy *p, Link *l, JsonBuf *j, bool with_conns)
 	snprintf(addr, sizeof(addr), "%s:%u", l->up_host, l->up_port);
 	json_str(j, "upstream", addr);
 	json_str(j, "tls", l->tls_pass ? "pass" : "refuse");
+	json_str(j, "proto", l->raw ? "raw" : "pg");
 	json_u64(j, "accepted", l->accepted);
 	json_u64(j, "refused", l->refused);
 	json_u64(j, "active", (uint64_t) active);
@@ -298,6 +295,7 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 			   *listen = NULL,
 			   *upstream = NULL;
 	bool		tls_pass = p->default_tls_pass;
+	bool		raw = false;
 	WalsimError err;
 	Link	   *l;
 	char		addr[300];
@@ -315,9 +313,13 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 			tls_pass = true;
 		else if (strcmp(w[i], "tls=refuse") == 0)
 			tls_pass = false;
+		else if (strcmp(w[i], "proto=raw") == 0)
+			raw = true;
+		else if (strcmp(w[i], "proto=pg") == 0)
+			raw = false;
 		else
 		{
-			snprintf(out, outlen, "err link add: unknown word \"%s\" (name= listen= upstream= [tls=pass|refuse])\n", w[i]);
+			snprintf(out, outlen, "err link add: unknown word \"%s\" (name= listen= upstream= [tls=pass|refuse] [proto=pg|raw])\n", w[i]);
 			return;
 		}
 	}
@@ -326,7 +328,7 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 		snprintf(out, outlen, "err link add needs name=NAME listen=HOST:PORT upstream=HOST:PORT\n");
 		return;
 	}
-	if (!proxy_link_add(p, name, listen, upstream, tls_pass, &err))
+	if (!proxy_link_add(p, name, listen, upstream, tls_pass, raw, &err))
 	{
 		snprintf(out, outlen, "err %s\n", err.message);
 		return;
@@ -339,6 +341,7 @@ link_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	json_str(&j, "name", l->name);
 	json_str(&j, "listen", addr);
 	json_u64(&j, "port", l->listen_port);
+	json_str(&j, "proto", l->raw ? "raw" : "pg");
 	json_object_end(&j);
 	json_raw(&j, "\n");
 }
@@ -362,6 +365,96 @@ cmd_link(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
 	}
 	else
 		snprintf(out, outlen, "err usage: link add name=NAME listen=HOST:PORT upstream=HOST:PORT | link del NAME\n");
+}
+
+/* ------------------------------------------------------------ nodes */
+
+static void
+node_add(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
+{
+	const char *name = NULL,
+			   *addr = NULL;
+	WalsimError err;
+	int			renamed;
+	JsonBuf		j;
+
+	for (int i = 2; i < nw; i++)
+	{
+		if (strncmp(w[i], "name=", 5) == 0)
+			name = w[i] + 5;
+		else if (strncmp(w[i], "addr=", 5) == 0)
+			addr = w[i] + 5;
+		else
+		{
+			snprintf(out, outlen, "err node add: unknown word \"%s\" (name=NAME addr=A.B.C.D)\n", w[i]);
+			return;
+		}
+	}
+	if (!name || !addr)
+	{
+		snprintf(out, outlen, "err node add needs name=NAME addr=A.B.C.D\n");
+		return;
+	}
+	if (!proxy_node_add(cs->proxy, name, addr, &renamed, &err))
+	{
+		snprintf(out, outlen, "err %s\n", err.message);
+		return;
+	}
+	json_init(&j, out, outlen - 1);
+	json_raw(&j, "ok ");
+	json_object_begin(&j, NULL);
+	json_str(&j, "name", name);
+	json_str(&j, "addr", addr);
+	json_u64(&j, "conns", (uint64_t) renamed);
+	json_object_end(&j);
+	json_raw(&j, "\n");
+}
+
+static void
+cmd_node(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
+{
+	if (nw >= 2 && strcmp(w[1], "add") == 0)
+		node_add(cs, nw, w, out, outlen);
+	else if (nw == 3 && strcmp(w[1], "del") == 0)
+	{
+		if (!proxy_node_del(cs->proxy, w[2]))
+		{
+			snprintf(out, outlen, "err node del %s: no such node\n", w[2]);
+			return;
+		}
+		reply_ok_member(out, outlen, "deleted", w[2], 0);
+	}
+	else
+		snprintf(out, outlen, "err usage: node add name=NAME addr=A.B.C.D | node del NAME\n");
+}
+
+static void
+cmd_nodes(ControlServer *cs, int nw, char **w, char *out, size_t outlen)
+{
+	const NodeTable *t = &cs->proxy->nodes;
+	JsonBuf		j;
+
+	if (nw != 1)
+	{
+		snprintf(out, outlen, "err nodes: unknown word \"%s\" (nodes takes none)\n", w[1]);
+		return;
+	}
+	json_init(&j, out, outlen - 1);
+	json_raw(&j, "ok ");
+	json_array_begin(&j, NULL);
+	for (int i = 0; i < t->n; i++)
+	{
+		char		ip[INET_ADDRSTRLEN];
+		struct in_addr a = {.s_addr = t->e[i].addr};
+
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		json_object_begin(&j, NULL);
+		json_str(&j, "name", t->e[i].name);
+		json_str(&j, "addr", ip);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_raw(&j, "\n");
 }
 
 /* ------------------------------------------------------------ others */
@@ -395,6 +488,8 @@ static const struct
 	{"heal", cmd_heal},
 	{"link", cmd_link},
 	{"links", cmd_links},
+	{"node", cmd_node},
+	{"nodes", cmd_nodes},
 	{"stats", cmd_stats},
 	{"shutdown", cmd_shutdown},
 };

@@ -49,6 +49,8 @@ fault_applies(const Fault *f, const FaultScope *s)
 		return false;
 	if (f->app[0] && strcmp(f->app, s->app) != 0)
 		return false;
+	if (f->nsrc && (s->src == NULL || !fault_names_src(f, s->src)))
+		return false;
 	if (f->max_fires && f->fires >= f->max_fires)
 		return false;
 	switch (f->trig)
@@ -83,6 +85,8 @@ fault_activate(FaultSet *fs, Fault *f, const FaultScope *s, uint64_t now_ns)
 	json_str(&j, "link", s->link);
 	json_str(&j, "dir", netd_dir_name(s->dir));
 	json_str(&j, "conn", s->conn);
+	if (s->src)
+		json_str(&j, "src", s->src);
 	trace_end(fs->trace, &j);
 }
 
@@ -100,6 +104,7 @@ faults_expire(FaultSet *fs, uint64_t now_ns)
 		if (now_ns < f->activated_ns + f->duration_us * 1000)
 			continue;
 		f->expired = true;
+		fs->version++;
 		trace_begin(fs->trace, &j, buf, sizeof(buf), now_ns, "expire");
 		json_str(&j, "rule", f->id);
 		json_str(&j, "kind", fault_kind_name(f->kind));
@@ -138,15 +143,32 @@ faults_find(const FaultSet *fs, const char *id)
 }
 
 void
+faults_add(FaultSet *fs, const Fault *f)
+{
+	fs->faults[fs->nfaults++] = *f;
+	fs->version++;
+}
+
+void
 faults_remove_at(FaultSet *fs, int i)
 {
 	memmove(&fs->faults[i], &fs->faults[i + 1],
 			(size_t) (fs->nfaults - i - 1) * sizeof(Fault));
 	fs->nfaults--;
+	fs->version++;
+}
+
+bool
+fault_names_src(const Fault *f, const char *name)
+{
+	for (int i = 0; i < f->nsrc; i++)
+		if (strcmp(f->src[i], name) == 0)
+			return true;
+	return false;
 }
 
 Fault *
-faults_refusing(FaultSet *fs, const char *link)
+faults_refusing(FaultSet *fs, const char *link, const char *src)
 {
 	for (int i = 0; i < fs->nfaults; i++)
 	{
@@ -154,6 +176,7 @@ faults_refusing(FaultSet *fs, const char *link)
 
 		if ((f->kind == FK_REFUSE || f->kind == FK_PARTITION) && !f->expired &&
 			!f->refuse_ignore && strcmp(f->link, link) == 0 &&
+			(f->nsrc == 0 || fault_names_src(f, src)) &&
 			(f->max_fires == 0 || f->fires < f->max_fires))
 			return f;
 	}

@@ -20,7 +20,9 @@
 #include "trace.h"
 
 #define NETD_NAME_MAX	64
-#define NETD_MAX_FAULTS	64
+#define NETD_MAX_FAULTS	128
+#define NETD_MAX_SRC	16		/* names in one src= */
+#define FAULT_JSON_MAX	2048	/* fault_to_json of the longest rule fits */
 
 typedef enum NetdDir
 {
@@ -81,6 +83,9 @@ typedef struct Fault
 	char		id[NETD_NAME_MAX];
 	char		link[NETD_NAME_MAX];
 	char		app[NETD_NAME_MAX];	/* connection filter; "" = every connection */
+	/* source node filter (src=): connections opened by these nodes; "-" = no node */
+	char		src[NETD_MAX_SRC][NETD_NAME_MAX];
+	int			nsrc;			/* 0 = every source */
 	unsigned	dirs;			/* NETD_DIR_BIT mask */
 	FaultKind	kind;
 
@@ -126,6 +131,7 @@ typedef struct FaultSet
 	int			nfaults;
 	uint64_t	seed;
 	Trace	   *trace;
+	uint64_t	version;		/* bumped whenever the rule set changes (added, removed, expired) */
 } FaultSet;
 
 /*
@@ -137,6 +143,7 @@ typedef struct FaultScope
 	const char *link;
 	const char *conn;			/* connection key, LINK/APP/N */
 	const char *app;			/* application_name, "" before the startup packet */
+	const char *src;			/* source node, "-" for none; NULL when unknown (replay) */
 	NetdDir		dir;
 	uint64_t	lsn_sent;		/* end of the WAL the connection sent downstream */
 	uint64_t	nmsgs;			/* messages framed in this direction */
@@ -161,6 +168,15 @@ void		fault_to_json(const Fault *f, char *buf, size_t len);
 /* Split a control line into words in place; returns the count (max cap). */
 int			netd_split_words(char *line, char **words, int cap);
 
+/*
+ * The key or kind of f that needs PostgreSQL framing ("kind=drop", "msg=",
+ * "app=", ...), or NULL when f is byte-level and so valid on a raw link.
+ */
+const char *fault_needs_protocol(const Fault *f);
+
+/* Is `name` one of the rule's src= names? */
+bool		fault_names_src(const Fault *f, const char *name);
+
 /* Parse "HOST:PORT" (IPv4 or a name) into host and port. */
 bool		netd_parse_addr(const char *text, char *host, size_t hostlen,
 							uint16_t *port, WalsimError *err);
@@ -168,8 +184,8 @@ bool		netd_parse_addr(const char *text, char *host, size_t hostlen,
 /* ---------------------------------------------------------- fault.c */
 
 /*
- * Does rule f apply to this scope now: not expired, its link, direction
- * and application, fires left, and its trigger reached?
+ * Does rule f apply to this scope now: not expired, its link, direction,
+ * application and source node, fires left, and its trigger reached?
  */
 bool		fault_applies(const Fault *f, const FaultScope *s);
 
@@ -185,11 +201,17 @@ uint64_t	faults_next_expiry(const FaultSet *fs);
 /* Index of the fault with this id, -1 if none. */
 int			faults_find(const FaultSet *fs, const char *id);
 
+/* Append a rule (the caller checked there is room). */
+void		faults_add(FaultSet *fs, const Fault *f);
+
 /* Remove the fault at index i (the others keep their order). */
 void		faults_remove_at(FaultSet *fs, int i);
 
-/* The refuse or partition rule that refuses new connections on a link, or NULL. */
-Fault	   *faults_refusing(FaultSet *fs, const char *link);
+/*
+ * The refuse or partition rule that refuses a new connection on a link from
+ * source node src ("-" for none), or NULL.
+ */
+Fault	   *faults_refusing(FaultSet *fs, const char *link, const char *src);
 
 /* Does a refuse mode=ignore rule keep the link from accepting? */
 bool		faults_pause_accept(const FaultSet *fs, const char *link);

@@ -94,14 +94,27 @@ link_sync_listener(Proxy *p, Link *l)
 	}
 }
 
-/* A refuse or partition rule turns the new connection fd away. */
+/* A refuse or partition rule turns the new connection fd (from src) away. */
 static void
-refuse_connection(Proxy *p, Link *l, Fault *rf, int fd)
+refuse_connection(Proxy *p, Link *l, Fault *rf, int fd, const char *src)
 {
 	char		buf[512];
 	JsonBuf		j;
 	uint64_t	now = proxy_now_ns();
 
+	l->refused++;
+	rf->fires++;
+	if (rf->activated_ns == 0)
+		rf->activated_ns = now;
+	/* traced before the client can see it: whoever reads the trace after the refusal finds it */
+	trace_begin(&p->trace, &j, buf, sizeof(buf), now, "fault");
+	json_str(&j, "rule", rf->id);
+	json_str(&j, "kind", fault_kind_name(rf->kind));
+	json_str(&j, "link", l->name);
+	json_str(&j, "src", src);
+	json_u64(&j, "accept", l->accepted);
+	json_str(&j, "action", rf->refuse_reset ? "reset" : "close");
+	trace_end(&p->trace, &j);
 	if (rf->refuse_reset)
 	{
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -109,17 +122,6 @@ refuse_connection(Proxy *p, Link *l, Fault *rf, int fd)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(fd);
-	l->refused++;
-	rf->fires++;
-	if (rf->activated_ns == 0)
-		rf->activated_ns = now;
-	trace_begin(&p->trace, &j, buf, sizeof(buf), now, "fault");
-	json_str(&j, "rule", rf->id);
-	json_str(&j, "kind", fault_kind_name(rf->kind));
-	json_str(&j, "link", l->name);
-	json_u64(&j, "accept", l->accepted);
-	json_str(&j, "action", rf->refuse_reset ? "reset" : "close");
-	trace_end(&p->trace, &j);
 }
 
 static void
@@ -133,17 +135,22 @@ on_accept(Proxy *p, Link *l)
 		return;
 	for (;;)
 	{
-		int			fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t	plen = sizeof(peer);
+		int			fd = accept4(l->fd, (struct sockaddr *) &peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		const char *src = NETD_NO_NODE;
 		Fault	   *rf;
 
 		if (fd < 0)
 			return;
 		l->accepted++;
-		rf = faults_refusing(&p->fs, l->name);
+		if (peer.ss_family == AF_INET)
+			src = nodes_lookup(&p->nodes, ((struct sockaddr_in *) &peer)->sin_addr.s_addr);
+		rf = faults_refusing(&p->fs, l->name, src);
 		if (rf)
-			refuse_connection(p, l, rf, fd);
+			refuse_connection(p, l, rf, fd, src);
 		else
-			slot_open(p, l, fd);
+			slot_open(p, l, fd, &peer, src);
 	}
 }
 
@@ -193,7 +200,7 @@ link_listen(Proxy *p, Link *l, const char *listen_addr, WalsimError *err)
 
 bool
 proxy_link_add(Proxy *p, const char *name, const char *listen_addr, const char *upstream,
-			   bool tls_pass, WalsimError *err)
+			   bool tls_pass, bool raw, WalsimError *err)
 {
 	Link	   *l = NULL;
 	char		addr[300];
@@ -223,6 +230,7 @@ proxy_link_add(Proxy *p, const char *name, const char *listen_addr, const char *
 	if (!link_listen(p, l, listen_addr, err))
 		return false;
 	l->tls_pass = tls_pass;
+	l->raw = raw;
 	l->used = true;
 	snprintf(addr, sizeof(addr), "%s:%u", l->listen_host, l->listen_port);
 	proxy_trace(p, "link_add", "link", l->name, "listen", addr);
@@ -236,16 +244,28 @@ proxy_link_add_spec(Proxy *p, const char *spec, WalsimError *err)
 {
 	char		copy[600];
 	char	   *eq,
-			   *comma;
+			   *comma,
+			   *proto;
+	bool		raw = false;
 
 	snprintf(copy, sizeof(copy), "%s", spec);
 	eq = strchr(copy, '=');
 	comma = eq ? strchr(eq, ',') : NULL;
 	if (!eq || !comma)
-		return walsim_error_set(err, "--link %s: expected NAME=LISTEN_HOST:PORT,UPSTREAM_HOST:PORT", spec);
+		return walsim_error_set(err, "--link %s: expected NAME=LISTEN_HOST:PORT,UPSTREAM_HOST:PORT[,raw]", spec);
 	*eq = '\0';
 	*comma = '\0';
-	return proxy_link_add(p, copy, eq + 1, comma + 1, p->default_tls_pass, err);
+	proto = strchr(comma + 1, ',');
+	if (proto)
+	{
+		*proto++ = '\0';
+		if (strcmp(proto, "raw") == 0)
+			raw = true;
+		else if (strcmp(proto, "pg") != 0)
+			return walsim_error_set(err, "--link %s: \"%s\": expected raw or pg after the upstream",
+									spec, proto);
+	}
+	return proxy_link_add(p, copy, eq + 1, comma + 1, p->default_tls_pass, raw, err);
 }
 
 void
@@ -261,6 +281,63 @@ proxy_link_del(Proxy *p, Link *l)
 	close(l->fd);
 	l->used = false;
 	proxy_trace(p, "link_del", "link", l->name, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ source nodes */
+
+bool
+proxy_node_add(Proxy *p, const char *name, const char *addr, int *renamed, WalsimError *err)
+{
+	if (!nodes_add(&p->nodes, name, addr, err))
+		return false;
+	*renamed = 0;
+	for (Slot *s = p->slots; s; s = s->next)
+	{
+		const char *src = nodes_lookup(&p->nodes, s->peer_addr);
+
+		if (s->peer_addr != 0 && strcmp(src, s->c.src) != 0)
+		{
+			conn_set_src(&s->c, src, NULL);
+			(*renamed)++;
+		}
+	}
+	proxy_trace(p, "node_add", "node", name, "addr", addr);
+	return true;
+}
+
+bool
+proxy_node_del(Proxy *p, const char *name)
+{
+	if (nodes_del(&p->nodes, name) == 0)
+		return false;
+	for (Slot *s = p->slots; s; s = s->next)
+		if (s->c.has_src && strcmp(s->c.src, name) == 0)
+			conn_set_src(&s->c, nodes_lookup(&p->nodes, s->peer_addr), NULL);
+	proxy_trace(p, "node_del", "node", name, NULL, NULL);
+	return true;
+}
+
+bool
+proxy_check_fault(Proxy *p, const Fault *f, WalsimError *err)
+{
+	Link	   *l = proxy_find_link(p, f->link);
+	const char *why;
+
+	if (l == NULL)
+		return walsim_error_set(err, "link=%s: no such link", f->link);
+	if (l->raw && (why = fault_needs_protocol(f)) != NULL)
+		return walsim_error_set(err, "link=%s is a raw link: %s needs PostgreSQL framing "
+								"(raw links take byte-level faults only)", f->link, why);
+	for (int i = 0; i < f->nsrc; i++)
+		if (strcmp(f->src[i], NETD_NO_NODE) != 0 && !nodes_known(&p->nodes, f->src[i]))
+		{
+			char		names[512];
+
+			nodes_names(&p->nodes, names, sizeof(names));
+			return walsim_error_set(err, "src=%s: no such node (nodes: %s; \"-\" for none)",
+									f->src[i], names);
+		}
+	return true;
 }
 
 /* ------------------------------------------------------------ the proxy */

@@ -24,12 +24,13 @@
 
 #include "walsim/error.h"
 #include "fault.h"
+#include "nodes.h"
 #include "pipe.h"
 #include "trace.h"
 
 #define PIPE_BACKLOG_MAX	(4u * 1024 * 1024)
 #define READ_CHUNK			(256u * 1024)
-#define MAX_LINKS			32
+#define MAX_LINKS			64
 #define MAX_APPS			64
 
 /*
@@ -63,13 +64,14 @@ typedef struct Link
 	struct sockaddr_storage up_addr;
 	socklen_t	up_addrlen;
 	bool		tls_pass;
+	bool		raw;			/* proto=raw: opaque bytes, any TCP protocol */
 	int			fd;
 	Handle		h;
 	uint64_t	accepted;
 	uint64_t	refused;
 	bool		ignoring;		/* refuse mode=ignore: not accepting */
 	uint64_t	closed_bytes[2];	/* bytes of connections already closed */
-	AppCount	apps[MAX_APPS];
+	AppCount	apps[MAX_APPS];	/* connections per application (raw links: per source) */
 	int			napps;
 } Link;
 
@@ -77,6 +79,7 @@ typedef struct Slot
 {
 	Conn		c;
 	Link	   *link;
+	uint32_t	peer_addr;		/* the client's IPv4 address (network order), 0 if none */
 	int			cfd;
 	int			sfd;
 	bool		connecting;
@@ -104,6 +107,7 @@ typedef struct Proxy
 	Slot	   *slots;
 	Slot	   *graveyard;		/* closed slots whose events may still be pending */
 	bool		default_tls_pass;
+	NodeTable	nodes;			/* source nodes by address */
 } Proxy;
 
 /* ---------------------------------------------------------- link.c */
@@ -117,13 +121,31 @@ void		proxy_trace(Proxy *p, const char *event, const char *k1, const char *v1,
 
 Link	   *proxy_find_link(Proxy *p, const char *name);
 
-/* Add a link; listen port 0 picks a free port (in the Link). */
+/*
+ * Add a link; listen port 0 picks a free port (in the Link).  raw: any TCP
+ * protocol, opaque from the first byte (docs/netd.md, "Raw links").
+ */
 bool		proxy_link_add(Proxy *p, const char *name, const char *listen_addr,
-						   const char *upstream, bool tls_pass, WalsimError *err);
-/* "NAME=LISTEN,UPSTREAM" from the command line */
+						   const char *upstream, bool tls_pass, bool raw, WalsimError *err);
+/* "NAME=LISTEN,UPSTREAM[,raw]" from the command line */
 bool		proxy_link_add_spec(Proxy *p, const char *spec, WalsimError *err);
 /* Close a link's listener and connections. */
 void		proxy_link_del(Proxy *p, Link *l);
+
+/*
+ * Name node `name` by address `addr` ("node add"): traced, and every live
+ * connection from that address takes the name.  *renamed counts them.
+ */
+bool		proxy_node_add(Proxy *p, const char *name, const char *addr, int *renamed,
+						   WalsimError *err);
+/* Forget a node's addresses ("node del"); its connections become "-".  false: unknown. */
+bool		proxy_node_del(Proxy *p, const char *name);
+
+/*
+ * Can rule f be installed: its link exists, a raw link gets only
+ * byte-level faults, and every src= name is a known node (or "-")?
+ */
+bool		proxy_check_fault(Proxy *p, const Fault *f, WalsimError *err);
 
 /*
  * Bring every listener and connection in line with the rule set at `now`:
@@ -146,8 +168,11 @@ void		proxy_close_all(Proxy *p);
 
 /* ---------------------------------------------------------- slot.c */
 
-/* A new connection accepted on l: connect upstream and start proxying. */
-void		slot_open(Proxy *p, Link *l, int fd);
+/*
+ * A new connection accepted on l from `peer` (NULL if unknown), opened by
+ * source node `src`: connect upstream and start proxying.
+ */
+void		slot_open(Proxy *p, Link *l, int fd, const struct sockaddr_storage *peer, const char *src);
 
 /* Close both sockets (RST when reset), trace conn_close; freed by proxy_bury_dead. */
 void		slot_close(Proxy *p, Slot *s, const char *reason, bool reset);

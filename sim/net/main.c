@@ -8,6 +8,7 @@
  *
  *   trace    the JSON Lines trace (on walsim/json.h of libwalsim)
  *   fault    rules: syntax (rules.c), matching, activation, expiry (fault.c)
+ *   nodes    source nodes: which address is which node (nodes.c)
  *   pipe     the socket- and clock-free fault core: protocol tracking,
  *            decisions, output queue, mover (track.c plan.c queue.c pipe.c)
  *   link     listeners and connections' socket I/O (link.c slot.c)
@@ -40,6 +41,8 @@ typedef struct Options
 	int			nlinks;
 	char	   *faults[NETD_MAX_FAULTS];
 	int			nfaults;
+	char	   *nodes[NETD_MAX_NODE_ADDRS];	/* NAME=ADDRESS */
+	int			nnodes;
 	ReplayOptions replay;		/* replay.input NULL = proxy mode */
 } Options;
 
@@ -53,14 +56,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-			"Usage: %s --control PATH [--seed N] [--trace FILE] [--link NAME=LISTEN,UPSTREAM]...\n"
-			"       [--fault 'id=.. link=.. kind=.. ...']... [--tls pass|refuse]\n"
+			"Usage: %s --control PATH [--seed N] [--trace FILE] [--link NAME=LISTEN,UPSTREAM[,raw]]...\n"
+			"       [--node NAME=ADDRESS]... [--fault 'id=.. link=.. kind=.. ...']... [--tls pass|refuse]\n"
 			"       %s --replay-input PREFIX [--replay-output PREFIX] [--replay-link NAME]\n"
 			"       [--replay-chunk N] [--seed N] [--trace FILE] [--fault '...']...\n"
 			"\n"
 			"Protocol-aware deterministic TCP fault proxy for PostgreSQL replication.\n"
 			"Control commands (one per line on the UNIX socket): ping, links, stats,\n"
-			"link add|del, fault add|del|list, heal.  See docs/netd.md.\n",
+			"link add|del, node add|del, nodes, fault add|del|list, heal.  See docs/netd.md.\n",
 			progname, progname);
 }
 
@@ -84,6 +87,13 @@ take_option(Options *o, int opt, char *arg)
 			if (o->nlinks == MAX_LINKS)
 				return fprintf(stderr, "%s: too many --link (max %d)\n", progname, MAX_LINKS), false;
 			o->links[o->nlinks++] = arg;
+			return true;
+		case 'n':
+			if (o->nnodes == NETD_MAX_NODE_ADDRS)
+				return fprintf(stderr, "%s: too many --node (max %d)\n", progname, NETD_MAX_NODE_ADDRS), false;
+			if (strchr(arg, '=') == NULL)
+				return fprintf(stderr, "%s: --node %s: expected NAME=ADDRESS\n", progname, arg), false;
+			o->nodes[o->nnodes++] = arg;
 			return true;
 		case 'f':
 			if (o->nfaults == NETD_MAX_FAULTS)
@@ -125,6 +135,7 @@ parse_options(int argc, char **argv, Options *o)
 		{"trace", required_argument, NULL, 't'},
 		{"link", required_argument, NULL, 'l'},
 		{"fault", required_argument, NULL, 'f'},
+		{"node", required_argument, NULL, 'n'},
 		{"tls", required_argument, NULL, 'T'},
 		{"replay-input", required_argument, NULL, 'R'},
 		{"replay-output", required_argument, NULL, 'O'},
@@ -152,6 +163,12 @@ parse_options(int argc, char **argv, Options *o)
 		fprintf(stderr, "%s: unexpected argument \"%s\"\n", progname, argv[optind]);
 		return 2;
 	}
+	if (o->replay.input && o->nnodes > 0)
+	{
+		fprintf(stderr, "%s: --node applies to the proxy: a replayed stream has no source address\n",
+				progname);
+		return 2;
+	}
 	if (!o->replay.input && !o->control)
 	{
 		fprintf(stderr, "%s: --control PATH is required (or --replay-input)\n", progname);
@@ -167,11 +184,16 @@ install_faults(FaultSet *fs, const Options *o)
 {
 	for (int i = 0; i < o->nfaults; i++)
 	{
-		char		copy[1024];
+		char		copy[4096];	/* as a control line */
 		char	   *w[64];
 		int			nw;
 		WalsimError err;
 
+		if (strlen(o->faults[i]) >= sizeof(copy))
+		{
+			fprintf(stderr, "%s: --fault: rule longer than %zu bytes\n", progname, sizeof(copy) - 1);
+			return false;
+		}
 		snprintf(copy, sizeof(copy), "%s", o->faults[i]);
 		nw = netd_split_words(copy, w, 64);
 		if (!fault_parse(&fs->faults[fs->nfaults], nw, w, &err))
@@ -217,6 +239,21 @@ run_proxy(Netd *n, const Options *o)
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		return 2;
 	}
+	for (int i = 0; i < o->nnodes; i++)
+	{
+		char		copy[256];
+		char	   *eq;
+		int			renamed;
+
+		snprintf(copy, sizeof(copy), "%s", o->nodes[i]);
+		eq = strchr(copy, '=');
+		*eq = '\0';
+		if (!proxy_node_add(p, copy, eq + 1, &renamed, &err))
+		{
+			fprintf(stderr, "%s: --node %s: %s\n", progname, o->nodes[i], err.message);
+			return 2;
+		}
+	}
 	for (int i = 0; i < o->nlinks; i++)
 		if (!proxy_link_add_spec(p, o->links[i], &err))
 		{
@@ -227,9 +264,9 @@ run_proxy(Netd *n, const Options *o)
 	{
 		Fault	   *f = &p->fs.faults[i];
 
-		if (proxy_find_link(p, f->link) == NULL)
+		if (!proxy_check_fault(p, f, &err))
 		{
-			fprintf(stderr, "%s: --fault %s: link=%s: no such link\n", progname, f->id, f->link);
+			fprintf(stderr, "%s: --fault %s: %s\n", progname, f->id, err.message);
 			return 2;
 		}
 		if (f->trig == TRIG_NOW)

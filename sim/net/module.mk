@@ -7,7 +7,7 @@ NETD_CORE_SRCS := sim/net/trace.c sim/net/rules.c sim/net/fault.c \
 
 PROGRAMS += walsim-netd
 walsim-netd_SRCS := sim/net/main.c sim/net/loop.c sim/net/control.c sim/net/replay.c \
-	sim/net/link.c sim/net/slot.c $(NETD_CORE_SRCS)
+	sim/net/link.c sim/net/slot.c sim/net/nodes.c $(NETD_CORE_SRCS)
 
-test_netd_rules_SRCS := $(NETD_CORE_SRCS)
+test_netd_rules_SRCS := $(NETD_CORE_SRCS) sim/net/nodes.c
 test_netd_pipe_SRCS := $(NETD_CORE_SRCS)

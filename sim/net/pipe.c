@@ -35,6 +35,24 @@ conn_init(Conn *c, const char *link, uint64_t id, bool tls_pass)
 }
 
 void
+conn_set_raw(Conn *c, const char *src, uint64_t n)
+{
+	c->raw = true;
+	c->pipe[NETD_UP].opaque = true;
+	c->pipe[NETD_DOWN].opaque = true;
+	snprintf(c->info.key, sizeof(c->info.key), "%s/%s/%" PRIu64, c->link, src, n);
+}
+
+void
+conn_set_src(Conn *c, const char *src, const char *addr)
+{
+	c->has_src = true;
+	snprintf(c->src, sizeof(c->src), "%s", src);
+	if (addr)
+		snprintf(c->src_addr, sizeof(c->src_addr), "%s", addr);
+}
+
+void
 conn_free(Conn *c)
 {
 	for (int d = 0; d < 2; d++)
@@ -139,12 +157,56 @@ cut_limit(Conn *c, NetdDir dir, FaultSet *fs, Fault **which)
 	return limit;
 }
 
+/*
+ * An opaque stream is planned a block at a time as soon as its first byte
+ * arrives, so without this a rule added in the middle of a block (a delay
+ * on an idle HTTP connection) would wait up to 4 kB for the next block.
+ * When the rule set has changed, the part of the last block that has not
+ * arrived yet is planned again with the current rules; the bytes already
+ * here keep the plan they had, as framed messages do.  The decision keys do
+ * not change (the block's index), so with a rule set that does not change
+ * the decisions stay a function of offsets only.
+ */
+static void
+replan_tail(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
+{
+	Pipe	   *p = &c->pipe[dir];
+	uint64_t	arrived = p->in_base + p->in_len;
+	Plan	   *last;
+	uint64_t	end;
+
+	p->plan_version = fs->version;
+	if (p->nplans == 0 || p->block_index == 0)
+		return;
+	last = &p->plans[p->nplans - 1];
+	end = last->end;
+	if (end <= arrived)
+		return;
+	if (last->start >= arrived)
+	{
+		plan_range(c, dir, NULL, last->start, end, p->block_index - 1, fs, now_ns, last);
+		return;
+	}
+	{
+		Plan		rest;
+
+		last->end = arrived;
+		plan_range(c, dir, NULL, arrived, end, p->block_index - 1, fs, now_ns, &rest);
+		push_plan(p, &rest);
+	}
+}
+
 static void
 move_bytes(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 {
 	Pipe	   *p = &c->pipe[dir];
-	bool		stalled = pipe_stalled(c, dir, fs, now_ns);
-	bool		discard = stalled && stall_discards(c, dir, fs);
+	bool		stalled;
+	bool		discard;
+
+	if (p->opaque && p->plan_version != fs->version)
+		replan_tail(c, dir, fs, now_ns);
+	stalled = pipe_stalled(c, dir, fs, now_ns);
+	discard = stalled && stall_discards(c, dir, fs);
 
 	if (stalled && !discard)
 		return;
@@ -255,6 +317,7 @@ decode_pending(Conn *c, NetdDir dir, FaultSet *fs, uint64_t now_ns)
 		if (p->opaque)
 		{
 			/* fixed blocks of the stream: still a function of offsets only */
+			p->plan_version = fs->version;
 			plan_range(c, dir, NULL, p->decoded, p->decoded + OPAQUE_BLOCK,
 					   p->block_index++, fs, now_ns, &plan);
 			push_plan(p, &plan);
@@ -315,6 +378,9 @@ pipe_input(Conn *c, NetdDir dir, const uint8_t *data, size_t len, FaultSet *fs,
 {
 	Pipe	   *p = &c->pipe[dir];
 
+	/* new bytes of an opaque stream follow the rules in force when they come */
+	if (p->opaque && p->plan_version != fs->version)
+		replan_tail(c, dir, fs, now_ns);
 	if (data != NULL && len > 0)
 		append_input(p, data, len);
 	else if (len > 0)

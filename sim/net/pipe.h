@@ -124,6 +124,7 @@ typedef struct Pipe
 	uint64_t	spliced;		/* bytes moved socket to socket, never copied */
 	uint64_t	nmsgs;
 	uint64_t	block_index;	/* opaque mode: next block */
+	uint64_t	plan_version;	/* opaque mode: the rule set (FaultSet.version) plans were made with */
 
 	bool		swapped;		/* input buffer just handed to the output */
 	bool		cut;			/* cut_after reached: forward nothing more */
@@ -139,6 +140,11 @@ typedef struct Conn
 	ConnInfo	info;
 	Pipe		pipe[2];
 	bool		tls_pass;		/* link passes SSL/GSS requests upstream */
+	bool		raw;			/* raw link: opaque bytes from the first byte */
+	/* the node that opened the connection (live proxy only; see nodes.h) */
+	bool		has_src;
+	char		src[NETD_NAME_MAX];	/* node name, "-" for none */
+	char		src_addr[64];	/* the client's address:port */
 	bool		want_close;		/* a fault asked for FIN */
 	bool		want_reset;		/* a fault asked for RST */
 	char		close_reason[128];
@@ -152,6 +158,16 @@ typedef struct Conn
 
 /* Set up a connection's two pipes (decoders in their directions). */
 void		conn_init(Conn *c, const char *link, uint64_t id, bool tls_pass);
+
+/*
+ * Make a fresh connection raw (docs/netd.md, "Raw links"): both pipes
+ * opaque from the first byte, decided per block of stream offset, and the
+ * key LINK/SRC/N with n its number among SRC's connections on the link.
+ */
+void		conn_set_raw(Conn *c, const char *src, uint64_t n);
+
+/* Name the connection's source node (and its address, once known). */
+void		conn_set_src(Conn *c, const char *src, const char *addr);
 void		conn_free(Conn *c);
 
 /*

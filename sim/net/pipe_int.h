@@ -15,6 +15,7 @@ conn_scope(const Conn *c, NetdDir dir, uint64_t offset, FaultScope *s)
 	s->link = c->link;
 	s->conn = c->info.key;
 	s->app = c->info.app;
+	s->src = c->has_src ? c->src : NULL;
 	s->dir = dir;
 	s->lsn_sent = c->info.last_lsn_sent;
 	s->nmsgs = c->pipe[dir].nmsgs;

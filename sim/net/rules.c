@@ -204,6 +204,38 @@ key_name(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
 	return copy_name(k->name, v, draft_field(d, k), err);
 }
 
+/* src=NAME[,NAME...]: source nodes; "-" stands for "no node" */
+static bool
+key_src(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
+{
+	const char *p = v;
+
+	d->f.nsrc = 0;
+	for (;;)
+	{
+		size_t		n = strcspn(p, ",");
+		char		name[NETD_NAME_MAX + 1];
+
+		if (n == 0)
+			return walsim_error_set(err, "%s=%s: empty node name", k->name, v);
+		if (n > NETD_NAME_MAX - 1)
+			return walsim_error_set(err, "%s=%s: a name is longer than %d characters",
+									k->name, v, NETD_NAME_MAX - 1);
+		if (d->f.nsrc == NETD_MAX_SRC)
+			return walsim_error_set(err, "%s=%s: more than %d names", k->name, v, NETD_MAX_SRC);
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (strcmp(name, "-") == 0)
+			strcpy(d->f.src[d->f.nsrc], name);
+		else if (!copy_name(k->name, name, d->f.src[d->f.nsrc], err))
+			return false;
+		d->f.nsrc++;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
 /* ms=, jitter_ms=: whole milliseconds, at most an hour */
 static bool
 key_ms(FaultDraft *d, const FaultKey *k, const char *v, WalsimError *err)
@@ -424,6 +456,7 @@ static const FaultKey fault_keys[] = {
 	{"kind", key_kind, 0},
 	{"dir", key_dir, 0},
 	{"app", key_name, FIELD(app)},
+	{"src", key_src, 0},
 	/* delay */
 	{"ms", key_ms, FIELD(delay_us)},
 	{"jitter_ms", key_ms, FIELD(jitter_us)},
@@ -481,7 +514,7 @@ unknown_key(const char *word, const char *key, WalsimError *err)
 static bool
 parse_word(FaultDraft *d, int index, const char *text, WalsimError *err)
 {
-	char		word[256];
+	char		word[NETD_MAX_SRC * NETD_NAME_MAX + 16];	/* the longest src= list */
 	char	   *eq;
 	const FaultKey *k;
 
@@ -588,8 +621,31 @@ fault_parse(Fault *out, int nwords, char **words, WalsimError *err)
 		f->corrupt_mode = CORRUPT_AT_OFFSET;
 	if (f->trig == TRIG_MSGS && f->trig_msg == 0)
 		f->trig_msg = f->msg;
+	if (f->refuse_ignore && f->nsrc > 0)
+		return walsim_error_set(err, "mode=ignore stops the whole listener: it cannot be limited "
+								"to src= (use mode=close or mode=reset)");
 	*out = *f;
 	return true;
+}
+
+const char *
+fault_needs_protocol(const Fault *f)
+{
+	if (f->kind == FK_DROP)
+		return "kind=drop";
+	if (f->kind == FK_CORRUPT && f->corrupt_mode == CORRUPT_AT_LSN)
+		return "corrupt at_lsn=";
+	if (f->kind == FK_CORRUPT && f->corrupt_mode == CORRUPT_NTH_XLOGDATA)
+		return "corrupt nth=";
+	if (f->msg)
+		return "msg=";
+	if (f->app[0])
+		return "app=";
+	if (f->trig == TRIG_LSN)
+		return "after_lsn=";
+	if (f->trig == TRIG_MSGS)
+		return "after_msgs=";
+	return NULL;
 }
 
 void
@@ -606,6 +662,13 @@ fault_to_json(const Fault *f, char *buf, size_t len)
 	json_str(&j, "dir", f->dirs == 1 ? "up" : f->dirs == 2 ? "down" : "both");
 	if (f->app[0])
 		json_str(&j, "app", f->app);
+	if (f->nsrc)
+	{
+		json_array_begin(&j, "src");
+		for (int i = 0; i < f->nsrc; i++)
+			json_str(&j, NULL, f->src[i]);
+		json_array_end(&j);
+	}
 	switch (f->kind)
 	{
 		case FK_DELAY:

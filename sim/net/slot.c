@@ -8,6 +8,7 @@
  * sends what the pipes release, spliced bytes first (they precede
  * everything queued).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,6 +52,8 @@ slot_close(Proxy *p, Slot *s, const char *reason, bool reset)
 	trace_begin(&p->trace, &j, buf, sizeof(buf), proxy_now_ns(), "conn_close");
 	json_str(&j, "link", s->c.link);
 	json_str(&j, "conn", s->c.info.key);
+	if (s->c.has_src)
+		json_str(&j, "src", s->c.src);
 	json_u64(&j, "id", s->c.id);
 	json_str(&j, "reason", reason);
 	json_bool(&j, "reset", reset);
@@ -454,15 +457,53 @@ on_slot_event(Handle *h, uint32_t events)
 
 /* ------------------------------------------------------------ opening */
 
+#define IS_LOOPBACK(a) ((ntohl(a) >> 24) == 127)
+
+/*
+ * Connect upstream from the client's own loopback address, so that the
+ * server sees which node it is (docs/netd.md, "Source nodes").  Only when
+ * both ends are loopback addresses and the client is not on 127.0.0.1
+ * (where the kernel's choice already is).  Failure is not fatal: the
+ * connection then comes from netd's default address.
+ */
+static void
+bind_like_client(int sfd, uint32_t client, const Link *l)
+{
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
+	int			one = 1;
+
+	if (client == 0 || client == htonl(INADDR_LOOPBACK) || !IS_LOOPBACK(client) ||
+		l->up_addr.ss_family != AF_INET ||
+		!IS_LOOPBACK(((const struct sockaddr_in *) &l->up_addr)->sin_addr.s_addr))
+		return;
+	src.sin_addr.s_addr = client;
+	/* the port is chosen at connect(), against the destination: no early exhaustion */
+	setsockopt(sfd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	(void) bind(sfd, (struct sockaddr *) &src, sizeof(src));
+}
+
 void
-slot_open(Proxy *p, Link *l, int fd)
+slot_open(Proxy *p, Link *l, int fd, const struct sockaddr_storage *peer, const char *src)
 {
 	Slot	   *s = calloc(1, sizeof(*s));
 	int			one = 1;
+	char		addr[64] = "";
 
 	if (s == NULL)
 		abort();
 	conn_init(&s->c, l->name, l->accepted, l->tls_pass);
+	if (peer && peer->ss_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) peer;
+		char		ip[INET_ADDRSTRLEN];
+
+		s->peer_addr = in->sin_addr.s_addr;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), "%s:%u", ip, ntohs(in->sin_port));
+	}
+	conn_set_src(&s->c, src, addr);
+	if (l->raw)
+		conn_set_raw(&s->c, src, next_app_number(p, l->name, src));
 	for (int d = 0; d < 2; d++)
 		s->kp[d][0] = s->kp[d][1] = -1;
 	s->c.next_app_number = next_app_number;
@@ -482,6 +523,9 @@ slot_open(Proxy *p, Link *l, int fd)
 		trace_begin(&p->trace, &j, buf, sizeof(buf), proxy_now_ns(), "conn_open");
 		json_str(&j, "link", l->name);
 		json_u64(&j, "id", s->c.id);
+		json_str(&j, "conn", s->c.info.key);
+		json_str(&j, "src", src);
+		json_str(&j, "src_addr", addr);
 		trace_end(&p->trace, &j);
 	}
 	{
@@ -496,6 +540,7 @@ slot_open(Proxy *p, Link *l, int fd)
 		return;
 	}
 	setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bind_like_client(s->sfd, s->peer_addr, l);
 	if (connect(s->sfd, (struct sockaddr *) &l->up_addr, l->up_addrlen) != 0 &&
 		errno != EINPROGRESS)
 	{

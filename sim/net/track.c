@@ -19,6 +19,8 @@ pipe_trace_conn(JsonBuf *j, const Conn *c, NetdDir dir)
 	json_str(j, "link", c->link);
 	json_str(j, "dir", netd_dir_name(dir));
 	json_str(j, "conn", c->info.key);
+	if (c->has_src)
+		json_str(j, "src", c->src);
 }
 
 /* START_REPLICATION [SLOT name] [PHYSICAL] X/X [TIMELINE n] */
@@ -195,6 +197,12 @@ conn_stats_json(const Conn *c, JsonBuf *j)
 	json_object_begin(j, NULL);
 	json_str(j, "conn", c->info.key);
 	json_u64(j, "id", c->id);
+	if (c->has_src)
+	{
+		json_str(j, "src", c->src);
+		json_str(j, "src_addr", c->src_addr);
+	}
+	json_bool(j, "raw", c->raw);
 	json_str(j, "app", c->info.app);
 	json_str(j, "user", c->info.user);
 	json_str(j, "replication", c->info.replication);

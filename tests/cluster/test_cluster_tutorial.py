@@ -20,11 +20,15 @@ def test_tutorial_primary_and_streaming_standby(cluster: Cluster) -> None:
     assert settings["hot_standby"] == "on"
     assert settings["wal_log_hints"] == "on"
     assert settings["data_checksums"] == "on"
-    assert settings["listen_addresses"] == "127.0.0.1"
+    # its own loopback address, and 127.0.0.1 for configurations that name it
+    # (docs/clusters.md, "Node addresses")
+    assert pg1.host == "127.0.0.11"
+    assert settings["listen_addresses"] == "127.0.0.11,127.0.0.1"
     assert int(settings["max_wal_senders"]) >= 2
     hba = pg1.query("SELECT type, database, user_name, address, auth_method FROM pg_hba_file_rules "
                     "WHERE 'replication' = ANY(database)")
-    assert hba == [("host", ["replication"], [cluster.replication_user], "127.0.0.1", "scram-sha-256")]
+    assert hba == [("host", ["replication"], [cluster.replication_user], addr, "scram-sha-256")
+                   for addr in ("127.0.0.1", "127.0.0.11")]
     role = pg1.query("SELECT rolreplication, rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s",
                      [cluster.replication_user])
     assert role == [(True, True, False)]
@@ -34,6 +38,10 @@ def test_tutorial_primary_and_streaming_standby(cluster: Cluster) -> None:
     assert oct(cluster.passfile.stat().st_mode & 0o777) == "0o600"
     rows = pg1.replication_status()
     assert [(r["application_name"], r["state"]) for r in rows] == [("pg2", "streaming")]
+    # the standby connects from its own address, which the primary now admits
+    assert [str(r["client_addr"]) for r in rows] == [pg2.host] == ["127.0.0.12"]
+    assert ("127.0.0.12", "scram-sha-256") in pg1.query(
+        "SELECT address, auth_method FROM pg_hba_file_rules WHERE 'replication' = ANY(database)")
 
     pg1.execute("CREATE TABLE tutorial (id int PRIMARY KEY, note text)")
     pg1.execute("INSERT INTO tutorial VALUES (%s, %s)", [1, "written on the primary"])
@@ -49,7 +57,9 @@ def test_tutorial_primary_and_streaming_standby(cluster: Cluster) -> None:
 def test_legacy_tutorial_md5_and_durable(cluster: Cluster) -> None:
     pg1 = cluster.create_primary("pg1", auth="md5", durable=True)
     assert pg1.scalar("SHOW fsync") == "on"
-    assert pg1.query("SELECT auth_method FROM pg_hba_file_rules WHERE 'replication' = ANY(database)") == [("md5",)]
+    # one replication line per admitted address (walsim's and pg1's own), all md5
+    assert pg1.query("SELECT auth_method FROM pg_hba_file_rules WHERE 'replication' = ANY(database)") == \
+        [("md5",)] * len(cluster.hba_addresses()) == [("md5",)] * 2
     assert pg1.scalar("SELECT left(rolpassword, 3) FROM pg_authid WHERE rolname = %s",
                       [cluster.replication_user]) == "md5"
     pg2 = cluster.create_standby("pg2", pg1)

@@ -15,8 +15,8 @@ from walsim.api import vocabulary
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "tools" / "walsim"
 #: bottom to top; see docs/architecture.md
-LAYERS = ["core", "pg", "sim", "scenario", "faults", "run", "judge", "api", "pytest_plugin", "conform", "commands",
-          "cli", "__main__"]
+LAYERS = ["core", "pg", "sim", "scenario", "managers", "faults", "run", "judge", "api", "pytest_plugin",
+          "conform", "commands", "cli", "__main__"]
 
 
 def test_walsim_has_no_import_cycle() -> None:

@@ -926,6 +926,325 @@ START_TEST(test_splice_allowance)
 }
 END_TEST
 
+/* ------------------------------------------------------------ raw links */
+
+/*
+ * Feed two opaque streams through a raw connection opened by `src`, in
+ * alternating pieces of `piece` bytes (0: all at once), the client first.
+ */
+static Run
+run_raw(const uint8_t *fe, size_t felen, const uint8_t *be, size_t belen, FaultSet *fs,
+		size_t piece, const char *src)
+{
+	Run			r;
+	FILE	   *tf;
+	Trace		trace = {0};
+	char	   *buf = NULL;
+	size_t		buflen = 0;
+	size_t		pos[2] = {0, 0};
+	const uint8_t *data[2] = {fe, be};
+	size_t		len[2] = {felen, belen};
+	uint64_t	now = 1000;
+
+	memset(&r, 0, sizeof(r));
+	wire_buf_init(&r.out[0]);
+	wire_buf_init(&r.out[1]);
+	tf = open_memstream(&buf, &buflen);
+	trace.f = tf;
+	trace.seed = fs->seed;
+	fs->trace = &trace;
+	conn_init(&r.c, "l", 1, false);
+	conn_set_src(&r.c, src, "127.0.0.11:40000");
+	conn_set_raw(&r.c, src, 0);
+	r.ok = true;
+	while (pos[0] < len[0] || pos[1] < len[1])
+	{
+		for (int d = 0; d < 2; d++)
+		{
+			size_t		k = len[d] - pos[d];
+
+			if (piece > 0 && piece < k)
+				k = piece;
+			if (k == 0)
+				continue;
+			r.ok &= pipe_input(&r.c, (NetdDir) d, data[d] + pos[d], k, fs, now);
+			pos[d] += k;
+			conn_check_actions(&r.c, fs, now);
+			collect(&r, now);
+		}
+		now += 1000;
+	}
+	for (int d = 0; d < 2; d++)
+		pipe_pump(&r.c, (NetdDir) d, fs, UINT64_MAX - 1);
+	collect(&r, UINT64_MAX - 1);
+	fclose(tf);
+	r.trace = strip_times(buf);
+	r.trace_len = strlen(r.trace);
+	free(buf);
+	fs->trace = NULL;
+	return r;
+}
+
+static const char http_req[] = "GET /v3/kv/range HTTP/1.1\r\nHost: 127.0.0.20:2379\r\n"
+	"Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"key\":\"YQ==\"}";
+static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	"Content-Length: 2\r\n\r\n{}";
+/* the HTTP/2 connection preface gRPC (etcdctl) opens with, then a SETTINGS frame */
+static const uint8_t h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/*
+ * A raw link carries what a PostgreSQL link refuses: HTTP, the HTTP/2
+ * preface, arbitrary bytes; unchanged, untracked, keyed by the source.
+ */
+START_TEST(test_raw_link_carries_any_protocol)
+{
+	FaultSet	fs = {.seed = 1};
+	Run			r;
+	Conn		c;
+
+	/* a PostgreSQL link closes on it (the behaviour raw links exist for) */
+	conn_init(&c, "l", 1, false);
+	ck_assert(!pipe_input(&c, NETD_UP, (const uint8_t *) http_req, strlen(http_req), &fs, 1));
+	ck_assert_ptr_nonnull(strstr(c.pipe[NETD_UP].error, "startup packet at stream offset 0"));
+	conn_free(&c);
+
+	r = run_raw((const uint8_t *) http_req, strlen(http_req), (const uint8_t *) http_resp,
+				strlen(http_resp), &fs, 0, "pg1");
+	ck_assert(r.ok);
+	ck_assert_uint_eq(r.out[0].len, strlen(http_req));
+	ck_assert_mem_eq(r.out[0].data, http_req, strlen(http_req));
+	ck_assert_uint_eq(r.out[1].len, strlen(http_resp));
+	ck_assert_mem_eq(r.out[1].data, http_resp, strlen(http_resp));
+	ck_assert_str_eq(r.c.info.key, "l/pg1/0");
+	ck_assert(!r.c.info.startup_seen);
+	ck_assert_uint_eq(r.c.pipe[NETD_UP].nmsgs, 0);
+	ck_assert_uint_eq(r.trace_len, 0);	/* no startup, no command: nothing to say */
+	ck_assert_uint_eq(pipe_splice_allowance(&r.c, NETD_UP, &fs, 1), 0);
+	run_free(&r);
+
+	r = run_raw(h2_preface, sizeof(h2_preface) - 1, (const uint8_t *) "\x00\x00\x00\x04\x01", 5,
+				&fs, 1, "-");
+	ck_assert(r.ok);
+	ck_assert_uint_eq(r.out[0].len, sizeof(h2_preface) - 1);
+	ck_assert_mem_eq(r.out[0].data, h2_preface, sizeof(h2_preface) - 1);
+	ck_assert_uint_eq(r.out[1].len, 5);
+	ck_assert_str_eq(r.c.info.key, "l/-/0");
+	run_free(&r);
+}
+END_TEST
+
+/* Every byte-level fault acts on a raw connection. */
+START_TEST(test_raw_byte_level_faults)
+{
+	FaultSet	fs = {.seed = 5};
+	Run			r;
+	Conn		c;
+	const uint8_t *p;
+	size_t		reqlen = strlen(http_req);
+	size_t		resplen = strlen(http_resp);
+
+	/* cut_after: exactly 10 bytes of the request, then close */
+	add_rule(&fs, "id=c link=l kind=cut_after bytes=10 dir=up");
+	r = run_raw((const uint8_t *) http_req, reqlen, (const uint8_t *) http_resp, resplen, &fs, 3, "pg1");
+	ck_assert_uint_eq(r.out[0].len, 10);
+	ck_assert_mem_eq(r.out[0].data, http_req, 10);
+	ck_assert(r.c.want_close);
+	ck_assert_ptr_nonnull(strstr(r.trace, "\"event\":\"fault\",\"rule\":\"c\",\"kind\":\"cut_after\""));
+	ck_assert_ptr_nonnull(strstr(r.trace, "\"src\":\"pg1\""));
+	run_free(&r);
+
+	/* corrupt at_offset: one byte of the response, bit 3 */
+	fs.nfaults = 0;
+	add_rule(&fs, "id=x link=l kind=corrupt at_offset=9 dir=down bit=3");
+	r = run_raw((const uint8_t *) http_req, reqlen, (const uint8_t *) http_resp, resplen, &fs, 0, "pg1");
+	ck_assert_uint_eq(r.out[1].len, resplen);
+	ck_assert_int_eq(r.out[1].data[9] ^ (uint8_t) http_resp[9], 0x08);
+	ck_assert_mem_eq(r.out[0].data, http_req, reqlen);
+	run_free(&r);
+
+	/* reset and close */
+	fs.nfaults = 0;
+	add_rule(&fs, "id=rs link=l kind=reset after_bytes=20 dir=up");
+	r = run_raw((const uint8_t *) http_req, reqlen, (const uint8_t *) http_resp, resplen, &fs, 0, "pg1");
+	ck_assert(r.c.want_reset);
+	run_free(&r);
+	fs.nfaults = 0;
+	add_rule(&fs, "id=cl link=l kind=close");
+	r = run_raw((const uint8_t *) http_req, reqlen, (const uint8_t *) http_resp, resplen, &fs, 0, "pg1");
+	ck_assert(r.c.want_close && !r.c.want_reset);
+	run_free(&r);
+
+	/* stall (and partition): held, then released in order on heal */
+	for (int k = 0; k < 2; k++)
+	{
+		conn_init(&c, "l", 1, false);
+		conn_set_src(&c, "pg1", NULL);
+		conn_set_raw(&c, "pg1", 0);
+		fs.nfaults = 0;
+		add_rule(&fs, k == 0 ? "id=s link=l kind=stall" : "id=s link=l kind=partition");
+		ck_assert(pipe_input(&c, NETD_UP, (const uint8_t *) http_req, reqlen, &fs, 10));
+		ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_UP], 10, &p), 0);
+		ck_assert_uint_eq(pipe_backlog(&c.pipe[NETD_UP]), reqlen);
+		fs.nfaults = 0;
+		pipe_pump(&c, NETD_UP, &fs, 20);
+		ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_UP], 20, &p), reqlen);
+		ck_assert_mem_eq(p, http_req, reqlen);
+		conn_free(&c);
+	}
+
+	/* delay: released 50 ms after arrival; bandwidth: at the rate */
+	conn_init(&c, "l", 1, false);
+	conn_set_raw(&c, "-", 0);
+	fs.nfaults = 0;
+	add_rule(&fs, "id=d link=l kind=delay ms=50 dir=down");
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 1000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1000 + 49999999, &p), 0);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1000 + 50000000, &p), resplen);
+	/* a later request within the same 4 kB block is delayed from its own arrival */
+	ck_assert(pipe_input(&c, NETD_UP, (const uint8_t *) http_req, reqlen, &fs, 2000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_UP], 2000, &p), reqlen);	/* up is not delayed */
+	conn_free(&c);
+
+	/*
+	 * A rule added in the middle of a block applies to the bytes that come
+	 * after it (an idle HTTP connection must not wait for the next 4 kB),
+	 * while the bytes already there keep their plan.
+	 */
+	conn_init(&c, "l", 1, false);
+	conn_set_raw(&c, "-", 0);
+	fs.nfaults = 0;
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 1000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 1000, &p), resplen);
+	pipe_written(&c.pipe[NETD_DOWN], resplen);
+	{
+		Fault		f;
+		char		rule[] = "id=d2 link=l kind=delay ms=50 dir=down";
+		char	   *w[8];
+		int			n = netd_split_words(rule, w, 8);
+
+		ck_assert(fault_parse(&f, n, w, NULL));
+		faults_add(&fs, &f);
+	}
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 2000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 2000, &p), 0);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 2000 + 50000000, &p), resplen);
+	pipe_written(&c.pipe[NETD_DOWN], resplen);
+	ck_assert_uint_eq(c.pipe[NETD_DOWN].nplans, 1);	/* the rest of block 0, planned again */
+	/* and removed mid-block: the next bytes go at once */
+	faults_remove_at(&fs, 0);
+	ck_assert(pipe_input(&c, NETD_DOWN, (const uint8_t *) http_resp, resplen, &fs, 60000000));
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_DOWN], 60000000, &p), resplen);
+	conn_free(&c);
+	fs.nfaults = 0;
+
+	conn_init(&c, "l", 1, false);
+	conn_set_raw(&c, "-", 0);
+	fs.nfaults = 0;
+	add_rule(&fs, "id=b link=l kind=bandwidth rate=1000 dir=up");
+	ck_assert(pipe_input(&c, NETD_UP, (const uint8_t *) http_req, reqlen, &fs, 0));
+	ck_assert_uint_lt(pipe_ready(&c.pipe[NETD_UP], reqlen * 1000000 - 2000000, &p), reqlen);
+	ck_assert_uint_eq(pipe_ready(&c.pipe[NETD_UP], reqlen * 1000000 + 1000000, &p), reqlen);
+	conn_free(&c);
+}
+END_TEST
+
+/* Decisions on a raw stream are per block of offset: pieces never change them. */
+START_TEST(test_raw_pieces_do_not_change_decisions)
+{
+	static uint8_t fe[20000],
+				be[30000];
+	FaultSet	fs = {.seed = 77};
+	Run			ref;
+	static const size_t pieces[] = {1, 3, 100, 4096, 7000};
+
+	for (size_t i = 0; i < sizeof(fe); i++)
+		fe[i] = (uint8_t) (i * 7 + 1);
+	for (size_t i = 0; i < sizeof(be); i++)
+		be[i] = (uint8_t) (i * 13 + 5);
+	add_rule(&fs, "id=j link=l kind=delay ms=1 jitter_ms=40 prob=0.6");
+	add_rule(&fs, "id=x link=l kind=corrupt at_offset=12345 dir=down");
+	ref = run_raw(fe, sizeof(fe), be, sizeof(be), &fs, 0, "pg2");
+	ck_assert(ref.ok);
+	ck_assert_ptr_nonnull(strstr(ref.trace, "\"delay_us\":"));
+	ck_assert_ptr_nonnull(strstr(ref.trace, "\"rule\":\"x\""));
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+	{
+		Run			r;
+		char	   *a,
+				   *b;
+
+		reset_faults(&fs);
+		r = run_raw(fe, sizeof(fe), be, sizeof(be), &fs, pieces[i], "pg2");
+		ck_assert_uint_eq(r.out[0].len, sizeof(fe));
+		ck_assert_uint_eq(r.out[1].len, sizeof(be));
+		ck_assert_mem_eq(r.out[0].data, ref.out[0].data, sizeof(fe));
+		ck_assert_mem_eq(r.out[1].data, ref.out[1].data, sizeof(be));
+		for (int d = 0; d < 2; d++)
+		{
+			a = dir_lines(ref.trace, d ? "down" : "up");
+			b = dir_lines(r.trace, d ? "down" : "up");
+			ck_assert_str_eq(a, b);
+			free(a);
+			free(b);
+		}
+		run_free(&r);
+	}
+	run_free(&ref);
+}
+END_TEST
+
+/*
+ * src= rules see the connection's source node; "activate" and "fault"
+ * name it.  A connection renamed by "node add" matches by its new name.
+ */
+START_TEST(test_rules_by_source_node)
+{
+	WireBuf		fe,
+				be;
+	FaultSet	fs = {.seed = 1};
+	Conn		c;
+	char	   *text = NULL;
+	size_t		len = 0;
+	FILE	   *tf = open_memstream(&text, &len);
+	Trace		tr = {.f = tf};
+
+	wire_buf_init(&fe);
+	wire_buf_init(&be);
+	build_conv(&fe, &be, 2, false);
+	fs.trace = &tr;
+	add_rule(&fs, "id=p link=l kind=partition src=pg2,pg3");
+
+	/* a PostgreSQL connection from pg1: untouched, and its key is unchanged */
+	conn_init(&c, "l", 1, false);
+	conn_set_src(&c, "pg1", "127.0.0.11:5000");
+	ck_assert(pipe_input(&c, NETD_UP, fe.data, fe.len, &fs, 1));
+	ck_assert(!pipe_stalled(&c, NETD_UP, &fs, 1));
+	ck_assert_str_eq(c.src_addr, "127.0.0.11:5000");
+	/* renamed pg2 (node add): held from its next byte */
+	conn_set_src(&c, "pg2", NULL);
+	ck_assert_str_eq(c.src_addr, "127.0.0.11:5000");
+	ck_assert(pipe_input(&c, NETD_DOWN, be.data, be.len, &fs, 2));
+	ck_assert(pipe_stalled(&c, NETD_DOWN, &fs, 2));
+	ck_assert_uint_eq(pipe_backlog(&c.pipe[NETD_DOWN]), be.len);
+	conn_free(&c);
+
+	/* no source known (replay): a src= rule never applies */
+	conn_init(&c, "l", 2, false);
+	ck_assert(pipe_input(&c, NETD_UP, fe.data, fe.len, &fs, 3));
+	ck_assert(!pipe_stalled(&c, NETD_UP, &fs, 3));
+	conn_free(&c);
+
+	fclose(tf);
+	ck_assert_ptr_nonnull(strstr(text, "\"event\":\"activate\",\"rule\":\"p\",\"kind\":\"partition\","
+								 "\"link\":\"l\",\"dir\":\"down\",\"conn\":\"l/app1/0\",\"src\":\"pg2\""));
+	ck_assert_ptr_nonnull(strstr(text, "\"event\":\"startup\",\"link\":\"l\",\"dir\":\"up\","
+								 "\"conn\":\"l/app1/0\",\"src\":\"pg1\""));
+	free(text);
+	wire_buf_free(&fe);
+	wire_buf_free(&be);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_int_eq(netd_msg_class('w'), MC_W);
@@ -957,6 +1276,10 @@ main(void)
 	tcase_add_test(tc, test_lifted_shaping_releases_held_bytes);
 	tcase_add_test(tc, test_cut_close_reset_triggers_expiry);
 	tcase_add_test(tc, test_splice_allowance);
+	tcase_add_test(tc, test_raw_link_carries_any_protocol);
+	tcase_add_test(tc, test_raw_byte_level_faults);
+	tcase_add_test(tc, test_raw_pieces_do_not_change_decisions);
+	tcase_add_test(tc, test_rules_by_source_node);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 	return unit_run_suite(s);

@@ -1,20 +1,24 @@
 /*
  * test_netd_rules.c — walsim-netd fault rule parsing, validation and JSON,
- * control-line words and addresses.
+ * source-node matching and the node table, control-line words and
+ * addresses.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "../../sim/net/fault.h"
+#include "../../sim/net/nodes.h"
 #include "unit_support.h"
 
 /* Parse a rule given as one string; returns success, fills f and err. */
 static bool
 parse(const char *text, Fault *f, WalsimError *err)
 {
-	char		copy[1024];
+	char		copy[2048];
 	char	   *w[64];
 	int			n;
 
@@ -118,7 +122,7 @@ START_TEST(test_parse_errors)
 		{"id=a link=l kind=stall =x", "\"=x\": expected key=value"},
 		{"id=a link=l kind=stall x=", "\"x=\": expected key=value"},
 		{"id=a link=l kind=stall what=1", "\"what=1\": unknown key \"what\" (expected one of: id, link, "
-		 "kind, dir, app, ms, jitter_ms, delay, jitter, rate, discard, mode, bytes, at_offset, at_lsn, "
+		 "kind, dir, app, src, ms, jitter_ms, delay, jitter, rate, discard, mode, bytes, at_offset, at_lsn, "
 		 "nth, bit, bits, msg, prob, after_msgs, count_msg, after_bytes, after_lsn, duration, count)"},
 		{"id=a link=l kind=delay", "kind=delay needs ms=N or delay=DURATION (and/or jitter)"},
 		{"id=a link=l kind=delay ms=-1", "ms=-1: not a non-negative integer"},
@@ -143,6 +147,8 @@ START_TEST(test_parse_errors)
 		{"id=a link=l kind=stall dir=left", "dir=left: expected up, down or both"},
 		{"id=a link=l kind=stall discard=yes", "discard=yes: expected 0/1/true/false"},
 		{"id=a link=l kind=refuse mode=maybe", "mode=maybe: expected close, reset or ignore"},
+		{"id=a link=l kind=refuse mode=ignore src=pg1", "mode=ignore stops the whole listener: it cannot "
+		 "be limited to src= (use mode=close or mode=reset)"},
 		{"id=a b link=l kind=stall", NULL},
 		{"id=a link=l kind=stall after_lsn=nope", NULL},
 		{"id=a link=l kind=stall app=x\x01", NULL},
@@ -242,6 +248,20 @@ START_TEST(test_every_key_value)
 	ck_assert_uint_eq(f.max_fires, 0);
 	ck_assert(f.prob == 1.0);
 	ck_assert_str_eq(f.app, "");
+	ck_assert_int_eq(f.nsrc, 0);
+	/* src=: one name, several, "-" */
+	ck_assert(parse("id=f link=l kind=partition src=pg1", &f, &err));
+	ck_assert_int_eq(f.nsrc, 1);
+	ck_assert_str_eq(f.src[0], "pg1");
+	ck_assert(parse("id=f link=l kind=partition src=pg1,-,dcs.1", &f, &err));
+	ck_assert_int_eq(f.nsrc, 3);
+	ck_assert_str_eq(f.src[1], "-");
+	ck_assert_str_eq(f.src[2], "dcs.1");
+	ck_assert(parse("id=f link=l kind=partition src=a src=b", &f, &err));	/* a later word wins */
+	ck_assert_int_eq(f.nsrc, 1);
+	ck_assert_str_eq(f.src[0], "b");
+	ck_assert(parse("id=f link=l kind=refuse mode=reset src=a", &f, &err));
+	ck_assert(f.refuse_reset);
 }
 END_TEST
 
@@ -287,6 +307,13 @@ START_TEST(test_every_key_bad_value)
 		{"bytes=16777216T", "bytes=16777216T: unknown unit \"T\" (k, K, M, m, G, g)"},
 		{"rate=17179869184G", "rate=17179869184G: number too large (at most 18446744073709551615 bytes)"},
 		{"prob=+0.5", "prob=+0.5: expected a number from 0 to 1"},
+		{"src=pg1,,pg2", "src=pg1,,pg2: empty node name"},
+		{"src=,pg1", "src=,pg1: empty node name"},
+		{"src=pg1,", "src=pg1,: empty node name"},
+		{"src=a:b", "src=a:b: character ':' not allowed (letters, digits, _ - .)"},
+		{"src=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "src=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q: more than 16 names"},
+		{"src=0123456789012345678901234567890123456789012345678901234567890123",
+		 "src=0123456789012345678901234567890123456789012345678901234567890123: a name is longer than 63 characters"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -336,6 +363,24 @@ START_TEST(test_json)
 		fault_to_json(&f, buf, sizeof(buf));
 		ck_assert(buf[0] == '{' && buf[strlen(buf) - 1] == '}');
 	}
+	ck_assert(parse("id=p link=l kind=partition src=pg1,-", &f, NULL));
+	fault_to_json(&f, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "\"src\":[\"pg1\",\"-\"]"));
+	ck_assert(parse("id=p link=l kind=partition", &f, NULL));
+	fault_to_json(&f, buf, sizeof(buf));
+	ck_assert_ptr_null(strstr(buf, "\"src\""));
+	/* the longest rule fits FAULT_JSON_MAX */
+	{
+		char		rule[1400] = "id=x link=l kind=delay ms=1 src=";
+		char		big[FAULT_JSON_MAX];
+
+		for (int i = 0; i < NETD_MAX_SRC; i++)
+			snprintf(rule + strlen(rule), sizeof(rule) - strlen(rule), "%s%062d", i ? "," : "", i);
+		ck_assert(parse(rule, &f, NULL));
+		ck_assert_int_eq(f.nsrc, NETD_MAX_SRC);
+		fault_to_json(&f, big, sizeof(big));
+		ck_assert(big[strlen(big) - 1] == '}');
+	}
 	/* truncation is safe */
 	fault_to_json(&f, buf, 10);
 	ck_assert_uint_eq(strlen(buf), 9);
@@ -370,6 +415,147 @@ START_TEST(test_trace_line)
 					 "\"reset\":false}\n");
 	ck_assert_uint_eq(t.seq, 42);
 	free(text);
+}
+END_TEST
+
+/* A rule with src= applies only to connections from those nodes. */
+START_TEST(test_src_matching)
+{
+	FaultSet	fs = {0};
+	FaultScope	s = {.link = "l", .conn = "l/-/0", .app = "", .dir = NETD_UP};
+	uint64_t	msgs[MC_NCLASSES] = {0};
+	Fault	   *f = &fs.faults[0];
+
+	s.msgs = msgs;
+	ck_assert(parse("id=p link=l kind=partition src=pg1,-", f, NULL));
+	fs.nfaults = 1;
+	s.src = "pg1";
+	ck_assert(fault_applies(f, &s));
+	s.src = "-";
+	ck_assert(fault_applies(f, &s));
+	s.src = "pg2";
+	ck_assert(!fault_applies(f, &s));
+	s.src = NULL;				/* replay: no source known, a src= rule never applies */
+	ck_assert(!fault_applies(f, &s));
+	ck_assert_ptr_eq(faults_refusing(&fs, "l", "pg1"), f);
+	ck_assert_ptr_eq(faults_refusing(&fs, "l", "-"), f);
+	ck_assert_ptr_null(faults_refusing(&fs, "l", "pg2"));
+	ck_assert_ptr_null(faults_refusing(&fs, "other", "pg1"));
+	ck_assert(fault_names_src(f, "pg1"));
+	ck_assert(!fault_names_src(f, "pg"));
+
+	/* without src= every source matches, known or not */
+	ck_assert(parse("id=q link=l kind=refuse", f, NULL));
+	s.src = "pg2";
+	ck_assert(fault_applies(f, &s));
+	s.src = NULL;
+	ck_assert(fault_applies(f, &s));
+	ck_assert_ptr_eq(faults_refusing(&fs, "l", "anything"), f);
+}
+END_TEST
+
+/* What a raw link refuses: everything that needs PostgreSQL framing. */
+START_TEST(test_needs_protocol)
+{
+	static const struct
+	{
+		const char *rule;
+		const char *why;		/* NULL: byte-level */
+	}			cases[] = {
+		{"id=a link=l kind=stall", NULL},
+		{"id=a link=l kind=partition discard=1 src=pg1", NULL},
+		{"id=a link=l kind=refuse mode=ignore", NULL},
+		{"id=a link=l kind=reset after_bytes=10", NULL},
+		{"id=a link=l kind=close", NULL},
+		{"id=a link=l kind=delay ms=5 jitter_ms=2 prob=0.5", NULL},
+		{"id=a link=l kind=bandwidth rate=1k", NULL},
+		{"id=a link=l kind=cut_after bytes=100 dir=up", NULL},
+		{"id=a link=l kind=corrupt at_offset=3 dir=down", NULL},
+		{"id=a link=l kind=drop msg=r", "kind=drop"},
+		{"id=a link=l kind=corrupt at_lsn=0/10", "corrupt at_lsn="},
+		{"id=a link=l kind=corrupt nth=1", "corrupt nth="},
+		{"id=a link=l kind=delay ms=1 msg=k", "msg="},
+		{"id=a link=l kind=stall app=pg2", "app="},
+		{"id=a link=l kind=stall after_lsn=0/10", "after_lsn="},
+		{"id=a link=l kind=stall at_lsn=0/10", "after_lsn="},
+		{"id=a link=l kind=stall after_msgs=3", "after_msgs="},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		Fault		f;
+		WalsimError err;
+		const char *why;
+
+		ck_assert_msg(parse(cases[i].rule, &f, &err), "%s: %s", cases[i].rule, err.message);
+		why = fault_needs_protocol(&f);
+		if (cases[i].why == NULL)
+			ck_assert_msg(why == NULL, "%s: %s", cases[i].rule, why);
+		else
+			ck_assert_msg(why && strcmp(why, cases[i].why) == 0, "%s: %s", cases[i].rule, why ? why : "(null)");
+	}
+}
+END_TEST
+
+static uint32_t
+ip(const char *text)
+{
+	struct in_addr a;
+
+	ck_assert_int_eq(inet_pton(AF_INET, text, &a), 1);
+	return a.s_addr;
+}
+
+START_TEST(test_node_table)
+{
+	static NodeTable t;
+	WalsimError err;
+	char		names[256];
+
+	memset(&t, 0, sizeof(t));
+	nodes_names(&t, names, sizeof(names));
+	ck_assert_str_eq(names, "none");
+	ck_assert_str_eq(nodes_lookup(&t, ip("127.0.0.11")), NETD_NO_NODE);
+	ck_assert(nodes_add(&t, "pg1", "127.0.0.11", &err));
+	ck_assert(nodes_add(&t, "pg2", "127.0.0.12", &err));
+	ck_assert(nodes_add(&t, "pg2", "127.0.0.22", &err));	/* a second address */
+	ck_assert(nodes_add(&t, "pg1", "127.0.0.11", &err));	/* again: no change */
+	ck_assert_int_eq(t.n, 3);
+	ck_assert_str_eq(nodes_lookup(&t, ip("127.0.0.11")), "pg1");
+	ck_assert_str_eq(nodes_lookup(&t, ip("127.0.0.22")), "pg2");
+	ck_assert_str_eq(nodes_lookup(&t, ip("127.0.0.1")), "-");
+	ck_assert(nodes_known(&t, "pg2"));
+	ck_assert(!nodes_known(&t, "pg3"));
+	nodes_names(&t, names, sizeof(names));
+	ck_assert_str_eq(names, "pg1, pg2");
+
+	ck_assert(!nodes_add(&t, "pg3", "127.0.0.11", &err));
+	ck_assert_str_eq(err.message, "addr=127.0.0.11 belongs to node pg1 (node del pg1 first)");
+	ck_assert(!nodes_add(&t, "pg3", "localhost", &err));
+	ck_assert_str_eq(err.message, "addr=localhost: not an IPv4 address (A.B.C.D)");
+	ck_assert(!nodes_add(&t, "pg3", "127.1", &err));
+	ck_assert(!nodes_add(&t, "pg3", "::1", &err));
+	ck_assert(!nodes_add(&t, "-", "127.0.0.30", &err));
+	ck_assert_str_eq(err.message, "name=-: use 1-63 letters, digits, _ - . (not \"-\")");
+	ck_assert(!nodes_add(&t, "a b", "127.0.0.30", &err));
+	ck_assert(!nodes_add(&t, "", "127.0.0.30", &err));
+	ck_assert_int_eq(t.n, 3);	/* a refused add changes nothing */
+
+	ck_assert_int_eq(nodes_del(&t, "pg2"), 2);
+	ck_assert_int_eq(nodes_del(&t, "pg2"), 0);
+	ck_assert_str_eq(nodes_lookup(&t, ip("127.0.0.12")), "-");
+	ck_assert(nodes_add(&t, "pg3", "127.0.0.12", &err));	/* free again */
+
+	memset(&t, 0, sizeof(t));
+	for (int i = 0; i < NETD_MAX_NODE_ADDRS; i++)
+	{
+		char		a[32];
+
+		snprintf(a, sizeof(a), "127.0.1.%d", i + 1);
+		ck_assert(nodes_add(&t, "n", a, &err));
+	}
+	ck_assert(!nodes_add(&t, "n", "127.0.2.1", &err));
+	ck_assert_str_eq(err.message, "too many node addresses (max 64)");
 }
 END_TEST
 
@@ -416,6 +602,9 @@ main(void)
 	tcase_add_test(tc, test_every_key_value);
 	tcase_add_test(tc, test_every_key_bad_value);
 	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_src_matching);
+	tcase_add_test(tc, test_needs_protocol);
+	tcase_add_test(tc, test_node_table);
 	tcase_add_test(tc, test_trace_line);
 	tcase_add_test(tc, test_words_and_addresses);
 	suite_add_tcase(s, tc);

@@ -90,7 +90,7 @@ def test_frozen_primary_commits_end_indeterminate_and_clients_find_the_new_prima
     assert not [r for r in recs if r["outcome"] == "failed"]
     sysid = pg1.scalar("SELECT system_identifier::text FROM pg_control_system()")
     on2 = [r for r in recs if r["outcome"] == "acked" and r["node"] == "pg2"]
-    assert all(r["timeline"] == 2 and r["server"] == f"127.0.0.1:{pg2.port}"
+    assert all(r["timeline"] == 2 and r["server"] == f"{pg2.host}:{pg2.port}"  # its own address
                and r["system_identifier"] == sysid for r in on2)
     on1 = [r for r in recs if r["outcome"] == "acked" and r["node"] == "pg1"]
     assert all(r["timeline"] == 1 and r["endpoint"] == "pg1" for r in on1)

@@ -29,12 +29,17 @@ from pathlib import Path
 from walsim.core.errors import ScenarioError
 from walsim.faults.clock import ClockLayer
 from walsim.faults.disk import DiskLayer
+from walsim.faults.manager import ManagerLayer
 from walsim.faults.net import NetLayer
 from walsim.faults.process import ProcessLayer
-from walsim.judge import availability, convergence, corruption, durability, lag, logs, roles
+from walsim.judge import availability, convergence, corruption, durability, lag, logs, managed, roles
 from walsim.judge.record import RunRecord
 from walsim.judge.report import build_index, build_report
 from walsim.judge.verdict import Verdict, judge_run, overall
+from walsim.managers.command import CommandManager
+from walsim.managers.patroni import PatroniManager
+from walsim.managers.pgaf import PgAutoFailoverManager
+from walsim.managers.repmgr import RepmgrManager
 from walsim.run import steps
 from walsim.run.engine import ProgressFn, execute, new_rundir, now_iso
 from walsim.run.settle import write_json
@@ -43,10 +48,12 @@ from walsim.scenario.model import Scenario
 from walsim.scenario.registry import Vocabulary
 from walsim.scenario.schema import Issue
 
-#: the fault layers, in the order their hooks run
-FAULT_LAYERS = (NetLayer, DiskLayer, ClockLayer, ProcessLayer)
+#: the fault layers, in the order their hooks run (teardown: the reverse)
+FAULT_LAYERS = (NetLayer, DiskLayer, ClockLayer, ProcessLayer, ManagerLayer)
 #: the modules whose ``KINDS`` are the verdict kinds
-VERDICT_MODULES = (durability, convergence, corruption, roles, lag, availability, logs)
+VERDICT_MODULES = (durability, convergence, corruption, roles, lag, availability, logs, managed)
+#: the HA manager adapters, by ``[manager] kind``
+MANAGERS = (PatroniManager, RepmgrManager, PgAutoFailoverManager, CommandManager)
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +65,8 @@ def vocabulary() -> Vocabulary:
         vocab.add_layer(layer)
     for module in VERDICT_MODULES:
         vocab.add_verdicts(module.KINDS)
+    for manager in MANAGERS:
+        vocab.add_manager(manager)
     return vocab
 
 

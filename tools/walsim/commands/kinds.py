@@ -58,6 +58,13 @@ def describe(vocab: Vocabulary, name: str | None, out: TextIO = sys.stdout) -> i
         _fields(vk.fields, out)
         print(file=out)
         shown += 1
+    for mk in sorted(vocab.managers.values(), key=lambda k: k.kind):
+        if name not in (None, mk.kind):
+            continue
+        print(f"[manager] kind = \"{mk.kind}\" (HA manager, docs/managers.md)\n  {mk.doc}", file=out)
+        _fields({k: f for k, f in mk.all_fields().items()}, out)
+        print(file=out)
+        shown += 1
     if name is None:
         print("every step may also have:", file=out)
         _fields(COMMON_FIELDS, out)
@@ -73,7 +80,7 @@ def describe(vocab: Vocabulary, name: str | None, out: TextIO = sys.stdout) -> i
 def run(args: argparse.Namespace) -> int:
     if describe(vocabulary(), args.kind) == 0:
         vocab = vocabulary()
-        known = sorted({k.name for k in vocab.step_kinds()} | set(vocab.verdicts))
+        known = sorted({k.name for k in vocab.step_kinds()} | set(vocab.verdicts) | set(vocab.managers))
         print(f"walsim-cli: error: no kind named {args.kind!r} (known: {', '.join(known)})", file=sys.stderr)
         return 2
     return 0

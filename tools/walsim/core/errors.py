@@ -76,6 +76,21 @@ class DiskFaultError(WalsimError):
     """The disk fault layer could not be loaded, configured or rolled back."""
 
 
+# ------------------------------------------------------------------ managers
+
+class ManagerError(WalsimError):
+    """An HA manager (Patroni, repmgr, pg_auto_failover, a user's commands) could not be
+    provisioned, started or asked; the message names the manager, the node and its log."""
+
+
+class ManagerUnsupported(ManagerError):
+    """The manager has no such operation, or not one walsim can drive (an ERROR, not a FAIL)."""
+
+
+class ManagerMissing(ManagerError):
+    """A manager's program is not installed; the message names the Debian package."""
+
+
 # ----------------------------------------------------------------- scenarios
 
 class Invalid(WalsimError):

@@ -40,7 +40,7 @@ BUNDLE_DIR = PACKAGE_DIR / "_bundle"
 #: the C programs and shared libraries walsim builds (the ``module.mk`` files
 #: declare them; tests/pyunit/test_paths.py keeps the two lists in step)
 PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe")
-LIBRARIES = ("libwalsim-disk.so",)
+LIBRARIES = ("libwalsim-disk.so", "libwalsim-bind.so")
 
 BUILD_ENV = "WALSIM_BUILD"
 BINDIR_ENV = "WALSIM_BINDIR"

@@ -16,6 +16,25 @@ the engine calls at fixed points of every run:
 ``collect(dir)``   copy the layer's traces into the run directory's ``faults/``
 =================  ===========================================================
 
+Hooks for a layer that drives the cluster itself (an HA manager,
+:mod:`walsim.faults.manager`), all optional:
+
+====================  ========================================================
+``build(say)``        build and start every node instead of the engine
+                      (``builds_cluster = True``: one layer at most)
+``client_route(n)``   the address clients (workloads) connect to for node n
+``resolve(role)``     which node holds a role now (``primary``,
+                      ``sync_standby``) by the layer's knowledge
+``processes(n)``      pids of the node's programs the layer started, by what
+                      they are (``manager``, ``postgres``)
+====================  ========================================================
+
+``requires`` names layers this one needs (a manager routes its paths through
+walsim-netd, so it requires the network layer even in a scenario without
+``[links]``).  The engine tears layers down in the reverse order of their
+set-up, so that a layer is stopped before the layers it required (the
+manager's programs and PostgreSQL before walsim-netd).
+
 The engine knows layers only through this interface and the vocabulary
 (:mod:`walsim.scenario.registry`): adding a layer is one module here plus its
 line in :func:`walsim.api.vocabulary`.
@@ -45,6 +64,10 @@ class FaultLayer:
     kinds: ClassVar[Sequence[StepKind]] = ()
     #: keys this layer adds to ``[nodes.NAME]`` tables
     node_fields: ClassVar[Mapping[str, s.Field]] = {}
+    #: names of layers this one needs (set up before it, torn down after it)
+    requires: ClassVar[Sequence[str]] = ()
+    #: this layer builds and starts the nodes itself (:meth:`build`)
+    builds_cluster: ClassVar[bool] = False
 
     def __init__(self, ctx: "RunContext") -> None:
         self.ctx = ctx
@@ -90,6 +113,23 @@ class FaultLayer:
 
     def collect(self, faults_dir: Path) -> None:
         """Copy this layer's traces into the run directory (``faults/``)."""
+
+    # ------------------------------------------------- cluster-driving layers
+    def build(self, say: Callable[[str], None]) -> None:
+        """Build and start every node of the scenario (when :attr:`builds_cluster`)."""
+        raise NotImplementedError(f"layer {self.name} does not build clusters")
+
+    def client_route(self, node: str) -> tuple[str, int] | None:
+        """The address clients connect to for ``node`` (None: the node's own address)."""
+        return None
+
+    def resolve(self, role: str) -> str | None:
+        """The node that holds ``role`` (``primary``, ``sync_standby``) now, or None."""
+        return None
+
+    def processes(self, node: str) -> dict[str, list[tuple[int, int]]]:
+        """``{what: [(pid, start time)...]}`` of the node's programs this layer started."""
+        return {}
 
 
 def apply_step(layer: FaultLayer, step: "Step") -> dict[str, Any]:

@@ -1,14 +1,24 @@
 """The network fault layer: walsim-netd between nodes, and its ``fault = "..."`` kinds.
 
-A scenario declares links in ``[links]`` (``to`` a node) and streams a
-standby ``via`` a link; the layer starts walsim-netd when the scenario has
-links, creates each link when a standby first streams through it, and turns
-``fault = "<kind>"`` steps with ``link``, ``dir`` (``down`` = server to
+A scenario declares links in ``[links]`` (``to`` a node, a ``role``, a
+``proto``) and streams a standby ``via`` a link; the layer starts walsim-netd
+when the scenario has links, tells it every member's address (each node has
+its own, see :mod:`walsim.pg.addresses`) so that it names the node that
+opened each connection, creates each link once its ``to`` node is built, and
+turns ``fault = "<kind>"`` steps with ``link``, ``dir`` (``down`` = server to
 client, the WAL direction; ``up`` = client to server, the status updates;
-``both``), an optional trigger and an optional duration into netd rules.  The
-fault's step id is its netd id, so ``heal = "<id>"`` removes it and the trace
-names it.  At the end the daemon's trace becomes ``faults/netd.jsonl``, each
-line with ``t`` on the run's clock and ``lsn``/``lsn_text`` where it names one.
+``both``), ``src`` (the nodes whose connections it acts on), an optional
+trigger and an optional duration into netd rules.  The fault's step id is its
+netd id, so ``heal = "<id>"`` removes it and the trace names it.
+``fault = "isolate"`` expands into one partition per link that carries
+traffic between a node and the members named in ``from``
+(:mod:`walsim.faults.isolate`), healed as one fault.
+
+Other layers (an HA manager's) route their traffic through the same daemon
+with :meth:`NetLayer.add_path` and :meth:`NetLayer.declare_member`, so that
+``isolate`` covers their links too.  At the end the daemon's trace becomes
+``faults/netd.jsonl``, each line with ``t`` on the run's clock and
+``lsn``/``lsn_text`` where it names one.
 """
 
 from __future__ import annotations
@@ -23,15 +33,19 @@ from walsim.core.errors import HarnessError, NetdError
 from walsim.core.lsn import format_lsn, parse_lsn
 from walsim.core.paths import find_program, not_found, program_candidates
 from walsim.faults.base import FaultLayer, apply_step
+from walsim.faults.isolate import GROUPS, MEMBER_KINDS, NO_MEMBER, NothingToCut, PathInfo, isolate_rules
 from walsim.scenario import schema as s
+from walsim.scenario.model import LINK_PROTOS, LINK_ROLES
 from walsim.scenario.registry import StepKind, step_kind
 from walsim.sim.netd import Netd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from walsim.scenario.model import Scenario, Step
+    from walsim.scenario.model import NodeSpec, Scenario, Step
 
 LAYER = "netd"
 MESSAGES = ("k", "r", "h")
+#: ``src = "clients"``: connections opened by an address that is no member's
+CLIENTS = "clients"
 
 
 # ------------------------------------------------------------------ kinds
@@ -44,12 +58,32 @@ def _lsn_or_relative(v: Any, _n: s.Names) -> int | tuple[str, int]:
     return s.parse_lsn(v)
 
 
+def _src(v: Any, names: s.Names) -> list[str]:
+    """A node name, ``"clients"``, or an array of them."""
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items:
+        raise s.Invalid(f"expected a node name, \"{CLIENTS}\" or a non-empty array of them, "
+                        f"got {s._type_name(v)}")
+    out = []
+    for i, item in enumerate(items):
+        where = "" if isinstance(v, str) else f"element [{i}]: "
+        if not isinstance(item, str):
+            raise s.Invalid(f"{where}expected a node name or \"{CLIENTS}\", got {s._type_name(item)}")
+        if item != CLIENTS and item not in names.nodes:
+            raise s.Invalid(f"{where}unknown node {item!r} (declared: {', '.join(sorted(names.nodes))}; "
+                            f"or \"{CLIENTS}\")")
+        out.append(item)
+    return list(dict.fromkeys(out))
+
+
 def _common(dir_default: str = "down") -> dict[str, s.Field]:
     return {
         "link": s.link_ref(required=True),
         "dir": s.choice(("up", "down", "both"), default=dir_default,
                         help="down: upstream to standby (WAL); up: standby to upstream (replies)"),
         "app": s.string(help="only connections whose application_name is this"),
+        "src": s.Field(_src, False, None, "only connections opened by these nodes (\"clients\": by an "
+                       "address that is no member's)", "node name, \"clients\", or an array of them"),
         "at_lsn": s.Field(_lsn_or_relative, False, None,
                           "trigger (corrupt: position): an LSN \"X/Y\", or \"+SIZE\" past the "
                           "primary's insert LSN when the fault is installed", "LSN or +size"),
@@ -116,6 +150,16 @@ KINDS = [
     _net("delay_messages", {"messages": s.list_of(s.choice(MESSAGES), required=True, min_len=1),
                             "delay": s.duration(required=True)},
          "delay replication messages of the given types", dir_default="up"),
+    step_kind("fault", "isolate", {
+        "node": s.node_ref(required=True, help="the node to isolate"),
+        "from": s.list_of(s.choice(GROUPS), default=["peers"], min_len=1,
+                          help="what it is cut from: peers (the other nodes: replication, pg_rewind, "
+                               "a manager's REST calls and health checks), replication (only that), "
+                               "clients (addresses that are no member's), dcs, monitor, witness"),
+        "duration": s.duration(help="heal by itself after this long (default: until healed)"),
+    }, "cut a node off from its peers, its clients, the DCS, the monitor or the witness: every "
+       "connection between them through walsim-netd is partitioned, on any link (netd matches "
+       "connections by the node that opened them)", layer=LAYER, run=apply_step, target="node"),
 ]
 
 
@@ -129,6 +173,8 @@ def netd_rules(fid: str, kind: str, v: Mapping[str, Any]) -> list[tuple[str, str
     """The walsim-netd rules ``(rule id, netd kind, parameters)`` of one validated fault step
     (``at_lsn`` already absolute)."""
     common: dict[str, object] = {"dir": v.get("dir"), "app": v.get("app")}
+    if v.get("src"):
+        common["src"] = [NO_MEMBER if x == CLIENTS else x for x in v["src"]]
     if v.get("at_lsn") is not None and kind != "corrupt":
         common["after_lsn"] = format_lsn(int(v["at_lsn"]))
     if v.get("after_bytes") is not None:
@@ -174,7 +220,7 @@ def netd_rules(fid: str, kind: str, v: Mapping[str, Any]) -> list[tuple[str, str
 # ------------------------------------------------------------------ layer
 
 class NetLayer(FaultLayer):
-    """walsim-netd for the scenario's ``[links]`` and network faults."""
+    """walsim-netd for the scenario's ``[links]``, other layers' paths, and network faults."""
 
     name = LAYER
     facility = "netd"
@@ -186,6 +232,12 @@ class NetLayer(FaultLayer):
         self.workdir: Path | None = None
         self.links: dict[str, tuple[str, int]] = {}
         self._rule_ids: dict[str, list[str]] = {}
+        #: link -> {"to", "target", "role", "proto", "listen"}: every link this run made
+        self._paths: dict[str, dict[str, Any]] = {}
+        #: member -> kind ("node", "dcs", "monitor", "witness")
+        self.members: dict[str, str] = {}
+        #: (member, address) pairs netd knows
+        self._told: set[tuple[str, str]] = set()
 
     @classmethod
     def used_by(cls, scenario: "Scenario") -> bool:
@@ -203,6 +255,85 @@ class NetLayer(FaultLayer):
         # the run directory by collect().
         self.workdir = Path(tempfile.mkdtemp(prefix="walsim-netd-"))
         self.netd = Netd.start(self.workdir, seed=int(self.ctx.seed))
+        for name in self.ctx.scenario.nodes:
+            self.members[name] = "node"
+            if self.ctx.cluster is not None:
+                # addresses now, in the scenario's order: netd names a node's very
+                # first connection (its base backup) already
+                self.ctx.cluster.address(name)
+        self.sync_members()
+
+    def _running(self) -> Netd:
+        if self.netd is None:
+            raise HarnessError("walsim-netd is not running")
+        return self.netd
+
+    # ------------------------------------------------------------ members
+    def sync_members(self) -> None:
+        """Tell walsim-netd every member's address it does not know yet (``node add``),
+        so that it names the member that opened each connection."""
+        cluster = getattr(self.ctx, "cluster", None)
+        if self.netd is None or cluster is None or not getattr(cluster, "node_addresses", False):
+            return
+        for name, addr in cluster.addresses().items():
+            if (name, addr) not in self._told:
+                self.netd.add_node(name, addr)
+                self._told.add((name, addr))
+
+    def declare_member(self, name: str, kind: str) -> None:
+        """A member beside the nodes (an HA manager's DCS, monitor, witness): isolate's
+        ``from = ["dcs"]`` and the like cut the node off from the members of that kind.
+        Its address comes from ``cluster.address(name)``."""
+        if kind not in MEMBER_KINDS:
+            raise HarnessError(f"member {name}: kind {kind!r} is not one of {', '.join(MEMBER_KINDS)}")
+        self.members[name] = kind
+        self.sync_members()
+
+    # -------------------------------------------------------------- paths
+    def add_path(self, name: str, to: tuple[str, int], *, target: str, role: str, proto: str = "pg",
+                 listen: tuple[str, int] | None = None) -> tuple[str, int]:
+        """A walsim-netd link forwarding to ``to`` (``host, port``), which leads to member
+        ``target`` and carries ``role`` traffic; returns the address to connect to.
+        ``listen``: where it listens (default 127.0.0.1, a port netd picks)."""
+        if role not in LINK_ROLES:
+            raise HarnessError(f"link {name}: role {role!r} is not one of {', '.join(LINK_ROLES)}")
+        if proto not in LINK_PROTOS:
+            raise HarnessError(f"link {name}: proto {proto!r} is not one of {', '.join(LINK_PROTOS)}")
+        if name in self._paths:
+            raise HarnessError(f"link {name} exists already")
+        netd = self._running()
+        self.sync_members()
+        lhost, lport = listen if listen is not None else ("127.0.0.1", 0)
+        addr = netd.add_link(name, to[0], int(to[1]), listen_host=lhost, listen_port=int(lport),
+                             proto=proto if proto != "pg" else None)
+        self._paths[name] = {"to": f"{to[0]}:{to[1]}", "target": target, "role": role, "proto": proto,
+                             "listen": f"{addr[0]}:{addr[1]}"}
+        self.links[name] = addr
+        self.ctx.events.event("link", name=name, **self._paths[name])
+        return addr
+
+    def paths(self) -> dict[str, dict[str, Any]]:
+        """``{link: {"to", "target", "role", "proto", "listen"}}`` of every link made so far."""
+        return {k: dict(v) for k, v in self._paths.items()}
+
+    def _scenario_link(self, link: str) -> tuple[str, int]:
+        spec = self.ctx.scenario.links[link]
+        if link not in self.links:
+            node = self.ctx.node(spec.to)
+            self.add_path(link, (node.host, int(node.port)), target=spec.to, role=spec.role,
+                          proto=spec.proto)
+        return self.links[link]
+
+    # -------------------------------------------------------------- hooks
+    def prepare_node(self, spec: "NodeSpec") -> bool:
+        """A node is built: netd learns its address, and the links leading to it exist."""
+        if self.netd is None:
+            return False
+        self.sync_members()
+        for name, link in self.ctx.scenario.links.items():
+            if link.to == spec.name:
+                self._scenario_link(name)
+        return False
 
     def route(self, link: str, upstream: str) -> tuple[str, int] | None:
         spec = self.ctx.scenario.links.get(link)
@@ -210,12 +341,9 @@ class NetLayer(FaultLayer):
             return None
         if spec.to != upstream:
             raise HarnessError(f"link {link} forwards to {spec.to}, not to {upstream}")
-        if link not in self.links:
-            if self.netd is None:
-                raise HarnessError(f"link {link} needs walsim-netd, which is not running")
-            node = self.ctx.node(upstream)
-            self.links[link] = self.netd.add_link(link, node.host, int(node.port))
-        return self.links[link]
+        if self.netd is None:
+            raise HarnessError(f"link {link} needs walsim-netd, which is not running")
+        return self._scenario_link(link)
 
     def observe(self) -> dict[str, tuple[Callable[[], Any], float]]:
         netd = self.netd
@@ -225,6 +353,9 @@ class NetLayer(FaultLayer):
         if self.netd is None:
             raise HarnessError("this scenario uses network faults but walsim-netd is not running "
                                "(declare the link in [links] and stream through it with via)")
+        self.sync_members()
+        if step.kind == "isolate":
+            return self._isolate(step)
         values = dict(step.values)
         at = values.get("at_lsn")
         warning = None
@@ -257,6 +388,52 @@ class NetLayer(FaultLayer):
         if warning:
             detail["warning"] = warning
         return detail
+
+    def _direct_streams(self, node: str) -> list[str]:
+        """Standbys that stream from ``node`` (or that ``node`` streams from) without a
+        walsim-netd link in between: nothing netd does can cut them."""
+        out = []
+        for n in self.ctx.cluster.nodes.values():
+            up = n.upstream
+            if up is None or n.upstream_address is not None:
+                continue
+            if node in (n.name, up.name):
+                out.append(f"{n.name} streams from {up.name}")
+        return out
+
+    def _isolate(self, step: "Step") -> dict[str, Any]:
+        v = step.values
+        node, groups = v["node"], list(v["from"])
+        netd = self._running()
+        if not getattr(self.ctx.cluster, "source_binding", False):
+            raise HarnessError(f"{step.path} (isolate {node}): needs every node to connect from its "
+                               "own address (node addresses and libwalsim-bind.so: run make)")
+        if "replication" in groups or "peers" in groups:
+            direct = self._direct_streams(node)
+            if direct:
+                raise HarnessError(f"{step.path} (isolate {node}): {'; '.join(direct)} directly, not "
+                                   "through walsim-netd: isolate cannot cut that (stream it via a link "
+                                   "with role = \"replication\")")
+        paths = {k: PathInfo(m["target"], m["role"], m["proto"]) for k, m in self._paths.items()}
+        try:
+            rules = isolate_rules(node, groups, dict(self.members), paths)
+        except NothingToCut as exc:
+            raise HarnessError(f"{step.path} (isolate {node} from {', '.join(groups)}): nothing to cut "
+                               f"for {exc}") from None
+        installed: list[str] = []
+        duration = _ms(float(v["duration"])) if v.get("duration") is not None else None
+        try:
+            for rule in rules:
+                rid = f"{step.id}.{rule.link}"
+                netd.add_fault(rid, link=rule.link, kind="partition", dir="both", src=rule.src,
+                               duration=duration)
+                installed.append(rid)
+        except BaseException:
+            for rid in installed:
+                netd.del_fault(rid)
+            raise
+        self._rule_ids[step.id] = installed
+        return {"node": node, "from": groups, "rules": [r.to_json() for r in rules]}
 
     def heal(self, fault_id: str) -> None:
         if self.netd is None:

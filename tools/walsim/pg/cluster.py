@@ -31,6 +31,11 @@ Any supported major (13 to 18): ``Cluster(version=17)`` finds PostgreSQL 17
 on a major (a promotion by trigger file on 16+, a rewind without that
 major's ``pg_rewind``), it says so in the node's log and through
 :attr:`Cluster.on_note` (the run engine records those notes as events).
+
+Every node has a loopback address of its own (:mod:`walsim.pg.addresses`):
+it listens there and its processes connect from there; pg_hba.conf admits
+walsim's 127.0.0.1 and every member's address, and is rewritten on every
+node when a member gets an address.
 """
 
 from __future__ import annotations
@@ -51,9 +56,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from walsim.pg import addresses as addrs
 from walsim.pg import procs
 from walsim.core import paths
 from walsim.core.errors import ClusterError, UnknownNode
+from walsim.core.paths import library
 from walsim.pg.legacy import translate_recovery_conf
 from walsim.pg.node import MANAGED, UPSTREAM_KEYS, Node
 from walsim.pg.pgbin import PgBin
@@ -85,6 +92,13 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "log_replication_commands": True,
     "wal_retrieve_retry_interval": "500ms",
 }
+
+def listen_addresses(host: str) -> str:
+    """A node listens on its own address and on 127.0.0.1, so that configurations and
+    clients that name 127.0.0.1 (or localhost) reach it as before; walsim, its links and
+    :meth:`Node.conninfo` use the node's own address."""
+    return host if host == addrs.HARNESS_ADDRESS else f"{host},{addrs.HARNESS_ADDRESS}"
+
 
 _LIVE: "weakref.WeakSet[Cluster]" = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
@@ -119,7 +133,8 @@ class Cluster:
     cached initdb template instead of running initdb for every primary),
     ``replication_user`` (the replication role name), ``version`` (the
     PostgreSQL major, 13 to 18; default: ``WALSIM_PG``, else discovery),
-    ``backup_method`` (how standbys are made, :data:`BACKUP_METHODS`).
+    ``backup_method`` (how standbys are made, :data:`BACKUP_METHODS`),
+    ``node_addresses`` (False: every node on 127.0.0.1, no bind library).
     """
 
     def __init__(self, base_dir: str | os.PathLike[str] | None = None, *,
@@ -127,7 +142,8 @@ class Cluster:
                  ports: PortAllocator | None = None, keep: bool = False, template_cache: bool = True,
                  replication_user: str = "replicator", superuser: str = "postgres",
                  prefix: str = "walsim-", parent_dir: str | os.PathLike[str] | None = None,
-                 version: int | str | None = None, backup_method: str = "auto") -> None:
+                 node_addresses: bool = True, version: int | str | None = None,
+                 backup_method: str = "auto") -> None:
         if isinstance(pg_bin, PgBin):
             self.pg = pg_bin
             if version is not None and pg_bin.major != int(str(version)):
@@ -148,6 +164,10 @@ class Cluster:
         self.replication_user = replication_user
         self.replication_password = secrets.token_hex(16)
         self._superuser_password: str | None = None
+        #: every member on its own loopback address (see "Node addresses" in docs/clusters.md)
+        self.node_addresses = node_addresses
+        self._addresses: dict[str, str] = {}
+        self._bind_library: Path | None = None
         if base_dir is None:
             parent = Path(parent_dir or os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
             parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +241,74 @@ class Cluster:
         if name in self.nodes or name == "run":
             raise ClusterError(f"cluster {self.base_dir} already has a node {name!r}")
 
+    # ------------------------------------------------------------- addresses
+    def address(self, name: str) -> str:
+        """The loopback address of member ``name`` (a node, or another member an HA
+        manager adds: its DCS, monitor, witness), assigned on first use.  Every
+        walsim-written pg_hba.conf is extended (running nodes reload) when a new
+        address is assigned.  Without node addresses: 127.0.0.1."""
+        if not self.node_addresses:
+            return addrs.HARNESS_ADDRESS
+        if name not in self._addresses:
+            self._addresses[name] = addrs.nth_address(len(self._addresses) + 1)
+            self._refresh_hba()
+            self._save_state()
+        return self._addresses[name]
+
+    def addresses(self) -> dict[str, str]:
+        """``{member: address}`` of every member that has one, in assignment order."""
+        return dict(self._addresses)
+
+    def hba_addresses(self) -> list[str]:
+        """The ranges pg_hba.conf admits: walsim's 127.0.0.1/32 and every member's /32."""
+        return list(dict.fromkeys([f"{addrs.HARNESS_ADDRESS}/32"] +
+                                  [f"{a}/32" for a in self._addresses.values()]))
+
+    @property
+    def source_binding(self) -> bool:
+        """Do the members' programs connect from their own address (libwalsim-bind.so
+        is built)?  Without it every connection comes from 127.0.0.1."""
+        return self.node_addresses and self.bind_library() is not None
+
+    def bind_library(self) -> Path | None:
+        """libwalsim-bind.so, copied once into :attr:`run_dir` (readable by the servers'
+        user wherever the build directory is); None when it is not built (the Python
+        package used without ``make``: nodes keep their own listen address, but
+        connect from 127.0.0.1)."""
+        if self._bind_library is None:
+            source = library(addrs.BIND_LIBRARY)
+            if not source.is_file():
+                return None
+            dest = self.run_dir / addrs.BIND_LIBRARY
+            tmp = dest.with_name(f".{addrs.BIND_LIBRARY}.tmp")
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o755)
+            self.runas.chown(tmp)
+            os.replace(tmp, dest)
+            self._bind_library = dest
+        return self._bind_library
+
+    def source_environment(self, name: str) -> dict[str, str]:
+        """Environment variables that make a program's connections come from member
+        ``name``'s address (``LD_PRELOAD`` of the bind library, ``WALSIM_SOURCE_ADDR``):
+        for every program that acts for it (an HA manager, a tool run for the node).
+        Empty without node addresses or without the library (see :meth:`bind_library`)."""
+        lib = self.bind_library() if self.node_addresses else None
+        if lib is None:
+            return {}
+        return addrs.source_environment(os.fspath(lib), self.address(name))
+
+    def _refresh_hba(self) -> None:
+        """Rewrite the pg_hba.conf walsim wrote for each node with the current
+        addresses; a running node reloads and is waited for (its postmaster has
+        re-read the file before this returns, so the new member can connect)."""
+        for node in list(self.nodes.values()):
+            if node.hba is None or not (node.data_dir / "pg_hba.conf").exists():
+                continue
+            self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(*node.hba), 0o600)
+            if node.is_running():
+                node.reload_and_wait()
+
     def _new_node(self, name: str, port: int | None, durable: bool) -> Node:
         if self.destroyed:
             raise ClusterError(f"cluster {self.base_dir} was destroyed")
@@ -235,7 +323,27 @@ class Cluster:
             reservation.release()
             raise
         self.nodes[name] = node
+        if self.node_addresses:
+            node.host = self.address(name)
+            lib = self.bind_library()
+            if lib is not None:
+                addrs.apply_source_environment(node.environment, os.fspath(lib), node.host)
         return node
+
+    def add_managed_node(self, name: str, *, managed_by: str, port: int | None = None) -> Node:
+        """A node whose PostgreSQL an HA manager creates, starts and stops (walsim never
+        does: :meth:`Node.start` refuses).  Its directory and port are reserved here; the
+        servers it runs are still stopped by :meth:`destroy` if the manager leaves them."""
+        node = self._new_node(name, port, durable=False)
+        node.managed_by = managed_by
+        self._register_live(node)
+        self._save_state()
+        return node
+
+    def set_superuser_password(self, password: str) -> None:
+        """The superuser's password (written to the passfile), for nodes a manager initialised."""
+        self._superuser_password = password
+        self._write_passfile()
 
     def _write_passfile(self) -> None:
         def esc(s: str) -> str:
@@ -257,9 +365,12 @@ class Cluster:
             "# pg_hba.conf written by walsim (see docs/clusters.md)",
             "# TYPE  DATABASE        USER            ADDRESS                 METHOD",
             "local   all             all                                     peer",
-            f"host    all             all             {allow_from:<23} {auth}",
-            f"host    replication     {self.replication_user:<15} {allow_from:<23} {auth}",
         ]
+        ranges = [allow_from] + [r for r in self.hba_addresses() if r != allow_from] \
+            if self.node_addresses else [allow_from]
+        for r in ranges:
+            lines += [f"host    all             all             {r:<23} {auth}",
+                      f"host    replication     {self.replication_user:<15} {r:<23} {auth}"]
         return "\n".join(lines + list(extra)) + "\n"
 
     def create_primary(self, name: str = "pg1", *, settings: Mapping[str, object] | None = None,
@@ -301,8 +412,10 @@ class Cluster:
                 run_initdb(self.pg, self.runas, node.data_dir, self._superuser_password, self.superuser,
                            options, node.log_file, secs)
             self._write_passfile()
-            self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(auth, allow_from, hba_lines), 0o600)
+            node.hba = (auth, allow_from, tuple(hba_lines))
+            self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(*node.hba), 0o600)
             conf: dict[str, object] = dict(DEFAULT_SETTINGS)
+            conf["listen_addresses"] = listen_addresses(node.host)
             if not durable:
                 conf["fsync"] = False
             if auth == "md5":
@@ -365,7 +478,13 @@ class Cluster:
                                                        timeout=secs, method=backup_method)
             inherited = {k: v for k, v in up.settings.items()
                          if k not in UPSTREAM_KEYS and k not in MANAGED and k != "promote_trigger_file"}
+            if inherited.get("listen_addresses") == listen_addresses(up.host):
+                inherited["listen_addresses"] = listen_addresses(node.host)  # its own, not its upstream's
             node.settings = inherited
+            if up.hba is not None:
+                # the copy pg_basebackup made is the upstream's file: rewrite it as this node's
+                node.hba = up.hba
+                self.runas.write_file(node.data_dir / "pg_hba.conf", self._hba(*node.hba), 0o600)
             if durable:
                 node.settings.pop("fsync", None)
             else:
@@ -427,8 +546,9 @@ class Cluster:
             argv += ["-S", slot_name]
         if not durable:
             argv.append("--no-sync")
+        # it acts for the node: its connections come from the node's address
         self.runas.run(argv, what=f"{node.name}: base backup from {up.name} ({method})", log=node.log_file,
-                       cwd=node.base_dir, timeout=secs, env=env)
+                       cwd=node.base_dir, timeout=secs, env={**self.source_environment(node.name), **env})
         return method
 
     def _backup_conninfo(self, up: Node, name: str) -> str:
@@ -474,6 +594,8 @@ class Cluster:
             "superuser": self.superuser,
             "replication_user": self.replication_user,
             "passfile": str(self.passfile),
+            "node_addresses": self.node_addresses,
+            "addresses": self._addresses,
             "nodes": [{
                 "name": n.name, "port": n.port, "host": n.host, "data_dir": str(n.data_dir),
                 "log_file": str(n.log_file),
@@ -518,6 +640,9 @@ class Cluster:
         self.passfile = Path(state["passfile"])
         self.nodes = {}
         self.destroyed = False
+        self.node_addresses = bool(state.get("node_addresses", False))
+        self._addresses = dict(state.get("addresses") or {})
+        self._bind_library = None
         for entry in state["nodes"]:
             node = Node(self, entry["name"], None, port=entry["port"], port_fixed=True)
             node.host = entry.get("host", node.host)

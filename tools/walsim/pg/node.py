@@ -103,7 +103,12 @@ class Node:
                  port: int | None = None, port_fixed: bool = False, durable: bool = False) -> None:
         self.cluster = cluster
         self.name = name
+        #: the node's own loopback address (it listens and connects from there; see
+        #: "Node addresses" in docs/clusters.md), 127.0.0.1 without node addresses
         self.host = "127.0.0.1"
+        #: (auth method, allow_from, extra lines) of the pg_hba.conf walsim writes for it;
+        #: None when walsim did not write it (a node someone else configures)
+        self.hba: tuple[str, str, tuple[str, ...]] | None = None
         self.base_dir = cluster.base_dir / name
         self.data_dir = self.base_dir / "data"
         self.log_file = self.base_dir / "postgresql.log"
@@ -127,6 +132,8 @@ class Node:
         self._paused: list[tuple[int, int]] = []
         #: every PostgreSQL pid seen for this node, with its start time (for straggler cleanup)
         self._known: dict[int, int] = {}
+        #: the HA manager that starts and stops this node's PostgreSQL (None: walsim does)
+        self.managed_by: str | None = None
 
     def __repr__(self) -> str:
         return f"<Node {self.name} port={self.port} {self.status()}>"
@@ -145,8 +152,12 @@ class Node:
         cluster's replication role (what ``pg_receivewal``, a standby or
         ``walsim-receiver`` use); otherwise a normal connection as the
         superuser.  ``host``/``port`` override the address (e.g. to go
-        through a proxy).
+        through a proxy); a ``port`` other than the node's without ``host`` is
+        a proxy on 127.0.0.1 (where walsim's proxies listen), not the node's own
+        address.
         """
+        if host is None and port is not None and int(port) != int(self.port):
+            host = "127.0.0.1"
         params: dict[str, Any] = {
             "host": host or self.host,
             "port": port or self.port,
@@ -460,6 +471,9 @@ class Node:
         it exits first.  When the port turns out to be taken by another
         program and the port was chosen by walsim, retries with a new port.
         """
+        if self.managed_by is not None:
+            raise ClusterError(f"{self.name} is managed by {self.managed_by}: walsim does not start "
+                               "its PostgreSQL (the manager does)")
         status = self.status()
         if status in ("running", "paused"):
             raise ClusterError(f"{self.name} is already running (pid {self.postmaster_pid()})")
@@ -479,6 +493,7 @@ class Node:
                     self._wait_ready(offset, timeout)
                 else:
                     self._wait_started(offset, timeout)
+                self._check_all_bound(offset)
                 break
             except ServerStartError as exc:
                 excerpt = exc.log_excerpt or ""
@@ -497,6 +512,23 @@ class Node:
                 with open(self.log_file, "a") as f:
                     f.write(f"walsim: port {old} was taken by another program; retrying on {self.port}\n")
         self.cluster._save_state()
+
+    def _check_all_bound(self, offset: int) -> None:
+        """A node listens on two addresses (its own and 127.0.0.1): PostgreSQL starts
+        when it could bind only one of them, so a port another program holds on
+        the other is a conflict too.  Stop the server at once and report it as a
+        failed start (which retries on a new port when walsim chose the port)."""
+        excerpt = self.log_since(offset)
+        missed = re.findall(r'could not bind IPv[46] address "([^"]+)"', excerpt)
+        if not missed:
+            return
+        pid = self.postmaster_pid()
+        if pid is not None:
+            os.kill(pid, _signal.SIGQUIT)
+            self._wait_gone(pid, "postmaster", None)
+            self._reap()
+        raise ServerStartError(f"{self.name}: port {self.port} is taken on {', '.join(missed)} by another "
+                               f"program", log_excerpt=excerpt)
 
     def _wait_leftovers(self, grace: float = 10) -> None:
         """Before a start: wait for the processes of a previous (crashed)
@@ -627,6 +659,16 @@ class Node:
             raise ClusterError(f"{self.name} is not running; cannot reload")
         self._write_conf()
         os.kill(pid, _signal.SIGHUP)
+
+    def reload_and_wait(self, timeout: float | None = None) -> None:
+        """Reload and return once the postmaster has re-read its files
+        (``pg_conf_load_time()`` of a new session moved): a connection made after
+        this meets the new pg_hba.conf."""
+        before = self.scalar("SELECT pg_conf_load_time()")
+        self.reload()
+        wait_until(lambda: self.scalar("SELECT pg_conf_load_time()"), what=f"{self.name} to reload",
+                   done=lambda t: t is not None and t > before, timeout=timeout,
+                   logs=[self.log_file], tolerate=(psycopg.OperationalError,))
 
     def _record_children(self) -> list[procs.ProcInfo]:
         pid = self.postmaster_pid()
@@ -987,7 +1029,8 @@ class Node:
             [program, "--target-pgdata", self.data_dir,
              "--source-server", source.conninfo(), "--write-recovery-conf", "--progress"],
             what=f"{self.name}: pg_rewind from {source.name}", log=self.log_file,
-            cwd=self.base_dir, timeout=secs, env=pg.env_for(program))
+            cwd=self.base_dir, timeout=secs, env={**self.cluster.source_environment(self.name),
+                                                  **pg.env_for(program)})
         # pg_rewind copied the source's config files; walsim.conf is rewritten for this node.
         self._set_upstream(source, None, None)
         self._write_conf()
@@ -1006,6 +1049,9 @@ class Node:
         self.backup_method = self.cluster.take_base_backup(self, source, slot_name=None,
                                                            durable=self.durable, timeout=timeout)
         self.settings = settings
+        if self.hba is not None:
+            # the backup brought the source's pg_hba.conf: this node's own again
+            self.cluster.runas.write_file(self.data_dir / "pg_hba.conf", self.cluster._hba(*self.hba), 0o600)
         self._set_upstream(source, None, None)
         self._write_conf()
         self.cluster.runas.write_file(self.data_dir / "standby.signal", "", 0o600)

@@ -11,6 +11,7 @@ through :class:`~walsim.faults.base.FaultLayer`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -22,6 +23,7 @@ from walsim.core.lsn import format_lsn
 from walsim.core.timeouts import wait_until
 from walsim.run.workloads import LedgerWorkload, PgbenchWorkload, Target, Workload, node_target
 from walsim.scenario.model import Scenario, Step
+from walsim.scenario.schema import NODE_REF_RE, is_node_reference
 
 if TYPE_CHECKING:  # pragma: no cover
     from walsim.faults.base import FaultLayer
@@ -52,6 +54,9 @@ class RunContext:
         #: shown on the progress line when no step runs: setup, settling
         self.phase = "setup"
         self.step_log_offsets: dict[str, int] = {}
+        #: step id -> {role: node} when that step ran (for ``@STEP.primary``)
+        self.step_roles: dict[str, dict[str, str | None]] = {}
+        self._refs: set[str] | None = None
         #: what to do to unblock the running step when its deadline passes
         self._abort_hooks: list[Callable[[], Any]] = []
         #: run-clock time each step started, by id
@@ -127,16 +132,109 @@ class RunContext:
         if addr is None or port is None or self.cluster is None:
             return None
         for name, node in list(self.cluster.nodes.items()):
-            if int(node.port) == int(port) and str(node.host) in (addr, "localhost"):
+            # a node listens on its own address and on 127.0.0.1 (docs/clusters.md)
+            if int(node.port) == int(port) and (str(node.host) in (addr, "localhost") or addr == "127.0.0.1"):
                 return name
         return None
 
     def retarget_writers(self, name: str) -> None:
-        node = self.node(name)
+        target = self.client_target(name)
         for wl in self.workloads.values():
             if isinstance(wl, (LedgerWorkload, PgbenchWorkload)):
-                wl.retarget(node)
+                wl.retarget(target)
                 self.events.event("workload_retarget", name=wl.name, node=name)
+
+    def client_target(self, name: str) -> Target:
+        """What a client connects to for node ``name``: its address, or the one a layer routes
+        clients through (a managed cluster's client link)."""
+        node = self.node(name)
+        for layer in self.layers.values():
+            addr = layer.client_route(name)
+            if addr is not None:
+                return Target(name, node.conninfo(host=addr[0], port=addr[1]))
+        return node_target(node)
+
+    # ------------------------------------------------------- node references
+    def resolve_node(self, ref: str) -> str:
+        """A node name, or the node a reference names (``@primary``, ``@sync_standby``, and
+        ``@STEP.primary``: what ``@primary`` was when step STEP ran)."""
+        if not is_node_reference(ref):
+            return ref
+        m = NODE_REF_RE.fullmatch(ref)
+        if m is None:
+            raise HarnessError(f"malformed node reference {ref!r}")
+        role = m.group("role")
+        if m.group("step"):
+            seen = self.step_roles.get(m.group("step"))
+            if seen is None:
+                raise HarnessError(f"{ref}: step {m.group('step')!r} has not run yet")
+            name = seen.get(role)
+        else:
+            name = self.current_role(role)
+        if name is None:
+            raise StepFailed(f"{ref}: no node is {role.replace('_', ' ')}"
+                             + (f" (when step {m.group('step')} ran)" if m.group("step") else " now"))
+        return name
+
+    def current_role(self, role: str) -> str | None:
+        """Which node holds ``role`` now: a layer's answer (the manager's view), else walsim's
+        own record (the primary) or the primary's pg_stat_replication (a sync standby)."""
+        for layer in self.layers.values():
+            name = layer.resolve(role)
+            if name is not None:
+                return name
+        if role == "primary":
+            return self.primary
+        try:
+            rows = self.node(self.primary).query(
+                "SELECT application_name FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') "
+                "ORDER BY sync_priority, application_name")
+        except psycopg.Error:
+            return None
+        return next((r[0] for r in rows if r[0] in self.scenario.nodes), None)
+
+    def _referenced_steps(self) -> set[str]:
+        if self._refs is None:
+            found: set[str] = set()
+            for st in self.scenario.steps:
+                for v in st.values.values():
+                    for x in (v if isinstance(v, list) else [v]):
+                        m = NODE_REF_RE.fullmatch(x) if is_node_reference(x) else None
+                        if m and m.group("step"):
+                            found.add(m.group("step"))
+            self._refs = found
+        return self._refs
+
+    def resolve_step(self, step: Step) -> Step:
+        """The step with its node references resolved (an event records what they named);
+        the roles of a step that a later ``@STEP.role`` names are recorded first."""
+        if step.id in self._referenced_steps() and step.id not in self.step_roles:
+            roles = {r: self.current_role(r) for r in ("primary", "sync_standby")}
+            self.step_roles[step.id] = roles
+            self.events.event("step_roles", id=step.id, roles=roles)
+        resolved: dict[str, Any] = {}
+        values = dict(step.values)
+        for key, v in step.values.items():
+            if isinstance(v, list) and any(is_node_reference(x) for x in v):
+                values[key] = [self.resolve_node(x) for x in v]
+                resolved[key] = values[key]
+            elif is_node_reference(v):
+                values[key] = self.resolve_node(v)
+                resolved[key] = values[key]
+        if not resolved:
+            return step
+        self.events.event("node_refs", id=step.id, resolved=resolved)
+        return replace(step, values=values)
+
+    def node_processes(self, name: str, what: str) -> list[tuple[int, int]]:
+        """Pids (with start times) of a node's programs of one kind that layers started
+        (``manager``; ``node``: every program of the node)."""
+        out: list[tuple[int, int]] = []
+        for layer in self.layers.values():
+            for kind, pids in layer.processes(name).items():
+                if what == "node" or kind == what:
+                    out += pids
+        return out
 
     # ------------------------------------------------------------ topology
     def route(self, via: str | None, upstream: str) -> tuple[str, int] | None:
@@ -228,6 +326,7 @@ class RunContext:
         kind = self.scenario.step_kind(step)
         if kind.run is None:
             raise HarnessError(f"{step.path}: {step.category} {step.kind} has no implementation")
+        step = self.resolve_step(step)
         if kind.layer is None:
             return kind.run(self, step) or {}
         layer = self.layers.get(kind.layer)

@@ -181,6 +181,11 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
     ctx.events.event("postgresql", version=ctx.cluster.pg.version, major=ctx.cluster.major,
                      bindir=str(ctx.cluster.pg.bindir))
     _setup_layers(ctx)
+    builder = next((layer for layer in ctx.layers.values() if layer.builds_cluster), None)
+    if builder is not None:
+        # A layer that drives the cluster itself (an HA manager) builds and starts it.
+        builder.build(lambda msg: say(msg, ctx))
+        return
     built: set[str] = set()
     order: list[str] = []
     later: dict[str, dict[str, Any]] = {}
@@ -226,36 +231,51 @@ def _build(ctx: RunContext, say: ProgressFn) -> None:
 
 def _start_load(ctx: RunContext, samples: JsonlWriter, ledger: JsonlWriter) -> None:
     sc = ctx.scenario
-    primary = ctx.node(sc.primary)
+    primary = ctx.node(ctx.primary)  # the scenario's, or the leader a manager named
     for name, spec in sc.workloads.items():
-        v = spec.values
+        v = dict(spec.values)
+        for key in ("node", "nodes"):  # @primary and friends, resolved now
+            if isinstance(v.get(key), list):
+                v[key] = [ctx.resolve_node(x) for x in v[key]]
+            elif v.get(key) is not None:
+                v[key] = ctx.resolve_node(v[key])
         if spec.kind == "ledger":
             LedgerWorkload.setup(primary)  # replicated to every node, whoever writes later
             index = sum(1 for w in ctx.workloads.values() if isinstance(w, LedgerWorkload))
             eps = v.get("endpoints")
+            search = bool(eps)
             if eps:
                 targets = [ctx.endpoint(e) for e in eps]
                 first = eps.index(v["node"]) if v.get("node") in eps else 0
                 targets = targets[first:] + targets[:first]
+            elif any(ctx.node(n).managed_by is not None for n in sc.nodes):
+                # A cluster someone else drives: the clients search every node (through its
+                # client route) for the writable one, the node named first.
+                names = [v["node"]] + [n for n in sc.nodes if n != v["node"]]
+                targets = [ctx.client_target(n) for n in names]
+                search = True
             else:
-                targets = [node_target(ctx.node(v["node"]))]
+                targets = [ctx.client_target(v["node"])]
             ctx.workloads[name] = LedgerWorkload(name, v, ctx.seed, ledger, ctx.clock, targets, index=index,
-                                                 search=bool(eps), identify=ctx.identify_server)
+                                                 search=search, identify=ctx.identify_server)
         elif spec.kind == "reader":
             ctx.workloads[name] = ReaderWorkload(name, v, ctx.seed, ledger, ctx.clock,
-                                                 [node_target(ctx.node(n)) for n in v["nodes"]])
+                                                 [ctx.client_target(n) for n in v["nodes"]])
         else:
             pgbench = str(ctx.cluster.pg.path("pgbench"))
-            wl = PgbenchWorkload(name, v, ctx.seed, ledger, ctx.clock, node_target(ctx.node(v["node"])),
+            wl = PgbenchWorkload(name, v, ctx.seed, ledger, ctx.clock, ctx.client_target(v["node"]),
                                  pgbench, ctx.rundir / f"pgbench-{name}.log")
             wl.setup()
             ctx.workloads[name] = wl
     if any(s.kind == "ledger" for s in sc.workloads.values()):
         # make the table reach every standby before the clock starts
         for n in sc.nodes:
-            if n != sc.primary:
+            if n != ctx.primary:
                 node = ctx.node(n)
-                (node.upstream or primary).wait_for_catchup(node, "replay")
+                if node.managed_by is not None:  # its application_name is the manager's choice
+                    node.wait_for_replay(primary.lsn("write"))
+                else:
+                    (node.upstream or primary).wait_for_catchup(node, "replay")
     extra: dict[str, Any] = {}
     for layer in ctx.layers.values():
         extra.update(layer.observe())
@@ -316,6 +336,15 @@ def run_with_deadline(ctx: RunContext, step: Step) -> dict[str, Any]:
 def _run_steps(ctx: RunContext, say: ProgressFn) -> str | None:
     for step in ctx.scenario.steps:
         ctx.current_step = step
+        try:
+            step = ctx.resolve_step(step)  # @primary & co.: what the events and verdicts see
+        except StepFailed as exc:
+            ctx.events.event("step_start", step=step.index, id=step.id, category=step.category,
+                             kind=step.kind, node=step.values.get("node"), desc=step.describe(), note=step.note)
+            ctx.events.event("step_end", step=step.index, id=step.id, kind=step.kind, ok=False, error=str(exc))
+            say(f"step failed: {exc}", ctx)
+            return str(exc)
+        ctx.current_step = step
         node = step.values.get("node")
         ctx.step_log_offsets = {}
         for n in ctx.scenario.nodes:
@@ -359,7 +388,9 @@ def _teardown(ctx: RunContext, keep: bool, samples: JsonlWriter, ledger: JsonlWr
             pass
     if ctx.observer is not None:
         ctx.observer.stop()
-    for layer in ctx.layers.values():
+    # In the reverse order of set-up: a layer stops before the layers it required
+    # (an HA manager's programs and PostgreSQL before walsim-netd).
+    for layer in reversed(list(ctx.layers.values())):
         for what, hook in (("teardown", layer.teardown), ("collect", lambda: layer.collect(ctx.rundir / "faults"))):
             try:
                 hook()

@@ -32,9 +32,15 @@ if TYPE_CHECKING:  # pragma: no cover
 KINDS: list[StepKind] = []
 
 
+#: steps that run pg_ctl, promote, re-point or rewind: refused when a manager drives the cluster
+DRIVES_POSTGRES = ("promote", "promote_most_advanced", "follow_primary", "repoint", "rewind", "stop",
+                   "start", "restart")
+
+
 def register(category: str, name: str, fields: Mapping[str, s.Field], doc: str,
              check: Check | None = None, run: Runner | None = None) -> None:
-    KINDS.append(step_kind(category, name, fields, doc, check=check, run=run))
+    KINDS.append(step_kind(category, name, fields, doc, check=check, run=run,
+                           drives_postgres=category == "do" and name in DRIVES_POSTGRES))
 
 
 PROMOTE_METHODS = ("pg_ctl", "function", "trigger_file")
@@ -456,8 +462,9 @@ def _run_wl_stop(ctx: "RunContext", step: "Step") -> dict[str, Any]:
 
 
 def _run_wl_retarget(ctx: "RunContext", step: "Step") -> dict[str, Any]:
-    ctx.workload(step.values["name"]).retarget(ctx.node(step.values["node"]))
-    return {}
+    # through the node's client route when a layer gives one (a managed cluster's client link)
+    ctx.workload(step.values["name"]).retarget(ctx.client_target(step.values["node"]))
+    return {"node": step.values["node"]}
 
 
 register("load", "start", {"name": s.workload_ref(required=True)}, "start a workload",

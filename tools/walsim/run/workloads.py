@@ -284,7 +284,7 @@ class LedgerWorkload(Workload):
         """Point the workload at ``node``: without search it becomes the only endpoint;
         with search it is tried first (added if it was not an endpoint).  Commits in
         flight elsewhere are interrupted (indeterminate)."""
-        new = node_target(node)
+        new = node if isinstance(node, Target) else node_target(node)
         with self._lock:
             if self.search:
                 names = [e.name for e in self.endpoints]
@@ -622,6 +622,6 @@ class PgbenchWorkload(Workload):
     def retarget(self, node: Any) -> None:
         was = self.running
         self.stop()
-        self.target = node_target(node)
+        self.target = node if isinstance(node, Target) else node_target(node)
         if was:
             self.start()

@@ -21,8 +21,8 @@ from typing import Any
 from walsim.core.errors import ScenarioError
 from walsim.core.pgmajors import SUPPORTED
 from walsim.scenario import schema as s
-from walsim.scenario.model import (DURABILITIES, ROLES, LinkSpec, NodeSpec, Scenario, Step, VerdictSpec,
-                                   WorkloadSpec)
+from walsim.scenario.model import (DURABILITIES, LINK_PROTOS, LINK_ROLES, ROLES, LinkSpec, ManagerSpec, NodeSpec,
+                                   Scenario, Step, VerdictSpec, WorkloadSpec)
 from walsim.scenario.registry import CATEGORIES, COMMON_FIELDS, VERDICT_COMMON, Vocabulary
 from walsim.scenario.schema import Issue, Names
 
@@ -40,7 +40,7 @@ TOP_FIELDS = {
                            help="what the configuration promises for acknowledged commits"),
     "settings": s.settings(help="postgresql.conf settings for every node"),
 }
-TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "cluster")
+TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "manager", "cluster")
 
 
 def _pg_major(v: Any, _names: Names) -> int:
@@ -68,6 +68,11 @@ NODE_FIELDS = {
 
 LINK_FIELDS = {
     "to": s.string(required=True, help="the node whose server port this link forwards to"),
+    "role": s.choice(LINK_ROLES, default="replication",
+                     help="what the link carries (read by isolate and the report)"),
+    "proto": s.choice(LINK_PROTOS, default="pg",
+                      help="pg: walsim-netd follows the PostgreSQL protocol; raw: opaque bytes, "
+                           "byte-level faults only"),
 }
 
 _HOST_PORT_RE = re.compile(r"[A-Za-z0-9_.:-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
@@ -186,14 +191,20 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     _collect_step_names(raw_steps, names, file, issues)
 
     nodes = _load_nodes(raw_nodes, vocabulary, names, file, issues)
-    links = {k: LinkSpec(k, v) for k, v in _load_links(raw_links, names, file, issues).items()}
+    links = _load_links(raw_links, names, file, issues)
     _check_topology(nodes, links, names.nodes, file, issues, names.links)
     settings = top.get("settings") or {}
     durability = top.get("durability")
-    if durability and nodes:
+    manager = _load_manager(doc.get("manager"), vocabulary, names, file, issues)
+    if manager is not None:
+        _check_managed(manager, vocabulary, durability, settings, nodes, links, file, issues)
+    elif durability and nodes:
         _check_durability(durability, settings, nodes, file, issues)
+    names.references = True  # steps and workloads may name nodes by role (@primary)
     workloads = _load_workloads(raw_workloads, names, file, issues)
-    steps = _load_steps(raw_steps, vocabulary, names, nodes, workloads, file, issues)
+    steps = _load_steps(raw_steps, vocabulary, names, nodes, workloads, file, issues,
+                        managed=manager is not None)
+    names.references = False
     warnings: list[Issue] = []
     _check_own_standby_names(settings, nodes, steps, file, warnings)
     verdicts = _load_verdicts(raw_verdicts, vocabulary, names, nodes, steps, file, issues)
@@ -203,7 +214,8 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
     return Scenario(path=Path(file), text=text, name=top["name"], description=top["description"],
                     seed=top["seed"], durability=durability, settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
-                    vocabulary=vocabulary, warnings=warnings, pg_version=cluster.get("version"))
+                    vocabulary=vocabulary, warnings=warnings, manager=manager,
+                    pg_version=cluster.get("version"))
 
 
 def _cluster(doc: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, Any]:
@@ -215,6 +227,49 @@ def _cluster(doc: dict, names: Names, file: str, issues: list[Issue]) -> dict[st
         issues.append(Issue(file, "cluster", f"expected a table ([cluster]), got {s._type_name(raw)}"))
         return {}
     return s.validate_table(raw, CLUSTER_FIELDS, names, file, "cluster", issues)
+
+
+def _load_manager(raw: Any, vocabulary: Vocabulary, names: Names, file: str,
+                  issues: list[Issue]) -> ManagerSpec | None:
+    """``[manager] kind = "..."`` and the kind's keys."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        issues.append(Issue(file, "manager", f"expected a table ([manager]), got {s._type_name(raw)}"))
+        return None
+    kind = raw.get("kind")
+    adapter = vocabulary.managers.get(kind) if isinstance(kind, str) else None
+    if adapter is None:
+        known = ", ".join(sorted(vocabulary.managers)) or "none registered"
+        issues.append(Issue(file, "manager.kind", f"unknown manager kind {kind!r} (expected one of: {known})"))
+        return None
+    fields = {"kind": s.string(required=True)}
+    fields.update(adapter.all_fields())
+    v = s.validate_table(raw, fields, names, file, "manager", issues)
+    v.pop("kind", None)
+    return ManagerSpec(kind, v)
+
+
+def _check_managed(manager: ManagerSpec, vocabulary: Vocabulary, durability: str | None,
+                   settings: dict, nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], file: str,
+                   issues: list[Issue]) -> None:
+    """A managed cluster: the manager routes every path, so nodes name no link; what the
+    durability promises is the manager's configuration to say."""
+    for n in nodes.values():
+        for key in ("via", "slot"):
+            if getattr(n, key):
+                issues.append(Issue(file, f"nodes.{n.name}.{key}", f"the {manager.kind} manager "
+                                    f"decides how nodes replicate: remove {key}"))
+    if links:
+        issues.append(Issue(file, "links", f"the {manager.kind} manager routes every path through "
+                            "walsim-netd itself: remove [links] (faults name a node, e.g. fault = \"isolate\")"))
+    adapter = vocabulary.managers[manager.kind]
+    primary = next((n for n in nodes.values() if n.role == "primary"), None)
+    eff = dict(settings)
+    if primary is not None:
+        eff.update(primary.settings)
+    for key, msg in adapter.check_scenario(manager.values, durability or "async", eff):
+        issues.append(Issue(file, key, msg))
 
 
 def _table(doc: dict, key: str, file: str, issues: list[Issue], required: bool = False) -> dict:
@@ -270,7 +325,7 @@ def _load_nodes(raw: dict, vocabulary: Vocabulary, names: Names, file: str,
     return nodes
 
 
-def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, str]:
+def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, LinkSpec]:
     out = {}
     for name, table in raw.items():
         v = s.validate_table(table, LINK_FIELDS, names, file, f"links.{name}", issues)
@@ -281,7 +336,7 @@ def _load_links(raw: dict, names: Names, file: str, issues: list[Issue]) -> dict
             issues.append(Issue(file, f"links.{name}.to",
                                 f"unknown node {to!r} (declared: {', '.join(sorted(names.nodes))})"))
             continue
-        out[name] = to
+        out[name] = LinkSpec(name, to, v.get("role") or "replication", v.get("proto") or "pg")
     return out
 
 
@@ -324,6 +379,10 @@ def _check_topology(nodes: dict[str, NodeSpec], links: dict[str, LinkSpec], decl
             elif links[n.via].to != n.upstream:
                 issues.append(Issue(file, f"{base}.via", f"link {n.via!r} forwards to "
                                     f"{links[n.via].to!r}, but the upstream is {n.upstream!r}"))
+            elif links[n.via].role != "replication":
+                issues.append(Issue(file, f"links.{n.via}.role", f"{n.name} streams via {n.via!r}: "
+                                    f"a standby's link has role = \"replication\" (it is "
+                                    f"{links[n.via].role!r})"))
     # every standby must reach the primary through its chain of upstreams
     for n in nodes.values():
         seen = [n.name]
@@ -474,7 +533,8 @@ def _check_ledger_start(wl: WorkloadSpec, node: str | None, primary: str | None,
                         issues: list[Issue]) -> None:
     """A ledger without endpoints writes to its node: that node must be the primary
     when the workload starts (a standby answers every commit with 25006)."""
-    if wl.kind != "ledger" or wl.values.get("endpoints") or node is None or primary is None:
+    if wl.kind != "ledger" or wl.values.get("endpoints") or node is None or primary is None \
+            or s.is_node_reference(node):
         return
     if node != primary:
         issues.append(Issue(file, f"workloads.{wl.name}.node", f"{node} is a standby when the workload "
@@ -484,7 +544,8 @@ def _check_ledger_start(wl: WorkloadSpec, node: str | None, primary: str | None,
 
 
 def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str, NodeSpec],
-                workloads: dict[str, WorkloadSpec], file: str, issues: list[Issue]) -> list[Step]:
+                workloads: dict[str, WorkloadSpec], file: str, issues: list[Issue],
+                managed: bool = False) -> list[Step]:
     steps: list[Step] = []
     faults_so_far: set[str] = set()
     primary = next((n.name for n in nodes.values() if n.role == "primary"), None)
@@ -521,6 +582,15 @@ def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str
             known = ", ".join(k.name for k in vocabulary.step_kinds(cat))
             issues.append(Issue(file, f"{path}.{cat}", f"unknown {cat} kind {kind_name!r} (expected one of: {known})"))
             continue
+        if managed and kind.drives_postgres:
+            issues.append(Issue(file, f"{path}.{cat}", f"{cat} = \"{kind_name}\" would have walsim drive "
+                                "PostgreSQL itself, but [manager] drives this cluster (use the manager's "
+                                "steps: switchover, kill with what = ..., isolate)"))
+            continue
+        if not managed and kind.needs_manager:
+            issues.append(Issue(file, f"{path}.{cat}", f"{cat} = \"{kind_name}\" acts on an HA manager: "
+                                "it needs a [manager] table (docs/managers.md)"))
+            continue
         fields = dict(COMMON_FIELDS)
         fields.update(kind.fields)
         before = len(issues)
@@ -539,7 +609,7 @@ def _load_steps(raw: list, vocabulary: Vocabulary, names: Names, nodes: dict[str
             for sub, msg in kind.check_nodes(v, nodes):
                 issues.append(Issue(file, f"{path}.{sub}" if sub else path, msg))
         # a light simulation of roles, to catch promoting the node that already is primary
-        if cat == "do" and kind_name == "promote" and v.get("node"):
+        if cat == "do" and kind_name == "promote" and v.get("node") and not s.is_node_reference(v["node"]):
             if primary is not None and v["node"] == primary:
                 issues.append(Issue(file, f"{path}.node", f"{v['node']} is the primary at this step "
                                     "(only a standby can be promoted)"))

@@ -17,6 +17,10 @@ from walsim.scenario.schema import Names
 
 DURABILITIES = ("async", "sync", "quorum")
 ROLES = ("primary", "standby")
+#: what a link carries (``[links.NAME] role``; docs/scenarios.md, "Roles and members")
+LINK_ROLES = ("replication", "client", "api", "dcs", "monitor", "raft", "other")
+#: how walsim-netd reads a link: the PostgreSQL protocol, or opaque bytes
+LINK_PROTOS = ("pg", "raw")
 
 
 @dataclass
@@ -34,10 +38,21 @@ class NodeSpec:
 
 @dataclass
 class LinkSpec:
-    """A path through walsim-netd: streaming ``via`` it reaches node ``to``."""
+    """A path through walsim-netd: streaming ``via`` it reaches node ``to``; ``role``
+    says what it carries, ``proto`` how netd reads it."""
 
     name: str
     to: str
+    role: str = "replication"
+    proto: str = "pg"
+
+
+@dataclass
+class ManagerSpec:
+    """``[manager]``: the HA manager that drives the cluster, and its settings."""
+
+    kind: str
+    values: dict[str, Any]
 
 
 @dataclass
@@ -91,6 +106,8 @@ class Scenario:
     steps: list[Step]
     verdicts: list[VerdictSpec]
     names: Names = field(default_factory=Names)
+    #: the HA manager driving the cluster (None: walsim drives it)
+    manager: ManagerSpec | None = None
     #: problems that do not stop the scenario from running (printed by check and run)
     warnings: list[Any] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary, repr=False, compare=False)
@@ -119,8 +136,17 @@ class Scenario:
         return kind
 
     def layers_used(self) -> list[Any]:
-        """The fault layers (classes) this scenario uses, in registration order."""
-        return [layer for layer in self.vocabulary.layers if layer.used_by(self)]
+        """The fault layers (classes) this scenario uses, in registration order, with the
+        layers they require (``FaultLayer.requires``)."""
+        wanted = {layer.name for layer in self.vocabulary.layers if layer.used_by(self)}
+        todo = list(wanted)
+        while todo:
+            layer = self.vocabulary.layer(todo.pop())
+            for req in getattr(layer, "requires", ()):
+                if req not in wanted:
+                    wanted.add(req)
+                    todo.append(req)
+        return [layer for layer in self.vocabulary.layers if layer.name in wanted]
 
     def needs(self) -> set[str]:
         """The facilities the scenario needs at run time (``cluster``, ``netd``, ``disk``, ``clock``)."""

@@ -83,6 +83,11 @@ class StepKind:
     run: Runner | None = None
     #: for faults: the field naming what the fault acts on (shown in the events and the report)
     target: str | None = None
+    #: the step runs pg_ctl, promotes, re-points or rewinds: refused when a manager drives
+    #: the cluster (walsim then never does these itself)
+    drives_postgres: bool = False
+    #: the step acts on an HA manager: refused unless ``[manager]`` is present
+    needs_manager: bool = False
 
 
 @dataclass
@@ -112,14 +117,29 @@ class FaultLayerInfo(Protocol):
     def unavailable(cls) -> str | None: ...
 
 
+class ManagerKindInfo(Protocol):
+    """What the vocabulary knows of an HA manager adapter (:class:`walsim.managers.base.Manager`)."""
+
+    kind: str
+    doc: str
+
+    @classmethod
+    def all_fields(cls) -> Mapping[str, s.Field]: ...
+
+    @classmethod
+    def check_scenario(cls, values: Mapping[str, Any], durability: str,
+                       settings: Mapping[str, Any]) -> "list[tuple[str, str]]": ...
+
+
 def step_kind(category: str, name: str, fields: Mapping[str, s.Field], doc: str, *,
               check: Check | None = None, check_nodes: NodeCheck | None = None,
               layer: str | None = None, run: Runner | None = None,
-              target: str | None = None) -> StepKind:
+              target: str | None = None, drives_postgres: bool = False) -> StepKind:
     """A :class:`StepKind`, its category checked."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown step category {category!r}")
-    return StepKind(category, name, dict(fields), doc, check, check_nodes, layer, run, target)
+    return StepKind(category, name, dict(fields), doc, check, check_nodes, layer, run, target,
+                    drives_postgres)
 
 
 @dataclass
@@ -131,6 +151,14 @@ class Vocabulary:
     layers: list[Any] = field(default_factory=list)
     #: keys of ``[nodes.NAME]`` tables contributed by fault layers (``disk``, ``clock``)
     node_fields: dict[str, s.Field] = field(default_factory=dict)
+    #: ``[manager] kind`` -> the adapter (:class:`ManagerKindInfo`)
+    managers: dict[str, Any] = field(default_factory=dict)
+
+    def add_manager(self, manager: ManagerKindInfo) -> None:
+        """An HA manager adapter: the ``[manager] kind`` it answers to, and its keys."""
+        if manager.kind in self.managers:
+            raise ValueError(f"manager kind {manager.kind!r} is registered twice")
+        self.managers[manager.kind] = manager
 
     def add_steps(self, kinds: Iterable[StepKind]) -> None:
         for k in kinds:

@@ -45,6 +45,9 @@ class Names:
     faults: set[str] = field(default_factory=set)
     steps: set[str] = field(default_factory=set)
     workloads: set[str] = field(default_factory=set)
+    #: node fields may hold references (``@primary``...) resolved when a step runs: set by
+    #: the loader while it validates steps and workloads, never for verdicts
+    references: bool = False
 
 
 def parse_duration(value: Any) -> float:
@@ -208,8 +211,32 @@ def _ref(kind: str, attr: str) -> Callable[[Any, Names], str]:
     return conv
 
 
+#: a node reference resolved when the step runs: ``@primary``, ``@sync_standby``,
+#: ``@STEP.primary``, ``@STEP.sync_standby`` (what it was when step STEP ran)
+NODE_REF_RE = re.compile(r"@(?:(?P<step>[A-Za-z][A-Za-z0-9_.-]*)\.)?(?P<role>primary|sync_standby)")
+
+
+def _node_or_reference(v: Any, names: Names) -> str:
+    if isinstance(v, str) and v.startswith("@") and names.references:
+        m = NODE_REF_RE.fullmatch(v)
+        if not m:
+            raise Invalid(f"expected a node name or a reference @primary, @sync_standby, "
+                          f"@STEP.primary or @STEP.sync_standby, got {v!r}")
+        if m.group("step") and m.group("step") not in names.steps:
+            listing = ", ".join(sorted(names.steps)) or "none declared"
+            raise Invalid(f"{v!r} names step {m.group('step')!r}, which no step declares as its id "
+                          f"(step ids: {listing})")
+        return v
+    return _ref("node", "nodes")(v, names)
+
+
+def is_node_reference(v: Any) -> bool:
+    """Whether a converted node field holds a reference resolved at run time."""
+    return isinstance(v, str) and v.startswith("@")
+
+
 def node_ref(required: bool = False, default: str | None = None, help: str = "") -> Field:
-    return Field(_ref("node", "nodes"), required, default, help, "node name")
+    return Field(_node_or_reference, required, default, help, "node name")
 
 
 def link_ref(required: bool = False, default: str | None = None, help: str = "") -> Field:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from walsim.core.errors import DiskFaultError
 from walsim.core.paths import library, library_candidates, not_found, program, program_candidates
 from walsim.core.timeouts import Deadline, wait_until
+from walsim.pg.addresses import add_preload, remove_preload
 
 if TYPE_CHECKING:
     from walsim.pg.node import Node
@@ -152,13 +153,14 @@ class DiskFaults:
         if trace is not None:
             args += ["--trace", os.fspath(self.trace_path)]
         self._ctl(args)
-        node.environment["LD_PRELOAD"] = os.fspath(self.library)
+        # beside libwalsim-bind.so and libfaketime, which the node may preload too
+        add_preload(node.environment, os.fspath(self.library))
         node.environment[REGION_ENV] = os.fspath(self.region)
         return self
 
     def unload(self) -> None:
         """Stop preloading the library at the node's next start."""
-        self.node.environment.pop("LD_PRELOAD", None)
+        remove_preload(self.node.environment, os.fspath(self.library))
         self.node.environment.pop(REGION_ENV, None)
 
     def _ctl(self, args: Sequence[str]) -> str:

@@ -55,7 +55,8 @@ def _word(key: str, value: object) -> str:
 def format_fault(fault_id: str, link: str, kind: str, **params: object) -> str:
     """The control line ``fault add id=.. link=.. kind=.. key=value...``.
 
-    ``None`` values are left out; booleans become ``true``/``false``.
+    ``None`` values are left out; booleans become ``1``/``0``; a list or tuple
+    (``src=["pg1", "pg2"]``) becomes a comma-separated value.
     """
     words = ["fault", "add", _word("id", fault_id), _word("link", link), _word("kind", kind)]
     for key, value in params.items():
@@ -63,6 +64,10 @@ def format_fault(fault_id: str, link: str, kind: str, **params: object) -> str:
             continue
         if isinstance(value, bool):
             value = "1" if value else "0"
+        elif isinstance(value, (list, tuple)):
+            if not value or any("," in str(v) for v in value):
+                raise ValueError(f"{key}={value!r}: a list of one or more names without commas")
+            value = ",".join(str(v) for v in value)
         words.append(_word(key, value))
     return " ".join(words)
 
@@ -215,14 +220,29 @@ class Netd:
     # ------------------------------------------------------------ commands
     def add_link(self, name: str, upstream_host: str, upstream_port: int, *,
                  listen_host: str = "127.0.0.1", listen_port: int = 0,
-                 tls: str | None = None) -> tuple[str, int]:
-        """Add a link; returns the (host, port) clients should connect to."""
+                 tls: str | None = None, proto: str | None = None) -> tuple[str, int]:
+        """Add a link; returns the (host, port) clients should connect to.
+        ``proto="raw"``: any TCP protocol, byte-level faults only (docs/netd.md,
+        "Raw links")."""
         line = f"link add {_word('name', name)} listen={listen_host}:{listen_port} " \
                f"upstream={upstream_host}:{upstream_port}"
         if tls is not None:
             line += " " + _word("tls", tls)
+        if proto is not None:
+            line += " " + _word("proto", proto)
         res = self.command(line)
         return listen_host, int(res["port"])
+
+    def add_node(self, name: str, addr: str) -> dict[str, Any]:
+        """Connections from IPv4 address ``addr`` come from node ``name`` (``node add``)."""
+        return self.command(f"node add {_word('name', name)} {_word('addr', addr)}")
+
+    def del_node(self, name: str) -> None:
+        self.command(f"node del {_word('name', name)[5:]}")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The source nodes: ``[{"name", "addr"}]``."""
+        return self.command("nodes")
 
     def del_link(self, name: str) -> None:
         self.command(f"link del {name}")
