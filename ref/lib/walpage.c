@@ -1,11 +1,12 @@
 /*
  * walpage.c — WAL page headers (see walsim/walpage.h).
  *
- * The checks mirror XLogReaderValidatePageHeader() of PostgreSQL 15's
- * xlogreader.c, in the same order, so a page rejected here is rejected by
- * PostgreSQL for the same reason.
+ * The checks mirror XLogReaderValidatePageHeader() of xlogreader.c, in the
+ * same order (unchanged from 13 to 18), so a page rejected here is rejected
+ * by PostgreSQL for the same reason.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "walsim/lsn.h"
@@ -15,16 +16,30 @@
  * The one table of per-major facts.  Adding a major means adding a row
  * (XLOG_PAGE_MAGIC from xlog_internal.h, XLP_* from the same file,
  * RM_MAX_BUILTIN_ID from rmgrlist.h/rmgr.h).
+ *
+ * Every magic was read from real WAL written by that major (tests/data/wal-N,
+ * made by tools/make-version-wal): 13 0xD106, 14 0xD10D, 15 0xD110, 16 0xD113,
+ * 17 0xD116, 18 0xD118.  The page header layout and its flags are the same
+ * in all six: XLP_FIRST_IS_OVERWRITE_CONTRECORD (0x0008) arrived in 14 and
+ * was back-patched into 13.5, so XLP_ALL_FLAGS is 0x000F everywhere.  The
+ * built-in resource managers are the same 22 (0 .. RM_LOGICALMSG_ID = 21)
+ * in all six (pg_get_wal_resource_managers() of 16-18 lists them); custom
+ * resource managers (ids 128-255) exist from 15 on: before 15
+ * ValidXLogRecordHeader() rejects any id above RM_MAX_ID (21).
  */
 static const WalVersionInfo wal_versions[] = {
-	{
-		.major = 15,
-		.page_magic = 0xD110,
-		.all_flags = 0x000F,
-		.overwrite_contrecord = 0x0008,
-		.max_builtin_rmid = 21,
-		.min_custom_rmid = 128,
-	},
+	{.major = 13, .page_magic = 0xD106, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 0},
+	{.major = 14, .page_magic = 0xD10D, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 0},
+	{.major = 15, .page_magic = 0xD110, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 128},
+	{.major = 16, .page_magic = 0xD113, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 128},
+	{.major = 17, .page_magic = 0xD116, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 128},
+	{.major = 18, .page_magic = 0xD118, .all_flags = 0x000F, .overwrite_contrecord = 0x0008,
+	.max_builtin_rmid = 21, .min_custom_rmid = 128},
 };
 
 #define N_WAL_VERSIONS (sizeof(wal_versions) / sizeof(wal_versions[0]))
@@ -45,6 +60,26 @@ wal_version_by_magic(uint16_t magic)
 		if (wal_versions[i].page_magic == magic)
 			return &wal_versions[i];
 	return NULL;
+}
+
+const char *
+wal_magic_describe(uint16_t magic, char *buf, size_t size)
+{
+	const WalVersionInfo *v = wal_version_by_magic(magic);
+	size_t		n;
+
+	if (v != NULL)
+	{
+		snprintf(buf, size, "PostgreSQL %d", v->major);
+		return buf;
+	}
+	n = (size_t) snprintf(buf, size, "no PostgreSQL version walsim knows (");
+	for (size_t i = 0; i < N_WAL_VERSIONS && n < size; i++)
+		n += (size_t) snprintf(buf + n, size - n, "%s%d: %04X", i ? ", " : "",
+							   wal_versions[i].major, wal_versions[i].page_magic);
+	if (n < size)
+		snprintf(buf + n, size - n, ")");
+	return buf;
 }
 
 size_t

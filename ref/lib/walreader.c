@@ -362,7 +362,9 @@ check_record_header(WalReader *r)
 				got[LSN_TEXT_MAX],
 				want[LSN_TEXT_MAX];
 
-	if (rmid > r->version->max_builtin_rmid && rmid < r->version->min_custom_rmid)
+	/* before 15 there are no custom ids: anything above the built-in ones is invalid */
+	if (rmid > r->version->max_builtin_rmid &&
+		(r->version->min_custom_rmid == 0 || rmid < r->version->min_custom_rmid))
 	{
 		reader_stop(r, WAL_READ_BAD_RMID, r->rec_start,
 					"invalid resource manager ID %u at %s", rmid, lsn_format(r->rec_start, at));

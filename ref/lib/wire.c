@@ -335,10 +335,11 @@ header_done(WireDecoder *d, WireMessage *msg, WalsimError *err)
 		}
 		if (code == WIRE_CANCEL_REQUEST_CODE)
 		{
-			if (len != 16)
+			/* 3.0: a 4-byte key; 3.2 (PostgreSQL 18): 4 to 256 bytes */
+			if (len < 16 || len > 12 + WIRE_MAX_CANCEL_KEY)
 				return decoder_fail(d, err,
-									"CancelRequest at stream offset %llu: length %u, expected 16",
-									(unsigned long long) d->cur_offset, len);
+									"CancelRequest at stream offset %llu: length %u, expected 16 to %u",
+									(unsigned long long) d->cur_offset, len, 12 + WIRE_MAX_CANCEL_KEY);
 			kind = WIRE_MSG_CANCEL_REQUEST;
 		}
 		else
@@ -766,6 +767,19 @@ wire_parse_cancel(const uint8_t *body, size_t len, uint32_t *pid, uint32_t *key,
 	return true;
 }
 
+bool
+wire_parse_backend_key(const uint8_t *body, size_t len, uint32_t *pid,
+					   const uint8_t **key, size_t *key_len, WalsimError *err)
+{
+	if (len < 8 || len > 4 + WIRE_MAX_CANCEL_KEY)
+		return walsim_error_set(err, "backend key: body of %zu bytes, expected 8 to %d",
+								len, 4 + WIRE_MAX_CANCEL_KEY);
+	*pid = wire_be32(body);
+	*key = body + 4;
+	*key_len = len - 4;
+	return true;
+}
+
 const char *
 wire_error_field(const uint8_t *body, size_t len, char code, bool *malformed)
 {
@@ -990,6 +1004,15 @@ wire_put_backend_key_data(WireBuf *b, uint32_t pid, uint32_t key)
 }
 
 void
+wire_put_backend_key(WireBuf *b, uint32_t pid, const uint8_t *key, size_t key_len)
+{
+	wire_begin(b, 'K');
+	wire_put_u32(b, pid);
+	wire_put_bytes(b, key, key_len);
+	wire_end(b);
+}
+
+void
 wire_put_ready_for_query(WireBuf *b, char status)
 {
 	wire_begin(b, 'Z');
@@ -1110,11 +1133,11 @@ wire_put_copy_done(WireBuf *b)
 }
 
 void
-wire_put_negotiate_protocol_version(WireBuf *b, uint32_t newest_minor,
+wire_put_negotiate_protocol_version(WireBuf *b, uint32_t version,
 									const char *const *unknown_options, int n)
 {
 	wire_begin(b, 'v');
-	wire_put_u32(b, newest_minor);
+	wire_put_u32(b, version);
 	wire_put_u32(b, (uint32_t) n);
 	for (int i = 0; i < n; i++)
 		wire_put_cstring(b, unknown_options[i]);

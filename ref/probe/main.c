@@ -354,8 +354,22 @@ emit_body(Probe *p, char type, const uint8_t *b, size_t n)
 		case 'K':
 			if (n >= 8)
 			{
+				/* protocol 3.2 (PostgreSQL 18): keys of 4 to 256 bytes */
 				json_u64(j, "pid", wire_be32(b));
 				json_u64(j, "key", wire_be32(b + 4));
+				json_u64(j, "key_len", n - 4);
+			}
+			break;
+		case 'v':
+			if (n >= 8)
+			{
+				/* NegotiateProtocolVersion: the version the server speaks, then the unknown options */
+				char		version[32];
+
+				snprintf(version, sizeof(version), "%u.%u", WIRE_PROTOCOL_MAJOR(wire_be32(b)),
+						 WIRE_PROTOCOL_MINOR(wire_be32(b)));
+				json_str(j, "protocol", version);
+				json_u64(j, "unknown_options", wire_be32(b + 4));
 			}
 			break;
 		case 'Z':
@@ -643,7 +657,7 @@ put_startup(Probe *p, const ProbeStep *s, WireBuf *b)
 		keys[n] = "replication";
 		values[n++] = "true";
 	}
-	wire_put_startup(b, WIRE_PROTOCOL_3_0, keys, values, n);
+	wire_put_startup(b, s->protocol ? s->protocol : WIRE_PROTOCOL_3_0, keys, values, n);
 }
 
 /* A standby status update ('r'); "received" positions are the stream's end. */

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,18 @@ parse_words(const Words *w, int lineno, ProbeStep *step, WalsimError *err)
 			if (eq == NULL || eq == w->word[i])
 				return walsim_error_set(err, "line %d: startup parameter \"%s\" is not key=value",
 										lineno, w->word[i]);
+			if (strncmp(w->word[i], "protocol=", 9) == 0)
+			{
+				/* the protocol version to ask for (3.2: PostgreSQL 18), not a parameter */
+				unsigned int major, minor;
+				char		extra;
+
+				if (sscanf(eq + 1, "%u.%u%c", &major, &minor, &extra) != 2 || major > 0xFFFF ||
+					minor > 0xFFFF)
+					return walsim_error_set(err, "line %d: protocol \"%s\" is not MAJOR.MINOR", lineno, eq + 1);
+				step->protocol = (major << 16) | minor;
+				continue;
+			}
 			if (step->nparams == PROBE_MAX_PARAMS)
 				return walsim_error_set(err, "line %d: too many startup parameters", lineno);
 			step->keys[step->nparams] = strndup(w->word[i], (size_t) (eq - w->word[i]));

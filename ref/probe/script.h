@@ -81,6 +81,7 @@ typedef struct ProbeStep
 	char		wait_for[PROBE_MAX_WAIT];	/* wait: types; PROBE_WAIT_CLOSE = close */
 	int			nwait;
 	int			ms;				/* wait/read/stream/sleep */
+	uint32_t	protocol;		/* startup: protocol=3.N (0: 3.0) */
 } ProbeStep;
 
 typedef struct ProbeScript

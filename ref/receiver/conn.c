@@ -14,7 +14,7 @@
 #include "walsim/segment.h"
 #include "conn.h"
 
-#define CLIENT_MAJOR 15
+#define CLIENT_MAJOR 18
 
 const char *
 rcv_conn_message(PGconn *conn, char *buf, size_t len)
@@ -247,7 +247,7 @@ rcv_check_version(PGconn *conn, WalsimError *err)
 		return walsim_error_set(err,
 								"incompatible server version %s; client does not support streaming from server versions %s",
 								text ? text : "unknown",
-								version < 90300 ? "older than 9.3" : "newer than 15");
+								version < 90300 ? "older than 9.3" : "newer than 18");
 	}
 	return true;
 }

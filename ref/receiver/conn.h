@@ -35,7 +35,7 @@ PGconn	   *rcv_connect(const ReceiverOptions *opt, int stop_fd, volatile sig_ato
  */
 bool		rcv_check_server(PGconn *conn, mode_t *file_mode, WalsimError *err);
 
-/* The server's major version must be 9.3 .. 15 (CheckServerVersionForStreaming). */
+/* The server's major version must be 9.3 .. 18 (CheckServerVersionForStreaming). */
 bool		rcv_check_version(PGconn *conn, WalsimError *err);
 
 typedef struct SystemIdentity

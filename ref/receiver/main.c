@@ -1,6 +1,7 @@
 /*
- * main.c — walsim-receiver: receive WAL from a PostgreSQL 15 server like
- * pg_receivewal and verify every record on arrival.
+ * main.c — walsim-receiver: receive WAL from a PostgreSQL server (13 to 18)
+ * like pg_receivewal and verify every record on arrival; or, with
+ * --base-backup, take a base backup (basebackup.c).
  *
  * The outer loop is pg_receivewal's main()/StreamLog(): connect, check the
  * server, find where to start, stream until something ends the stream, and
@@ -19,6 +20,7 @@
 
 #include "walsim/lsn.h"
 #include "walsim/segment.h"
+#include "basebackup.h"
 #include "receiver.h"
 
 #define EXIT_STREAM_FAILED 1
@@ -264,6 +266,15 @@ run(Receiver *r)
 		receiver_log("error: %s", err.message);
 		return EXIT_STREAM_FAILED;
 	}
+	if (r->opt->base_backup)
+	{
+		if (!basebackup_run(r, &err))
+		{
+			receiver_log("error: %s", err.message);
+			return EXIT_STREAM_FAILED;
+		}
+		return EXIT_SUCCESS;
+	}
 	if (r->opt->create_slot || r->opt->drop_slot)
 		return slot_action(r);
 	if (!rcv_show_segment_size(r->conn, &r->segsize, &err))
@@ -343,7 +354,7 @@ main(int argc, char **argv)
 		return EXIT_STREAM_FAILED;
 	}
 	r.stop_fd = stop_pipe[0];
-	if (opt.directory != NULL)
+	if (opt.directory != NULL && !opt.base_backup)
 	{
 		r.dirfd = open(opt.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (r.dirfd < 0)

@@ -15,7 +15,7 @@
 #include "walsim/parse.h"
 #include "options.h"
 
-#define RECEIVER_VERSION "walsim-receiver (walsim) 0.1, speaks PostgreSQL 15 streaming replication"
+#define RECEIVER_VERSION "walsim-receiver (walsim) 0.1, speaks PostgreSQL 13 to 18 streaming replication and base backups"
 
 #define MAX_STATUS_INTERVAL_S		(INT_MAX / 1000)	/* kept in milliseconds in an int */
 #define MAX_RECONNECT_INTERVAL_S	3600
@@ -34,6 +34,7 @@ enum
 	OPT_JSON_EVENTS,
 	OPT_RECONNECT,
 	OPT_CONNECT_TIMEOUT,
+	OPT_BASE_BACKUP,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -71,6 +72,14 @@ print_help(void)
 		   "      --connect-timeout=SECS\n"
 		   "                         give up a connection attempt after SECS (default: 10;\n"
 		   "                         a connect_timeout in -d wins)\n\n"
+		   "Base backup (walsim; a data directory as pg_basebackup -X fetch makes it):\n"
+		   "      --base-backup      take a base backup of the server into -D (absent or empty)\n"
+		   "  -R, --write-recovery-conf\n"
+		   "                         write standby.signal and primary_conninfo (and\n"
+		   "                         primary_slot_name with -S) for a standby\n"
+		   "  -c, --checkpoint=fast|spread\n"
+		   "                         set fast or spread (default) checkpointing\n"
+		   "  -l, --label=LABEL      set the backup label\n\n"
 		   "Connection options:\n"
 		   "  -d, --dbname=CONNSTR   connection string\n"
 		   "  -h, --host=HOSTNAME    database server host or socket directory\n"
@@ -123,6 +132,11 @@ check_combination(const ReceiverOptions *opt, WalsimError *err)
 		return walsim_error_set(err, "cannot use --synchronous together with --no-sync");
 	if (opt->if_not_exists && !opt->create_slot)
 		return walsim_error_set(err, "--if-not-exists needs --create-slot");
+	if (opt->base_backup && (opt->create_slot || opt->drop_slot || opt->synchronous ||
+							 opt->endpos || opt->have_start))
+		return walsim_error_set(err, "--base-backup cannot be combined with slot actions or streaming options");
+	if (!opt->base_backup && (opt->write_recovery_conf || opt->label || opt->fast_checkpoint))
+		return walsim_error_set(err, "-R, --checkpoint and --label need --base-backup");
 	return true;
 }
 
@@ -153,6 +167,10 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 		{"json-events", required_argument, NULL, OPT_JSON_EVENTS},
 		{"reconnect-interval", required_argument, NULL, OPT_RECONNECT},
 		{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+		{"base-backup", no_argument, NULL, OPT_BASE_BACKUP},
+		{"write-recovery-conf", no_argument, NULL, 'R'},
+		{"checkpoint", required_argument, NULL, 'c'},
+		{"label", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0}
@@ -163,7 +181,7 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 	set_defaults(opt);
 	optind = 1;
 	opterr = 0;					/* we report unknown options ourselves */
-	while ((c = getopt_long(argc, argv, ":d:h:p:U:wD:E:ns:S:vV?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, ":d:h:p:U:wD:E:ns:S:vV?Rc:l:", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -262,6 +280,28 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 					walsim_error_set(err, "invalid connect timeout \"%s\": must be at least 1", optarg);
 					return OPTIONS_ERROR;
 				}
+			case OPT_BASE_BACKUP:
+				opt->base_backup = true;
+				break;
+			case 'R':
+				opt->write_recovery_conf = true;
+				break;
+			case 'c':
+				if (strcmp(optarg, "fast") == 0)
+					opt->fast_checkpoint = true;
+				else if (strcmp(optarg, "spread") != 0)
+				{
+					walsim_error_set(err, "invalid checkpoint argument \"%s\", must be \"fast\" or \"spread\"", optarg);
+					return OPTIONS_ERROR;
+				}
+				break;
+			case 'l':
+				if (strchr(optarg, '\'') != NULL || strchr(optarg, '\\') != NULL || strlen(optarg) > 200)
+				{
+					walsim_error_set(err, "invalid --label: at most 200 characters, no quotes or backslashes");
+					return OPTIONS_ERROR;
+				}
+				opt->label = optarg;
 				break;
 			case OPT_HELP:
 				print_help();

@@ -52,6 +52,10 @@ typedef struct ReceiverOptions
 	const char *json_events;	/* --json-events FILE */
 	int			reconnect_ms;	/* --reconnect-interval seconds (default 5) */
 	int			connect_timeout_ms; /* --connect-timeout seconds (default 10) */
+	bool		base_backup;	/* --base-backup: take a base backup into -D */
+	bool		write_recovery_conf;	/* -R with --base-backup */
+	bool		fast_checkpoint;	/* -c fast (default spread, as pg_basebackup) */
+	const char *label;			/* -l with --base-backup */
 } ReceiverOptions;
 
 /*

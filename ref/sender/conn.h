@@ -40,6 +40,7 @@ typedef struct Conn
 	char		user[128];
 	char		appname[128];
 	bool		gone;			/* peer closed, I/O failed, or FATAL sent */
+	uint32_t	protocol;		/* the protocol version in use (3.0, or 3.2 with 18's WAL) */
 	int64_t		last_recv_ms;	/* monotonic time of the last client message */
 
 	WireDecoder dec;

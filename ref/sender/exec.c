@@ -16,9 +16,21 @@
 #include "view.h"
 
 /* OIDs of the column types the replication commands return */
+#define OID_BYTEA	17
 #define OID_INT8	20
 #define OID_INT4	23
 #define OID_TEXT	25
+
+/*
+ * What the replication commands of the WAL's major answer differently
+ * (observed on 13.23, 14.23, 15.20, 16.14, 17.10, 18.4; docs/conformance.md):
+ * IDENTIFY_SYSTEM's timeline is int8 from 16 (walsender.c IdentifySystem,
+ * int4 before); TIMELINE_HISTORY's content is bytea in 13 and text from 14
+ * (walsender.c SendTimeLineHistory); READ_REPLICATION_SLOT exists from 15.
+ */
+#define MAJOR(c)				((c)->src->version->major)
+#define TIMELINE_OID(c)			(MAJOR(c) >= 16 ? OID_INT8 : OID_INT4)
+#define HISTORY_CONTENT_OID(c)	(MAJOR(c) >= 14 ? OID_TEXT : OID_BYTEA)
 
 static const WireField text_field = {.type_oid = OID_TEXT, .typlen = -1, .typmod = -1};
 
@@ -29,14 +41,14 @@ field(const char *name, uint32_t type)
 
 	f.name = name;
 	f.type_oid = type;
-	f.typlen = type == OID_TEXT ? -1 : type == OID_INT4 ? 4 : 8;
+	f.typlen = (type == OID_TEXT || type == OID_BYTEA) ? -1 : type == OID_INT4 ? 4 : 8;
 	return f;
 }
 
 static void
 cmd_identify_system(Conn *c)
 {
-	WireField	f[4] = {field("systemid", OID_TEXT), field("timeline", OID_INT4),
+	WireField	f[4] = {field("systemid", OID_TEXT), field("timeline", TIMELINE_OID(c)),
 	field("xlogpos", OID_TEXT), field("dbname", OID_TEXT)};
 	char		sysid[32],
 				tli[16],
@@ -73,9 +85,9 @@ cmd_show(Conn *c, const char *name)
 	else if (strcmp(name, "data_directory_mode") == 0)
 		strcpy(value, "0700");
 	else if (strcmp(name, "server_version_num") == 0)
-		strcpy(value, SENDER_SERVER_VERSION_NUM);
+		snprintf(value, sizeof(value), SENDER_SERVER_VERSION_NUM_FMT, c->src->version->major);
 	else if (strcmp(name, "server_version") == 0)
-		strcpy(value, SENDER_SERVER_VERSION);
+		snprintf(value, sizeof(value), SENDER_SERVER_VERSION_FMT, c->src->version->major);
 	else if (strcmp(name, "wal_block_size") == 0)
 		strcpy(value, "8192");
 	else if (strcmp(name, "integer_datetimes") == 0)
@@ -111,7 +123,7 @@ static void
 cmd_timeline_history(Conn *c, uint32_t tli)
 {
 	/* PostgreSQL builds this RowDescription by hand: typmod 0, not -1 */
-	WireField	f[2] = {field("filename", OID_TEXT), field("content", OID_TEXT)};
+	WireField	f[2] = {field("filename", OID_TEXT), field("content", HISTORY_CONTENT_OID(c))};
 	char		name[WAL_FILE_NAME_MAX];
 	char	   *content = NULL;
 	size_t		len = 0;
@@ -254,6 +266,12 @@ execute(Conn *c, const char *sql)
 			cmd_timeline_history(c, cmd.tli);
 			break;
 		case REPL_READ_REPLICATION_SLOT:
+			if (MAJOR(c) < 15)
+			{
+				/* not in 13/14's replication grammar: it falls through to SQL */
+				conn_error(c, "0A000", "cannot execute SQL commands in WAL sender for physical replication", NULL);
+				break;
+			}
 			cmd_read_slot(c, cmd.name);
 			break;
 		case REPL_CREATE_REPLICATION_SLOT:

@@ -284,12 +284,13 @@ announce(const SenderConfig *cfg, const WalSource *src, const char *bound)
 	{
 		json_str(&ev.j, "address", bound);
 		json_u64(&ev.j, "timeline", src->tli);
+		json_i64(&ev.j, "pg_major", src->version->major);
 		json_str(&ev.j, "end_of_wal", endbuf);
 		json_str(&ev.j, "misbehave", mis);
 		events_end(&cfg->events, &ev);
 	}
-	fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (timeline %u, end of valid WAL %s%s%s)\n",
-			bound, cfg->waldir, src->tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
+	fprintf(stderr, PROGNAME ": listening on %s, serving \"%s\" (PostgreSQL %d WAL, timeline %u, end of valid WAL %s%s%s)\n",
+			bound, cfg->waldir, src->version->major, src->tli, endbuf, mis[0] ? ", misbehaving: " : "", mis);
 }
 
 /*

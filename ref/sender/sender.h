@@ -11,12 +11,26 @@
 #include <stdint.h>
 
 #include "walsim/events.h"
+#include "walsim/wire.h"
 #include "auth.h"
 #include "walsource.h"
 
-/* What the sender reports as its server version (SHOW, ParameterStatus). */
-#define SENDER_SERVER_VERSION		"15.0 (walsim-sender)"
-#define SENDER_SERVER_VERSION_NUM	"150000"
+/*
+ * What the sender reports as its server version (SHOW server_version,
+ * ParameterStatus): the major of the WAL it serves, "17.0 (walsim-sender)"
+ * and 170000, so that clients pick that major's behaviour (a standby of the
+ * same major, pg_receivewal's version check).
+ */
+#define SENDER_SERVER_VERSION_FMT	"%d.0 (walsim-sender)"
+#define SENDER_SERVER_VERSION_NUM_FMT	"%d0000"
+
+/*
+ * The newest protocol minor version of a major: 3.2 from PostgreSQL 18
+ * (PG_PROTOCOL_LATEST in src/include/libpq/pqcomm.h), 3.0 before.
+ */
+#define SENDER_PROTOCOL_MINOR(major)	((major) >= 18 ? 2 : 0)
+/* The secret key length of BackendKeyData: 32 bytes in 3.2 (18), 4 in 3.0. */
+#define SENDER_CANCEL_KEY_LEN(protocol)	(WIRE_PROTOCOL_MINOR(protocol) >= 2 ? 32 : 4)
 
 /* Deliberate protocol faults (--misbehave KIND[,KIND], options.h); see docs/sender.md. */
 typedef enum Misbehave

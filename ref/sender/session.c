@@ -39,6 +39,7 @@ read_startup(Conn *c, WireStartup *su)
 	WalsimError err;
 	const char *unknown[WIRE_MAX_STARTUP_PARAMS];
 	int			nunknown = 0;
+	int			latest = SENDER_PROTOCOL_MINOR(c->src->version->major);
 
 	for (;;)
 	{
@@ -63,11 +64,14 @@ read_startup(Conn *c, WireStartup *su)
 	{
 		char		msg[128];
 
-		snprintf(msg, sizeof(msg), "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
-				 WIRE_PROTOCOL_MAJOR(m.code), WIRE_PROTOCOL_MINOR(m.code));
+		snprintf(msg, sizeof(msg), "unsupported frontend protocol %u.%u: server supports 3.0 to 3.%d",
+				 WIRE_PROTOCOL_MAJOR(m.code), WIRE_PROTOCOL_MINOR(m.code), latest);
 		conn_fatal(c, "0A000", msg, NULL);
 		return false;
 	}
+	/* as the postmaster: the version asked for, at most the newest one spoken */
+	c->protocol = (3u << 16) | (WIRE_PROTOCOL_MINOR(m.code) < (uint32_t) latest ?
+								WIRE_PROTOCOL_MINOR(m.code) : (uint32_t) latest);
 	/* the body must outlive this message: keep a copy */
 	if (m.body_len > sizeof(c->startup_body))
 	{
@@ -97,8 +101,8 @@ read_startup(Conn *c, WireStartup *su)
 			if (strncmp(key, "_pq_.", 5) == 0 && nunknown < WIRE_MAX_STARTUP_PARAMS)
 				unknown[nunknown++] = key;
 	}
-	if (WIRE_PROTOCOL_MINOR(m.code) > 0 || nunknown > 0)
-		wire_put_negotiate_protocol_version(&c->out, 0, unknown, nunknown);
+	if (WIRE_PROTOCOL_MINOR(m.code) > (uint32_t) latest || nunknown > 0)
+		wire_put_negotiate_protocol_version(&c->out, c->protocol, unknown, nunknown);
 	return true;
 }
 
@@ -277,7 +281,8 @@ authenticate(Conn *c)
 static void
 send_session_parameters(Conn *c)
 {
-	uint32_t	key;
+	uint8_t		key[32];
+	char		version[64];
 
 	wire_put_parameter_status(&c->out, "application_name", c->appname);
 	wire_put_parameter_status(&c->out, "client_encoding", "UTF8");
@@ -288,12 +293,13 @@ send_session_parameters(Conn *c)
 	wire_put_parameter_status(&c->out, "IntervalStyle", "postgres");
 	wire_put_parameter_status(&c->out, "is_superuser", "on");
 	wire_put_parameter_status(&c->out, "server_encoding", "UTF8");
-	wire_put_parameter_status(&c->out, "server_version", SENDER_SERVER_VERSION);
+	snprintf(version, sizeof(version), SENDER_SERVER_VERSION_FMT, c->src->version->major);
+	wire_put_parameter_status(&c->out, "server_version", version);
 	wire_put_parameter_status(&c->out, "session_authorization", c->user);
 	wire_put_parameter_status(&c->out, "standard_conforming_strings", "on");
 	wire_put_parameter_status(&c->out, "TimeZone", "UTC");
-	RAND_bytes((unsigned char *) &key, sizeof(key));
-	wire_put_backend_key_data(&c->out, (uint32_t) getpid(), key);
+	RAND_bytes(key, sizeof(key));
+	wire_put_backend_key(&c->out, (uint32_t) getpid(), key, SENDER_CANCEL_KEY_LEN(c->protocol));
 	wire_put_ready_for_query(&c->out, 'I');
 }
 

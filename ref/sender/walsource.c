@@ -71,6 +71,7 @@ scan_directory(WalSource *s, WalsimError *err)
 		return walsim_error_set(err, "could not open WAL directory \"%s\": %s", s->dir, strerror(errno));
 	s->seg_size = 0;
 	s->sysid = 0;
+	s->version = NULL;
 	while ((de = readdir(d)) != NULL)
 	{
 		bool		partial;
@@ -97,12 +98,29 @@ scan_directory(WalSource *s, WalsimError *err)
 			closedir(d);
 			return false;
 		}
-		if (hdr.magic != PG15_PAGE_MAGIC || !hdr.is_long)
+		if (partial && hdr.magic == 0)
+			continue;
+		if (wal_version_by_magic(hdr.magic) == NULL)
 		{
-			if (partial && hdr.magic == 0)
-				continue;
-			walsim_error_set(err, "\"%s\": first page has magic 0x%04X and info 0x%04X, expected a PostgreSQL 15 long page header (0x%04X)",
-							 path, hdr.magic, hdr.info, PG15_PAGE_MAGIC);
+			char		known[160];
+
+			/* the file's name only: the directory may be long, the list of magics must fit */
+			walsim_error_set(err, "%s: first page has magic %04X, which is of %s",
+							 de->d_name, hdr.magic, wal_magic_describe(hdr.magic, known, sizeof(known)));
+			closedir(d);
+			return false;
+		}
+		if (!hdr.is_long)
+		{
+			walsim_error_set(err, "\"%s\": first page has info %04X, not a long page header", path, hdr.info);
+			closedir(d);
+			return false;
+		}
+		if (s->version != NULL && hdr.magic != s->version->page_magic)
+		{
+			walsim_error_set(err, "\"%s\" holds WAL of PostgreSQL %d (magic %04X), but \"%s\" of PostgreSQL %d: one directory must hold one major's WAL",
+							 de->d_name, wal_version_by_magic(hdr.magic)->major, hdr.magic,
+							 first_file, s->version->major);
 			closedir(d);
 			return false;
 		}
@@ -116,6 +134,7 @@ scan_directory(WalSource *s, WalsimError *err)
 			}
 			s->seg_size = hdr.seg_size;
 			s->sysid = hdr.sysid;
+			s->version = wal_version_by_magic(hdr.magic);
 			snprintf(first_file, sizeof(first_file), "%s", de->d_name);
 		}
 		else if (hdr.sysid != s->sysid || hdr.seg_size != s->seg_size)
@@ -184,7 +203,7 @@ start_scanner(WalSource *s, uint64_t from, WalsimError *err)
 	cfg.tli = s->tli;
 	cfg.start_lsn = from;
 	cfg.seg_size = s->seg_size;
-	cfg.magic = PG15_PAGE_MAGIC;
+	cfg.magic = s->version->page_magic;
 	cfg.history = tl;
 	cfg.nhistory = n;
 	cfg.use_partial = true;

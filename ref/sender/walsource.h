@@ -7,7 +7,9 @@
  * libwalsim's waldir finds it by verifying records (page headers, xl_prev,
  * CRC, XLOG_SWITCH), never from file sizes.  The current timeline is the
  * highest one with a history file or a segment; its history file gives the
- * ancestry and the switch points that end the older timelines.
+ * ancestry and the switch points that end the older timelines.  The WAL's
+ * page magic says which PostgreSQL major wrote it (13 to 18); every segment
+ * of a directory must carry the same one.
  */
 #ifndef WALSIM_SENDER_WALSOURCE_H
 #define WALSIM_SENDER_WALSOURCE_H
@@ -20,14 +22,14 @@
 #include "walsim/error.h"
 #include "walsim/timeline.h"
 #include "walsim/waldir.h"
-
-#define PG15_PAGE_MAGIC 0xD110
+#include "walsim/walpage.h"
 
 typedef struct WalSource
 {
 	char		dir[PATH_MAX];
 	uint32_t	seg_size;
 	uint64_t	sysid;			/* from the long page headers */
+	const WalVersionInfo *version;	/* the major whose page magic the files carry */
 	uint32_t	tli;			/* current (newest) timeline */
 	TimelineHistory history;	/* ancestry of tli, oldest first, tli last */
 	uint64_t	oldest_lsn;		/* start of the oldest segment present */

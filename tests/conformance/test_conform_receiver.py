@@ -1,8 +1,11 @@
 """Receiver conformance: pg_receivewal 15 and walsim-receiver pass every
-applicable check; a broken receiver is caught."""
+applicable check; a broken receiver is caught.  The baselines use the WAL and
+the server_version of ``WALSIM_PG`` (default 15): walsim-sender speaks that
+major, and pg_receivewal 15 only runs against 13 to 15."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -10,14 +13,15 @@ import pytest
 
 from walsim.conform.receiver import ReceiverContext, run_receiver_checks
 from walsim.conform.results import FAIL, PASS, SKIPPED
+from walsim.pg import versions
 from walsim.pg.pgbin import PgBin
 
 # not applicable to a run without a 10 s idle period, a bad segment size, or a slot
 EXPECTED_SKIPS = {"R11", "R14", "R17"}
 
 
-def _baseline(command: str, workdir: Path) -> None:
-    ctx = ReceiverContext(command, workdir=workdir)
+def _baseline(command: str, workdir: Path, pg_version: int | None = None, label: str = "") -> None:
+    ctx = ReceiverContext(command, workdir=workdir, pg_version=pg_version)
     report = run_receiver_checks(ctx)
     print(report.to_table(160))
     failed = [f"{r.id}: {r.evidence}" for r in report.results if r.status == FAIL]
@@ -25,14 +29,21 @@ def _baseline(command: str, workdir: Path) -> None:
     assert {r.id for r in report.results if r.status == SKIPPED} == EXPECTED_SKIPS
     assert report.counts()[PASS] == 17 - len(EXPECTED_SKIPS)
     (workdir / "report.json").write_text(report.to_json())
+    if os.environ.get("WALSIM_VERSIONS_OUT") and label:   # tools/test-versions: the version x check table
+        Path(os.environ["WALSIM_VERSIONS_OUT"], f"conform-receiver-{label}-pg{pg_version or 15}.json").write_text(
+            report.to_json())
 
 
 def test_pg_receivewal_baseline(pg_bin: PgBin, tmp_path: Path) -> None:
-    _baseline(f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password", tmp_path)
+    if not pg_bin.has("pg_receivewal"):
+        pytest.skip(f"no pg_receivewal streams from PostgreSQL {pg_bin.major} here (Debian's 15 stops at 15)")
+    _baseline(f"{shlex.quote(str(pg_bin.path('pg_receivewal')))} -d '%s' -D %d -n --no-password", tmp_path,
+              versions.from_environment(), "pg_receivewal")
 
 
 def test_walsim_receiver_baseline(walsim_build: Path, tmp_path: Path) -> None:
-    _baseline(f"{shlex.quote(str(walsim_build / 'bin' / 'walsim-receiver'))} -d '%s' -D %d -n", tmp_path)
+    _baseline(f"{shlex.quote(str(walsim_build / 'bin' / 'walsim-receiver'))} -d '%s' -D %d -n", tmp_path,
+              versions.from_environment(), "walsim-receiver")
 
 
 def test_broken_receiver_is_caught(tmp_path: Path) -> None:

@@ -67,6 +67,12 @@ def test_every_node_key_of_a_fault_layer_is_documented() -> None:
     assert set(vocabulary().node_fields) <= field_rows(body)
 
 
+def test_every_cluster_key_is_documented() -> None:
+    from walsim.scenario.loader import CLUSTER_FIELDS
+    body, _ = documented("[cluster]")
+    assert set(CLUSTER_FIELDS) <= field_rows(body), sorted(set(CLUSTER_FIELDS) - field_rows(body))
+
+
 def test_the_doc_check_fails_on_an_undocumented_kind() -> None:
     with pytest.raises(AssertionError, match="no section headed"):
         documented('do = "no_such_kind"')

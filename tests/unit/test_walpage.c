@@ -54,8 +54,10 @@ START_TEST(test_version_table)
 	ck_assert_uint_eq(v->page_magic, 0xD110);
 	ck_assert_uint_eq(v->all_flags, 0x000F);
 	ck_assert_ptr_eq(wal_version_by_magic(0xD110), v);
-	ck_assert_ptr_null(wal_version_by_major(14));
-	ck_assert_ptr_null(wal_version_by_magic(0xD10D));	/* PG14's magic */
+	ck_assert_int_eq(wal_version_by_major(14)->page_magic, 0xD10D);
+	ck_assert_int_eq(wal_version_by_magic(0xD10D)->major, 14);
+	ck_assert_ptr_null(wal_version_by_major(12));
+	ck_assert_ptr_null(wal_version_by_magic(0xD101));	/* PG12's magic */
 	ck_assert_ptr_null(wal_version_by_magic(0));
 }
 END_TEST

@@ -807,9 +807,9 @@ START_TEST(test_bad_config)
 	cfg.seg_size = 3000000;
 	ck_assert_ptr_null(walreader_create(&cfg, &err));
 	cfg = config_at(FIRST_SEG);
-	cfg.magic = 0xD10D;
+	cfg.magic = 0xD101;			/* PostgreSQL 12 */
 	ck_assert_ptr_null(walreader_create(&cfg, &err));
-	ck_assert_str_eq(err.message, "WAL page magic D10D belongs to no PostgreSQL version walsim knows");
+	ck_assert_str_eq(err.message, "WAL page magic D101 belongs to no PostgreSQL version walsim knows");
 	cfg = config_at(FIRST_SEG + 44);
 	ck_assert_ptr_null(walreader_create(&cfg, &err));
 	ck_assert_str_eq(err.message, "WAL reader start 0/90002C: not a record boundary (records start at multiples of 8)");

@@ -463,7 +463,7 @@ START_TEST(test_malformed)
 	ck_assert_str_eq(decode_error(WIRE_FRONTEND, ssl_long, sizeof(ssl_long), 0, false),
 					 "SSLRequest at stream offset 0: length 12, expected 8");
 	ck_assert_str_eq(decode_error(WIRE_FRONTEND, cancel_short, sizeof(cancel_short), 0, false),
-					 "CancelRequest at stream offset 0: length 12, expected 16");
+					 "CancelRequest at stream offset 0: length 12, expected 16 to 268");
 	ck_assert_str_eq(decode_error(WIRE_FRONTEND, cancel_then, sizeof(cancel_then), 0, false),
 					 "unexpected data at stream offset 16 after CancelRequest");
 	ck_assert_str_eq(decode_error(WIRE_BACKEND, bad_answer, 1, 0, true),
@@ -512,6 +512,25 @@ START_TEST(test_special_requests)
 	ck_assert(!wire_parse_cancel(m.body, 4, &pid, &key, NULL));
 	ck_assert_str_eq(wire_message_name(WIRE_FRONTEND, m.kind, 0), "CancelRequest");
 	wire_decoder_free(&d);
+
+	/* protocol 3.2 (PostgreSQL 18): a CancelRequest with a 32-byte key */
+	{
+		uint8_t		cancel32[12 + 32] = {0, 0, 0, 44, 0x04, 0xD2, 0x16, 0x2E, 0, 0, 0, 77};
+		const uint8_t *k;
+		size_t		klen;
+
+		for (int i = 0; i < 32; i++)
+			cancel32[12 + i] = (uint8_t) (0xA0 + i);
+		wire_decoder_init(&d, WIRE_FRONTEND, 0, 0);
+		ck_assert_int_eq(wire_decoder_next(&d, cancel32, sizeof(cancel32), &used, &m, NULL), WIRE_GOT_MESSAGE);
+		ck_assert_int_eq(m.kind, WIRE_MSG_CANCEL_REQUEST);
+		ck_assert(wire_parse_backend_key(m.body, m.body_len, &pid, &k, &klen, NULL));
+		ck_assert_uint_eq(pid, 77);
+		ck_assert_uint_eq(klen, 32);
+		ck_assert_uint_eq(k[31], 0xA0 + 31);
+		ck_assert(!wire_parse_cancel(m.body, m.body_len, &pid, &key, NULL));	/* not a 3.0 key */
+		wire_decoder_free(&d);
+	}
 
 	/* an empty startup packet (length 8) has an empty body */
 	wire_buf_reset(&b);
@@ -765,8 +784,30 @@ START_TEST(test_encoders_exact)
 	{
 		const char *opts[] = {"_pq_.x"};
 
-		wire_put_negotiate_protocol_version(&b, 0, opts, 1);
-		ck_assert_mem_eq(b.data, "v\0\0\0\x13\0\0\0\0\0\0\0\x01_pq_.x\0", 20);
+		/* the whole version, as PostgreSQL sends it (196608 = 3.0) */
+		wire_put_negotiate_protocol_version(&b, WIRE_PROTOCOL_3_0, opts, 1);
+		ck_assert_mem_eq(b.data, "v\0\0\0\x13\0\x03\0\0\0\0\0\x01_pq_.x\0", 20);
+	}
+	wire_buf_reset(&b);
+	{
+		/* protocol 3.2: BackendKeyData with a 32-byte key, parsed back */
+		uint8_t		key[32];
+		uint32_t	pid;
+		const uint8_t *got;
+		size_t		got_len;
+		WalsimError err;
+
+		for (int i = 0; i < 32; i++)
+			key[i] = (uint8_t) i;
+		wire_put_backend_key(&b, 4242, key, sizeof(key));
+		ck_assert_uint_eq(b.len, 1 + 4 + 4 + 32);
+		ck_assert_mem_eq(b.data, "K\0\0\0\x28\0\0\x10\x92", 9);
+		ck_assert(wire_parse_backend_key(b.data + 5, b.len - 5, &pid, &got, &got_len, &err));
+		ck_assert_uint_eq(pid, 4242);
+		ck_assert_uint_eq(got_len, 32);
+		ck_assert_mem_eq(got, key, 32);
+		ck_assert(!wire_parse_backend_key(b.data + 5, 7, &pid, &got, &got_len, &err));
+		ck_assert_str_eq(err.message, "backend key: body of 7 bytes, expected 8 to 260");
 	}
 	wire_buf_reset(&b);
 	wire_put_error(&b, "ERROR", "0A000", "no", NULL);

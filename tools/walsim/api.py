@@ -18,6 +18,9 @@ the same vocabulary), :func:`judge` recomputes its verdicts and report.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import traceback
 from dataclasses import dataclass
 from functools import lru_cache
@@ -132,15 +135,22 @@ def update_index(parent: Path) -> None:
 def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path = "walsim-runs",
                  keep: bool = False, progress: ProgressFn | None = None,
                  rundir: Path | None = None, argv_file: str | None = None,
-                 report: str = "always", index: bool = True) -> RunResult:
+                 report: str = "always", index: bool = True,
+                 pg_version: int | None = None) -> RunResult:
     """Run one scenario, record it and judge it.  Never raises for a failing system
     or a harness error (both are verdicts); KeyboardInterrupt propagates after
     the cluster is torn down and the partial run is judged.  ``report`` says
     when ``report.html`` is written (see :func:`judge`); ``index=False`` leaves
-    the parent directory's ``index.html`` alone (an exploration writes its own)."""
+    the parent directory's ``index.html`` alone (an exploration writes its own);
+    ``pg_version`` overrides the scenario's ``[cluster] version``."""
     seed = scenario.seed if seed is None else seed
     rundir = rundir or new_rundir(Path(out), scenario.name, seed)
     reproduce = f"walsim-cli run {argv_file or scenario.path} --seed {seed}"
+    if pg_version is not None:
+        scenario = dataclasses.replace(scenario, pg_version=pg_version)
+        reproduce += f" --pg {pg_version}"
+    elif scenario.pg_version is None and os.environ.get("WALSIM_PG", "").strip():
+        reproduce += f" --pg {os.environ['WALSIM_PG'].strip()}"       # the test suites' choice
     done = execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress, reproduce=reproduce)
     info = done.run_info
     info.update(step_error=done.step_error, harness_error=done.harness_error, elapsed_s=done.elapsed_s)

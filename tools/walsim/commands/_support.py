@@ -227,7 +227,7 @@ def run_recorded(args: argparse.Namespace, scenario: Scenario, path: Path, outco
     try:
         with sigterm_as_interrupt(), Progress() as progress:
             result = run_scenario(scenario, seed=seed, out=args.out, keep=keep, progress=progress,
-                                  argv_file=str(path), rundir=rundir)
+                                  argv_file=str(path), rundir=rundir, pg_version=getattr(args, "pg", None))
     except KeyboardInterrupt:
         outcomes.append(RunOutcome.from_rundir(rundir, exit_status=INTERRUPTED))
         write_results(args, outcomes, command)

@@ -24,6 +24,7 @@ from walsim.core.errors import ClusterError, WalsimError
 from walsim.core.lsn import Lsn
 from walsim.pg.node import Node
 from walsim.core.timeouts import wait_until
+from walsim.commands._pgversion import add_pg_argument
 
 NAME = "cluster"
 HELP = "start, inspect and stop a PostgreSQL streaming replication cluster"
@@ -50,6 +51,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--keep", action="store_true", help="keep the work directory after the cluster stops")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a postgresql.conf setting for every node (repeatable)")
+    add_pg_argument(up, "build the cluster with PostgreSQL N")
     up.set_defaults(func=run_up)
 
     down = sub.add_parser("down", help="stop the cluster running in --dir",
@@ -119,7 +121,8 @@ def run_up(args: argparse.Namespace) -> int:
     failed = True
     try:
         try:
-            cluster = Cluster(args.dir, keep=args.keep, snapshot=args.snapshot)
+            cluster = Cluster(args.dir, keep=args.keep, snapshot=args.snapshot,
+                              version=args.pg)
         except ClusterError as exc:
             raise UsageError(str(exc)) from None
         pg1 = cluster.create_primary("pg1", settings=settings, durable=args.durable)
@@ -136,7 +139,7 @@ def run_up(args: argparse.Namespace) -> int:
         if spec:
             pg1.set_synchronous_standbys(spec)
         wait_all_streaming(pg1, standbys)
-        print(f"walsim: cluster ready in {cluster.base_dir}")
+        print(f"walsim: cluster ready in {cluster.base_dir} (PostgreSQL {cluster.pg.version})")
         for node in cluster:
             role = "primary" if node.upstream is None else f"standby of {node.upstream.name}"
             print(f"  {node.name:<5} {role:<18} psql \"{node.conninfo()}\"")

@@ -1,5 +1,5 @@
 """``walsim-cli conform sender|receiver``: check a replication sender or
-receiver against the PostgreSQL 15 protocol (docs/conformance.md)."""
+receiver against the PostgreSQL protocol of 13 to 18 (docs/conformance.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 NAME = "conform"
-HELP = "check a replication sender or receiver against the PostgreSQL 15 protocol"
+HELP = "check a replication sender or receiver against the PostgreSQL replication protocol (13 to 18)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +22,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--max-wait", type=float, default=10.0, metavar="SECONDS",
                    help="run the timeout checks only if wal_sender_timeout is at most this (default 10)")
     s.add_argument("--pg-bindir", type=Path, help="PostgreSQL programs (pg_receivewal) for the interop check")
+    s.add_argument("--pg", type=_major, metavar="N",
+                   help="the PostgreSQL major the target must behave as (default: the one its "
+                        "server_version names); the version-keyed checks expect that major")
     r = sub.add_parser("receiver", help="check a client (pg_receivewal-like) against walsim-sender")
     r.add_argument("--command", required=True,
                    help="the receiver's command line; %%s = connection string, %%d = fresh directory")
@@ -31,12 +34,23 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "how it reacted (observed, not judged; about 8 s per kind)")
     r.add_argument("--long", action="store_true",
                    help="also run the slow checks (R11: 12.5 s without pings, status cadence)")
+    r.add_argument("--pg", type=_major, metavar="N",
+                   help="walsim-sender speaks PostgreSQL N: its WAL (tests/data/wal-N) and its "
+                        "server_version (default 15)")
     for p in (s, r):
         p.add_argument("--only", default="", metavar="IDS", help="comma-separated check ids (S05,S18 / R09)")
         p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON ('-' = stdout)")
         p.add_argument("--junit", type=Path, metavar="FILE", help="write the results as JUnit XML")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
     parser.set_defaults(func=run)
+
+
+def _major(text: str) -> int:
+    from walsim.core.pgmajors import SUPPORTED
+    if not text.isdigit() or int(text) not in SUPPORTED:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a supported PostgreSQL major "
+                                         f"({', '.join(map(str, SUPPORTED))})")
+    return int(text)
 
 
 def _wal_generator(conninfo: str):  # type: ignore[no-untyped-def]
@@ -77,12 +91,13 @@ def run(args: argparse.Namespace) -> int:
             except Exception:
                 bindir = None
             ctx = SenderContext(Target.from_conninfo(args.target), waldir=args.waldir,
-                                max_wait=args.max_wait, pg_bindir=bindir,
+                                max_wait=args.max_wait, pg_bindir=bindir, expect_major=args.pg,
                                 wal_generator=_wal_generator(args.sql) if args.sql else None)
             report = run_sender_checks(ctx, only, progress=progress)
         else:
             from walsim.conform.receiver import ReceiverContext, run_receiver_checks
-            rctx = ReceiverContext(args.command, workdir=args.workdir, long=args.long)
+            rctx = ReceiverContext(args.command, workdir=args.workdir, long=args.long,
+                                   pg_version=args.pg)
             try:
                 report = run_receiver_checks(rctx, only, progress=progress)
                 if args.reactions:

@@ -1,5 +1,5 @@
-"""``walsim-cli run SCENARIO... [--seed N] [--out DIR] [--keep] [--junit FILE] [--json FILE]``:
-run scenarios.
+"""``walsim-cli run SCENARIO... [--seed N] [--out DIR] [--keep] [--junit FILE] [--json FILE] [--pg N]``:
+run scenarios (on PostgreSQL N with ``--pg``).
 
 ``--junit`` and ``--json`` write the machine-readable results of every run
 (:mod:`walsim.judge.export`); they are rewritten after each run, so that a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from walsim.commands._pgversion import add_pg_argument, check_pg_versions
 from walsim.commands._support import (add_result_arguments, add_scenario_arguments, check_result_paths,
                                       load_arguments, run_recorded, verdict_table, worst)
 from walsim.judge.export import RunOutcome
@@ -28,6 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the cluster's data directories after the run")
     add_result_arguments(parser)
+    add_pg_argument(parser, "run the scenarios on PostgreSQL N (overrides [cluster] version)")
     parser.set_defaults(func=run)
 
 
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
               f"`walsim-cli explore {path}`, or run one of its schedules: "
               f"`walsim-cli explore {path} --print-schedule SEED > schedule.toml`", file=sys.stderr)
     if spaces:
+        return 2
+    # a version that is not installed is an error before anything starts
+    if not check_pg_versions([args.pg if args.pg is not None else sc.pg_version for _, sc in loaded]):
         return 2
     statuses: list[int] = []
     outcomes: list[RunOutcome] = []

@@ -1,13 +1,16 @@
 """Receiver conformance: protocol.md §7.2 checked by running the receiver
 under test against ``walsim-sender`` with an observing relay in between.
 
-The sender serves a prepared directory of real PostgreSQL 15 WAL
-(tests/data/wal: 1 MB segments 9 and A on timeline 1, timeline 2 beginning
-at 0/B011A8 inside segment B, whose timeline-1 copy is absent).  The
-receiver's fresh directory gets an empty ``000000010000000000000009.partial``
-so that it resumes at the start of timeline 1, as pg_receivewal does after
-an interruption; it then has to finish two segments, follow the switch to
-timeline 2 and keep the unfinished segments as ``.partial``.
+The sender serves a prepared directory of real PostgreSQL WAL of one major
+(``pg_version``: tests/data/wal for 15, made by make-wal.sh: 1 MB segments 9
+and A on timeline 1, timeline 2 beginning at 0/B011A8 inside segment B, whose
+timeline-1 copy is absent; tests/data/wal-N for the other majors, the same
+layout at the segments and LSNs their dataset.txt names), and speaks that
+major (its server_version, protocol 3.2 for 18).  The receiver's fresh
+directory gets an empty ``.partial`` of the first segment so that it resumes
+at the start of timeline 1, as pg_receivewal does after an interruption; it
+then has to finish two segments, follow the switch to timeline 2 and keep
+the unfinished segments as ``.partial``.
 
 Runs (each a fresh directory and sender): ``main`` (stream everything, stay
 idle long enough to be pinged, then SIGINT), ``removed`` (start at a segment
@@ -42,8 +45,6 @@ from walsim.core.paths import program, test_data_dir
 from walsim.core.timeouts import scaled
 
 SEG = 1 << 20
-END_OF_WAL = 0xB37738             # tests/data/wal/expected.txt: end of timeline 2
-SWITCH = 0xB011A8                 # timeline 2 begins here
 SENDER_TIMEOUT_MS = 4000          # pings after 2 s of client silence
 STATUS_INTERVAL = 10.0            # pg_receivewal's default --status-interval
 CADENCE_IDLE = 12.5               # R11: idle time after catching up
@@ -51,20 +52,55 @@ USER = "walsim_conform"
 PASSWORD = "conform-secret"
 
 
-def dataset_dir() -> Path:
-    return test_data_dir() / "wal"
+def dataset_dir(pg_version: int | None = None) -> Path:
+    """The real WAL a major wrote: tests/data/wal (15) or tests/data/wal-N."""
+    if pg_version is None or pg_version == 15:
+        return test_data_dir() / "wal"
+    return test_data_dir() / f"wal-{pg_version}"
+
+
+def _segname(tli: int, segno: int) -> str:
+    return f"{tli:08X}{segno >> 12:08X}{segno & 0xFFF:08X}"      # 1 MB segments: 4096 per xlogid
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A WAL data set (dataset.txt, tests/data/make-version-wal.py): timeline-1
+    segments A and B, timeline 2 beginning at ``switch`` inside segment C, whose
+    timeline-1 copy is absent, and the end of valid WAL ``end``."""
+    dir: Path
+    major: int
+    segno_a: int
+    switch: int
+    end: int
+
+    @classmethod
+    def load(cls, directory: Path) -> "DataSet":
+        try:
+            text = (directory / "dataset.txt").read_text()
+        except OSError:
+            raise ConformError(f"{directory}: the WAL data set (dataset.txt) is missing") from None
+        kv = dict(line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        try:
+            seg_a = kv["segment_a"].strip()
+            return cls(directory, int(kv["major"]), int(seg_a[8:16], 16) * 4096 + int(seg_a[16:], 16),
+                       int(Lsn.parse(kv["tl2_begin"].strip())), int(Lsn.parse(kv["end"].strip())))
+        except (KeyError, ValueError) as exc:
+            raise ConformError(f"{directory}/dataset.txt: incomplete ({exc})") from None
+
+    def seg(self, tli: int, k: int) -> str:
+        """Segment A+k of timeline tli (k = -1: the one before A; 2: C)."""
+        return _segname(tli, self.segno_a + k)
 
 
 def prepare_waldir(dest: Path, source: Path | None = None) -> Path:
-    """The sender's directory: TL1 segments 9 and A, TL2 history and segment B."""
-    src = source or dataset_dir()
-    if not (src / "00000002.history").exists():
-        raise ConformError(f"{src}: the WAL data set (tests/data/wal) is missing")
+    """The sender's directory: TL1 segments A and B, TL2 history and segment C."""
+    ds = DataSet.load(source or dataset_dir())
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("000000010000000000000009", "00000001000000000000000A", "00000002.history"):
-        shutil.copyfile(src / name, dest / name)
-    head = (src / "00000002000000000000000B.tli2-head").read_bytes()
-    (dest / "00000002000000000000000B").write_bytes(head + bytes(SEG - len(head)))
+    for name in (ds.seg(1, 0), ds.seg(1, 1), "00000002.history"):
+        shutil.copyfile(ds.dir / name, dest / name)
+    head = (ds.dir / f"{ds.seg(2, 2)}.tli2-head").read_bytes()
+    (dest / ds.seg(2, 2)).write_bytes(head + bytes(SEG - len(head)))
     return dest
 
 
@@ -97,7 +133,7 @@ class ReceiverContext:
 
     def __init__(self, command: str, *, workdir: Path | None = None,
                  sender_binary: Path | None = None, dataset: Path | None = None,
-                 long: bool = False) -> None:
+                 long: bool = False, pg_version: int | None = None) -> None:
         try:
             self.template = shlex.split(command)
         except ValueError as exc:
@@ -120,7 +156,9 @@ class ReceiverContext:
         self.sender_binary = sender_binary or program("walsim-sender")
         if not self.sender_binary.exists():
             raise ConformError(f"{self.sender_binary} is missing: run make first")
-        self.dataset = dataset
+        # the sender speaks the major of the WAL it serves (server_version, protocol)
+        self.dataset = dataset or dataset_dir(pg_version)
+        self.ds = DataSet.load(self.dataset)
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="walsim-conform-")
         self.workdir = Path(workdir or self._tmp.name)   # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -196,7 +234,7 @@ class ReceiverContext:
         waldir = prepare_waldir(base / "sender-wal", self.dataset)
         outdir = base / "received"
         outdir.mkdir(parents=True)
-        first = "000000010000000000000008" if name == "removed" else "000000010000000000000009"
+        first = self.ds.seg(1, -1) if name == "removed" else self.ds.seg(1, 0)
         (outdir / f"{first}.partial").touch()
         # the cadence run: a sender that never pings, so only the receiver's own timer speaks
         sender, port = self._start_sender(waldir, misbehave, base / "sender.log",
@@ -241,13 +279,11 @@ class ReceiverContext:
         return ReceiverRun(name, relay.snapshot(), rc, log.read_text(errors="replace"), outdir,
                            waldir, notes)
 
-    @staticmethod
-    def _sent_all(relay: ObservingRelay) -> bool:
-        return any(m.get("sub") == "w" and m["start"] + m["len"] >= END_OF_WAL for m in relay.snapshot())
+    def _sent_all(self, relay: ObservingRelay) -> bool:
+        return any(m.get("sub") == "w" and m["start"] + m["len"] >= self.ds.end for m in relay.snapshot())
 
-    @staticmethod
-    def _caught_up(relay: ObservingRelay) -> bool:
-        return any(m.get("sub") == "r" and m["write"] >= END_OF_WAL for m in relay.snapshot())
+    def _caught_up(self, relay: ObservingRelay) -> bool:
+        return any(m.get("sub") == "r" and m["write"] >= self.ds.end for m in relay.snapshot())
 
     def _drive(self, name: str, proc: subprocess.Popen[bytes], sender: subprocess.Popen[bytes],
                relay: ObservingRelay, notes: list[str]) -> None:
@@ -448,13 +484,15 @@ def r05(ctx: ReceiverContext) -> str:
 def r06(ctx: ReceiverContext) -> str:
     run = ctx.run("main")
     files = run.files()
-    for name in ("000000010000000000000009", "00000001000000000000000A"):
+    for k in (0, 1):
+        name = ctx.ds.seg(1, k)
         expect(name in files, f"complete segment {name} missing; files: {files}")
         data = (run.outdir / name).read_bytes()
-        expect(len(data) == SEG and data == ctx.source(run, 1, int(name[16:], 16) * SEG, SEG),
+        expect(len(data) == SEG and data == ctx.source(run, 1, (ctx.ds.segno_a + k) * SEG, SEG),
                f"{name} is not the source segment ({len(data)} bytes)")
-    expect("00000002000000000000000B.partial" in files and "00000002000000000000000B" not in files,
-           f"the unfinished segment B of timeline 2 is not .partial: {files}")
+    last = ctx.ds.seg(2, 2)
+    expect(f"{last}.partial" in files and last not in files,
+           f"the unfinished segment {last} of timeline 2 is not .partial: {files}")
     return f"files after the run: {', '.join(files)}"
 
 
@@ -464,9 +502,10 @@ def r07(ctx: ReceiverContext) -> str:
     starts = _starts(ctx.run("main"))
     expect(bool(starts), "no START_REPLICATION")
     lsn, tli = _parse_start(starts[0]["sql"])
-    expect(lsn == 0x900000 and tli == 1,
-           f"directory held 000000010000000000000009.partial; first command: {starts[0]['sql']}")
-    return f"with 000000010000000000000009.partial present: {starts[0]['sql']}"
+    first = ctx.ds.seg(1, 0)
+    expect(lsn == ctx.ds.segno_a * SEG and tli == 1,
+           f"directory held {first}.partial; first command: {starts[0]['sql']}")
+    return f"with {first}.partial present: {starts[0]['sql']}"
 
 
 @check("R08", "Durability: with sync on, the file and directory are fsynced at creation and at rename "
@@ -593,13 +632,14 @@ def r12(ctx: ReceiverContext) -> str:
         cc = next((i for i, m in enumerate(msgs) if i > sc and m["dir"] == "C" and m["type"] == "c"), None)
         expect(cc is not None, f"connection {conn}: no CopyDone answered the server's")
         qs = [m["sql"] for m in msgs if m["type"] == "Q"]
-        want = f"START_REPLICATION {Lsn(SWITCH - SWITCH % SEG)} TIMELINE 2"
+        switch = ctx.ds.switch
+        want = f"START_REPLICATION {Lsn(switch - switch % SEG)} TIMELINE 2"
         expect(any(q.endswith(want[len('START_REPLICATION '):]) and q.startswith("START_REPLICATION") for q in qs),
                f"connection {conn}: no {want} after the switch: {qs}")
         break
     else:
         raise Failed(f"the server's CopyDone (end of timeline 1) never came: {[m['sql'] for m in run.queries()]}")
-    expect("00000001000000000000000B.partial" in run.files(), f"old timeline's .partial gone: {run.files()}")
+    expect(f"{ctx.ds.seg(1, 2)}.partial" in run.files(), f"old timeline's .partial gone: {run.files()}")
     bad = ctx.run("single-commandcomplete")
     for conn, msgs in _by_conn(bad).items():
         seen_d = False
@@ -624,7 +664,7 @@ def r13(ctx: ReceiverContext) -> str:
     down = ctx.run("sender-shutdown")
     copy0 = [m for m in down.server() if m["type"] == "C" and m.get("tag") == "COPY 0"]
     expect(bool(copy0), "the sender's shutdown sent no C 'COPY 0' (harness problem)")
-    expect("00000002000000000000000B.partial" in down.files(), f".partial lost: {down.files()}")
+    expect(f"{ctx.ds.seg(2, 2)}.partial" in down.files(), f".partial lost: {down.files()}")
     reconnected = down.returncode is None or any(m["type"] == "accept" and m["t"] > copy0[0]["t"] for m in down.messages)
     expect((down.returncode not in (0, None)) or reconnected,
            f"after C 'COPY 0': exit {down.returncode}, no reconnection; {down.notes}")
@@ -643,10 +683,10 @@ def r14(ctx: ReceiverContext) -> str:
 def r15(ctx: ReceiverContext) -> str:
     run = ctx.run("removed")
     errs = [m for m in run.server() if m["type"] == "E"]
-    expect(bool(errs), f"the sender did not refuse segment 8 (harness problem): {run.files()}")
+    expect(bool(errs), f"the sender did not refuse segment {ctx.ds.seg(1, -1)} (harness problem): {run.files()}")
     expect("has already been removed" in run.output,
            f"the server's message is not reported; receiver output ends: {_last_line(run)}")
-    expect("000000010000000000000008" not in run.files(), f"segment 8 renamed as complete: {run.files()}")
+    expect(ctx.ds.seg(1, -1) not in run.files(), f"segment {ctx.ds.seg(1, -1)} renamed as complete: {run.files()}")
     line = next(x for x in run.output.splitlines() if "has already been removed" in x)
     return f"{line.strip()[:160]}; files: {', '.join(run.files())}"
 
@@ -710,8 +750,8 @@ def receiver_reaction(ctx: ReceiverContext, kind: str) -> Reaction:
     rs = run.client("r")
     ack = (f"write {Lsn(max(r['write'] for r in rs))}, flush {Lsn(max(r['flush'] for r in rs))}"
            if rs else "no status update")
-    if rs and max(r["write"] for r in rs) > END_OF_WAL:
-        ack += f" (past the end of valid WAL {Lsn(END_OF_WAL)})"
+    if rs and max(r["write"] for r in rs) > ctx.ds.end:
+        ack += f" (past the end of valid WAL {Lsn(ctx.ds.end)})"
     try:
         damage = "none"
         _reported_bytes_match(ctx, run)

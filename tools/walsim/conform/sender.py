@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from walsim.conform.checks import Failed, Skipped, check, checks_for, expect, run_checks
+from walsim.conform import majors
 from walsim.conform.probe import ConformError, Probe, Target, Transcript, brief, sequence
 from walsim.conform.results import Report, Result
 from walsim.core.lsn import Lsn
@@ -80,8 +81,11 @@ class SenderContext:
     def __init__(self, target: Target, *, waldir: Path | None = None, max_wait: float = 10.0,
                  wal_generator: Callable[[], None] | None = None,
                  shutdown: Callable[[], None] | None = None,
-                 pg_bindir: Path | None = None, probe_binary: Path | None = None) -> None:
+                 pg_bindir: Path | None = None, probe_binary: Path | None = None,
+                 expect_major: int | None = None) -> None:
         self.target = target
+        #: the major the target must report (``--pg N``); None: whatever supported major it reports
+        self.expect_major = expect_major
         self.probe = Probe(target, probe_binary)
         self.waldir = waldir
         self.max_wait = max_wait
@@ -145,6 +149,22 @@ class SenderContext:
             if info["xlogpos"] is not None:
                 self.xlogpos_seen.append((label, int(info["xlogpos"])))
         return info
+
+    def server_version(self) -> str:
+        t = self.identify()["transcript"]
+        params = {m["name"]: m["value"] for m in t.of_type("S")}
+        return str(params.get("server_version") or "")
+
+    def major(self) -> int:
+        """The major whose behaviour the version-keyed checks expect (conform/majors.py):
+        ``expect_major``, else the major of the target's server_version."""
+        if self.expect_major is not None:
+            return self.expect_major
+        m = re.match(r"(\d+)", self.server_version())
+        if not m or not majors.supported(int(m.group(1))):
+            raise Failed(f"server_version {self.server_version()!r} is of no PostgreSQL major walsim "
+                         f"knows; the version-keyed checks cannot tell what to expect")
+        return int(m.group(1))
 
     def tli(self) -> int:
         tli = self.identify().get("timeline")
@@ -312,7 +332,8 @@ def s02(ctx: SenderContext) -> str:
     return f"true/on/yes/1 reach Z; replication=bogus: {brief(errs[0])}"
 
 
-@check("S03", "After auth it sends at least server_version (major 15), integer_datetimes=on, "
+@check("S03", "After auth it sends at least server_version (of a supported major, 13 to 18, and the "
+       "expected one with --pg), integer_datetimes=on, "
        "server_encoding, client_encoding, standard_conforming_strings=on, then BackendKeyData, "
        "then ReadyForQuery 'I'.",
        "postinit.c / guc.c GUC_REPORT parameters; fe-connect.c CONNECTION_AUTH_OK")
@@ -322,7 +343,11 @@ def s03(ctx: SenderContext) -> str:
     for name in ("server_version", "integer_datetimes", "server_encoding", "client_encoding",
                  "standard_conforming_strings"):
         expect(name in params, f"no ParameterStatus {name}; got {sorted(params)}")
-    expect(params["server_version"].split(".")[0] == "15", f"server_version={params['server_version']!r}")
+    major = params["server_version"].split(".")[0]
+    expect(major.isdigit() and majors.supported(int(major)),
+           f"server_version={params['server_version']!r} is of no supported major")
+    expect(ctx.expect_major is None or int(major) == ctx.expect_major,
+           f"server_version={params['server_version']!r}, expected PostgreSQL {ctx.expect_major}")
     expect(params["integer_datetimes"] == "on", f"integer_datetimes={params['integer_datetimes']!r}")
     expect(params["standard_conforming_strings"] == "on",
            f"standard_conforming_strings={params['standard_conforming_strings']!r}")
@@ -344,18 +369,19 @@ def s04(ctx: SenderContext) -> str:
 
 # ---------------------------------------------------------------- commands
 
-@check("S05", "IDENTIFY_SYSTEM returns exactly 1 row: systemid text (decimal u64), timeline int4, "
-       "xlogpos text %X/%X, dbname text NULL. Then C 'IDENTIFY_SYSTEM' and Z. (The systemid is the "
-       "one in the long page header of the WAL it streams.)",
-       "walsender.c IdentifySystem; xlog_internal.h XLogLongPageHeaderData")
+@check("S05", "IDENTIFY_SYSTEM returns exactly 1 row: systemid text (decimal u64), timeline int4 "
+       "(int8 from 16), xlogpos text %X/%X, dbname text NULL. Then C 'IDENTIFY_SYSTEM' and Z. (The "
+       "systemid is the one in the long page header of the WAL it streams.)",
+       "walsender.c IdentifySystem (INT8OID from 16); xlog_internal.h XLogLongPageHeaderData")
 def s05(ctx: SenderContext) -> str:
     ans = ctx.identify()["answer"]
     types = [m["type"] for m in ans]
     expect(types == ["T", "D", "C", "Z"], f"IDENTIFY_SYSTEM answered {sequence(ans)}")
     fields = ans[0]["fields"]
+    tl_oid = majors.identify_timeline_oid(ctx.major())
     expect([(f["name"], f["type"]) for f in fields] ==
-           [("systemid", 25), ("timeline", 23), ("xlogpos", 25), ("dbname", 25)],
-           f"columns {brief(ans[0])}")
+           [("systemid", 25), ("timeline", tl_oid), ("xlogpos", 25), ("dbname", 25)],
+           f"columns {brief(ans[0])} (PostgreSQL {ctx.major()}: timeline of type {tl_oid})")
     v = ans[1]["values"]
     expect(len(v) == 4 and re.fullmatch(r"\d{1,20}", v[0] or "") is not None and int(v[0]) < 2**64,
            f"systemid {v[0]!r}")
@@ -421,8 +447,9 @@ def s08(ctx: SenderContext) -> str:
     return f"data_directory_mode {mode[0]['values'][0]}; unknown: {brief(bad[0])}, Z; session usable"
 
 
-@check("S09", "TIMELINE_HISTORY n for an existing history file returns 1 row × 2 text columns: "
-       "%08X.history and the exact file bytes.", "walsender.c SendTimeLineHistory")
+@check("S09", "TIMELINE_HISTORY n for an existing history file returns 1 row × 2 columns: "
+       "%08X.history (text) and the exact file bytes (text; bytea in 13).",
+       "walsender.c SendTimeLineHistory (TEXTOID from 14)")
 def s09(ctx: SenderContext) -> str:
     tli = ctx.tli()
     if tli == 1:
@@ -430,8 +457,9 @@ def s09(ctx: SenderContext) -> str:
     t, content = ctx.history(tli)
     ans = t.after("TIMELINE_HISTORY")
     expect([m["type"] for m in ans] == ["T", "D", "C", "Z"], sequence(ans))
-    expect([(f["name"], f["type"]) for f in ans[0]["fields"]] == [("filename", 25), ("content", 25)],
-           brief(ans[0]))
+    content_oid = majors.history_content_oid(ctx.major())
+    expect([(f["name"], f["type"]) for f in ans[0]["fields"]] == [("filename", 25), ("content", content_oid)],
+           f"{brief(ans[0])} (PostgreSQL {ctx.major()}: content of type {content_oid})")
     name = ans[1]["values"][0]
     expect(name == f"{tli:08X}.history", f"file name {name!r} for timeline {tli}")
     assert content is not None
@@ -917,7 +945,15 @@ def s34(ctx: SenderContext) -> str:
        "source segments.", "pg_receivewal.c / receivelog.c")
 def s35(ctx: SenderContext) -> str:
     if ctx.pg_bindir is None or not (ctx.pg_bindir / "pg_receivewal").exists():
-        raise Skipped("pg_receivewal not found (PG_BINDIR)")
+        raise Skipped("pg_receivewal not found (--pg-bindir, PG_BINDIR): none streams from "
+                      f"PostgreSQL {ctx.major()} here")
+    program = ctx.pg_bindir / "pg_receivewal"
+    version = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"\(PostgreSQL\) (\d+)", version)
+    if m and int(m.group(1)) < ctx.major():
+        # pg_receivewal refuses servers newer than itself (CheckServerVersionForStreaming)
+        raise Skipped(f"{program} is of PostgreSQL {m.group(1)}, which cannot stream from "
+                      f"PostgreSQL {ctx.major()}")
     pos = ctx.xlogpos()
     with tempfile.TemporaryDirectory(prefix="walsim-conform-") as d:
         argv = [str(ctx.pg_bindir / "pg_receivewal"), "-d", ctx.target.conninfo(), "-D", d, "-n",
@@ -957,6 +993,11 @@ def s35(ctx: SenderContext) -> str:
 def s36(ctx: SenderContext) -> str:
     t = _answer(ctx, "READ_REPLICATION_SLOT walsim_conform_no_such_slot")
     ans = t.after("READ_REPLICATION_SLOT")
+    if not majors.has_read_replication_slot(ctx.major()):
+        # 13 and 14 have no such command; it must at least fail cleanly, leaving the session usable
+        expect(bool(ans) and ans[0]["type"] == "E" and ans[-1]["type"] == "Z",
+               f"PostgreSQL {ctx.major()} has no READ_REPLICATION_SLOT: {sequence(ans)}")
+        raise Skipped(f"PostgreSQL {ctx.major()} has no READ_REPLICATION_SLOT (added in 15): {brief(ans[0])}")
     if ans and ans[0]["type"] == "E":
         raise Skipped(f"not implemented: {brief(ans[0])}")
     expect([m["type"] for m in ans] == ["T", "D", "C", "Z"], sequence(ans))

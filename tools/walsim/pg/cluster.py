@@ -20,7 +20,17 @@ documentation's "Log-Shipping Standby Servers" chapter says: ``wal_level =
 replica``, ``max_wal_senders``, ``wal_keep_size``, ``hot_standby``,
 ``wal_log_hints``, a ``host replication`` line in pg_hba.conf and a role
 ``WITH REPLICATION LOGIN PASSWORD``.  Standbys are made by ``pg_basebackup -R
--X stream --checkpoint=fast`` from their upstream.
+-X stream --checkpoint=fast`` from their upstream, or, where no
+``pg_basebackup`` works with the server's major (the npm servers of 16-18
+carry none, Debian's 15 backs up 13-15 only), by ``walsim-receiver
+--base-backup -R`` over the replication protocol.
+
+Any supported major (13 to 18): ``Cluster(version=17)`` finds PostgreSQL 17
+(see :mod:`walsim.pg.pgbin`); what differs between majors is in
+:mod:`walsim.pg.versions`.  Where walsim has to do something else than asked
+on a major (a promotion by trigger file on 16+, a rewind without that
+major's ``pg_rewind``), it says so in the node's log and through
+:attr:`Cluster.on_note` (the run engine records those notes as events).
 
 With ``snapshot=True`` a cluster copies its nodes from a cached snapshot
 image instead (:mod:`walsim.pg.snapshot`): a primary and a standby built
@@ -46,7 +56,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +65,7 @@ from psycopg import sql
 
 from walsim.pg import addresses as addrs
 from walsim.pg import procs
-from walsim.core import supervise
+from walsim.core import paths, supervise
 from walsim.core.errors import ClusterError, UnknownNode, WaitTimeout
 from walsim.core.lsn import Lsn
 from walsim.core.paths import library
@@ -72,6 +82,8 @@ WORKDIR_ENV = "WALSIM_WORKDIR"
 KEEP_ENV = "WALSIM_KEEP"
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,30}")
 AUTH_METHODS = ("scram-sha-256", "md5")
+#: how standbys get their data: pg_basebackup where one works with the server, else walsim-receiver
+BACKUP_METHODS = ("auto", "pg_basebackup", "walsim-receiver")
 
 #: settings of every primary (a standby inherits its upstream's); see docs/clusters.md
 DEFAULT_SETTINGS: dict[str, object] = {
@@ -128,8 +140,10 @@ class Cluster:
     the base directory after :meth:`destroy`), ``parent_dir`` (where the
     default base directory is created), ``template_cache`` (copy a
     cached initdb template instead of running initdb for every primary),
-    ``replication_user`` (the replication role name), ``node_addresses``
-    (False: every node on 127.0.0.1, no bind library), ``snapshot`` (copy
+    ``replication_user`` (the replication role name), ``version`` (the
+    PostgreSQL major, 13 to 18; default: ``WALSIM_PG``, else discovery),
+    ``backup_method`` (how standbys are made, :data:`BACKUP_METHODS`),
+    ``node_addresses`` (False: every node on 127.0.0.1, no bind library), ``snapshot`` (copy
     nodes from a cached snapshot image rather than running initdb and
     ``pg_basebackup``; see :mod:`walsim.pg.snapshot`).
     """
@@ -139,8 +153,20 @@ class Cluster:
                  ports: PortAllocator | None = None, keep: bool = False, template_cache: bool = True,
                  replication_user: str = "replicator", superuser: str = "postgres",
                  prefix: str = "walsim-", parent_dir: str | os.PathLike[str] | None = None,
-                 node_addresses: bool = True, snapshot: bool = False) -> None:
-        self.pg = pg_bin if isinstance(pg_bin, PgBin) else PgBin(pg_bin)
+                 node_addresses: bool = True, version: int | str | None = None,
+                 backup_method: str = "auto", snapshot: bool = False) -> None:
+        if isinstance(pg_bin, PgBin):
+            self.pg = pg_bin
+            if version is not None and pg_bin.major != int(str(version)):
+                raise ClusterError(f"Cluster(version={version}) with a PgBin of PostgreSQL {pg_bin.major} "
+                                   f"({pg_bin.bindir})")
+        else:
+            self.pg = PgBin(pg_bin, version=version) if pg_bin is not None or version is not None else PgBin()
+        if backup_method not in BACKUP_METHODS:
+            raise ClusterError(f"backup_method must be one of {', '.join(BACKUP_METHODS)}, not {backup_method!r}")
+        self.backup_method = backup_method
+        #: called as on_note(kind, fields) for every version note (see note())
+        self.on_note: Callable[[str, dict[str, Any]], None] | None = None
         self.runas = RunAs.resolve(pg_user)
         self.ports = ports or PortAllocator()
         self.keep = keep or bool(os.environ.get(KEEP_ENV))
@@ -205,6 +231,25 @@ class Cluster:
 
     def primaries(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.upstream is None and n.upstream_address is None]
+
+    @property
+    def major(self) -> int:
+        """The PostgreSQL major version of every node of this cluster."""
+        return self.pg.major
+
+    def note(self, kind: str, node: "Node | None", text: str, **fields: Any) -> None:
+        """Say that walsim did something else than asked because of the version
+        (``kind``: ``promote_method_mapped``, ``rewind_fallback``, ...): a line
+        in the node's log, and :attr:`on_note` (the run's events)."""
+        if node is not None:
+            try:
+                with open(node.log_file, "a") as f:
+                    f.write(f"walsim: note: {text}\n")
+            except OSError:
+                pass
+        if self.on_note is not None:
+            self.on_note(kind, {"node": node.name if node is not None else None, "text": text,
+                                "pg_major": self.major, **fields})
 
     def _check_new_name(self, name: str) -> None:
         if not NAME_RE.fullmatch(name):
@@ -536,11 +581,14 @@ class Cluster:
                        recovery_conf: str | Mapping[str, object] | None = None,
                        durable: bool | None = None, port: int | None = None,
                        environment: Mapping[str, str] | None = None, start: bool = True,
-                       wait_streaming: bool | None = None, timeout: float | None = None) -> Node:
+                       wait_streaming: bool | None = None, timeout: float | None = None,
+                       backup_method: str | None = None) -> Node:
         """Create a standby of ``upstream`` (a primary or, for cascading, a standby).
 
         The data comes from ``pg_basebackup -R -X stream --checkpoint=fast``
-        run against ``upstream`` (progress goes to the new node's log).  The
+        run against ``upstream`` (progress goes to the new node's log), or
+        from ``walsim-receiver --base-backup`` (see :meth:`take_base_backup`;
+        ``backup_method`` overrides the cluster's).  The
         standby then streams from ``upstream``, or from ``via=(host, port)``
         when given (a network proxy or a reference sender in between).
         ``slot=True`` (or a name) creates a physical slot on the upstream and
@@ -568,16 +616,10 @@ class Cluster:
                 if durable:
                     os.sync()
                 node.image = image
+                node.backup_method = "snapshot"
             else:
-                argv = [str(self.pg.path("pg_basebackup")), "-D", str(node.data_dir), "-R", "-X", "stream",
-                        "--checkpoint=fast", "--progress", "--verbose",
-                        "-d", self._backup_conninfo(up, name)]
-                if slot_name:
-                    argv += ["-S", slot_name]
-                if not durable:
-                    argv.append("--no-sync")
-                self.runas.run(argv, what=f"{name}: base backup from {up.name}", log=node.log_file,
-                               cwd=node.base_dir, timeout=secs, env=self.source_environment(name))
+                node.backup_method = self.take_base_backup(node, up, slot_name=slot_name, durable=durable,
+                                                           timeout=secs, method=backup_method)
             inherited = {k: v for k, v in up.settings.items()
                          if k not in UPSTREAM_KEYS and k not in MANAGED and k != "promote_trigger_file"}
             if inherited.get("listen_addresses") == listen_addresses(up.host):
@@ -610,6 +652,48 @@ class Cluster:
             node._teardown()
             raise
         return node
+
+    def take_base_backup(self, node: Node, up: Node, *, slot_name: str | None = None,
+                         durable: bool = False, timeout: float | None = None,
+                         method: str | None = None) -> str:
+        """Fill ``node``'s (absent) data directory with a base backup of the
+        running ``up``, configured as a standby (standby.signal,
+        primary_conninfo); returns the method used.
+
+        ``auto``: ``pg_basebackup -R -X stream`` when a pg_basebackup that
+        backs up this major exists (its own, or Debian's 15 for 13-15), else
+        ``walsim-receiver --base-backup -R`` (BASE_BACKUP over the
+        replication protocol in the server's own format; WAL fetched inside
+        the archive, so the upstream's wal_keep_size must cover the backup)."""
+        method = method or self.backup_method
+        if method not in BACKUP_METHODS:
+            raise ClusterError(f"backup method must be one of {', '.join(BACKUP_METHODS)}, not {method!r}")
+        secs = scaled(timeout, 300)
+        if method == "auto":
+            method = "pg_basebackup" if self.pg.has("pg_basebackup") else "walsim-receiver"
+        conninfo = self._backup_conninfo(up, node.name)
+        if method == "pg_basebackup":
+            program = self.pg.path("pg_basebackup")
+            argv = [str(program), "-D", str(node.data_dir), "-R", "-X", "stream",
+                    "--checkpoint=fast", "--progress", "--verbose", "-d", conninfo]
+            env = self.pg.env_for(program)
+        else:
+            program = paths.program("walsim-receiver")
+            if not os.access(program, os.X_OK):
+                raise ClusterError(f"{node.name}: no pg_basebackup works with PostgreSQL {self.major} and "
+                                   f"{program} is missing: build walsim (make) to take base backups "
+                                   f"with walsim-receiver")
+            argv = [str(program), "--base-backup", "-D", str(node.data_dir), "-R", "-c", "fast",
+                    "--verbose", "-d", conninfo]
+            env = {}
+        if slot_name:
+            argv += ["-S", slot_name]
+        if not durable:
+            argv.append("--no-sync")
+        # it acts for the node: its connections come from the node's address
+        self.runas.run(argv, what=f"{node.name}: base backup from {up.name} ({method})", log=node.log_file,
+                       cwd=node.base_dir, timeout=secs, env={**self.source_environment(node.name), **env})
+        return method
 
     def _backup_conninfo(self, up: Node, name: str) -> str:
         from psycopg.conninfo import make_conninfo
@@ -657,6 +741,8 @@ class Cluster:
             "owner_starttime": _own_starttime(),
             "base_dir": str(self.base_dir),
             "bindir": str(self.pg.bindir),
+            "pg_major": self.pg.major,
+            "pg_version": self.pg.version,
             "pg_user": self.runas.user,
             "superuser": self.superuser,
             "replication_user": self.replication_user,
@@ -693,6 +779,8 @@ class Cluster:
             raise ClusterError(f"{base} is not a walsim cluster directory (no cluster.json)") from None
         self = cls.__new__(cls)
         self.pg = PgBin(state["bindir"])
+        self.backup_method = "auto"
+        self.on_note = None
         self.runas = RunAs.resolve(state["pg_user"])
         self.ports = PortAllocator()
         self.keep = True

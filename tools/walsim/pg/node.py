@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal as _signal
 import subprocess
 import time
@@ -44,7 +45,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from walsim.pg import procs
+from walsim.pg import procs, versions
 from walsim.core import supervise
 from walsim.core.errors import ClusterError, ServerStartError
 from walsim.pg.legacy import LegacySettingWarning, translate_recovery_conf, translate_settings
@@ -121,6 +122,8 @@ class Node:
         self.upstream: Node | None = None
         self.upstream_address: tuple[str, int] | None = None
         self.slot_name: str | None = None
+        #: how the node's data was made: None (initdb/template), "pg_basebackup" or "walsim-receiver"
+        self.backup_method: str | None = None
         self._reservation: PortReservation | None = reservation
         if reservation is None and port is None:
             raise ValueError("Node needs a port reservation or a port")
@@ -201,6 +204,7 @@ class Node:
         for value in translated.values():
             format_value(value)  # reject what postgresql.conf cannot hold before changing anything
         self._notice(notices)
+        self._drop_unsupported(translated)
         for k in removed:
             self.settings.pop(k, None)
         self.settings.update(translated)
@@ -266,10 +270,25 @@ class Node:
     def _wal_segment_bytes(self) -> int:
         if not (self.data_dir / "global" / "pg_control").exists():
             return 16 << 20
-        out = self.cluster.runas.run([self.cluster.pg.path("pg_controldata"), "-D", self.data_dir],
-                                     what=f"{self.name}: reading pg_control").stdout.decode()
-        m = re.search(r"Bytes per WAL segment:\s+(\d+)", out)
-        return int(m.group(1)) if m else 16 << 20
+        pg = self.cluster.pg
+        if self.is_running():
+            value = self.scalar("SELECT setting::bigint * CASE unit WHEN '8kB' THEN 8192 "
+                                "WHEN 'B' THEN 1 ELSE 1048576 END FROM pg_settings "
+                                "WHERE name = 'wal_segment_size'")
+            return int(value) if value else 16 << 20
+        if pg.has("pg_controldata"):
+            program = pg.path("pg_controldata")
+            out = self.cluster.runas.run([program, "-D", self.data_dir], what=f"{self.name}: reading pg_control",
+                                         env=pg.env_for(program)).stdout.decode()
+            m = re.search(r"Bytes per WAL segment:\s+(\d+)", out)
+            return int(m.group(1)) if m else 16 << 20
+        # 15+ computes wal_segment_size from pg_control for postgres -C on a stopped server
+        out = self.cluster.runas.run([pg.path("postgres"), "-C", "wal_segment_size", "-D", self.data_dir],
+                                     what=f"{self.name}: postgres -C wal_segment_size", env=pg.env).stdout.decode()
+        m = re.fullmatch(r"\s*(\d+)\s*(MB|GB|kB|B)?\s*", out)
+        if not m:
+            return 16 << 20
+        return int(m.group(1)) * {"GB": 1 << 30, "MB": 1 << 20, "kB": 1 << 10, "B": 1, None: 1 << 20}[m.group(2)]
 
     # ======================================================== upstream / standby
     def _primary_conninfo(self) -> str:
@@ -397,7 +416,11 @@ class Node:
         return None
 
     def _postmaster_env(self) -> dict[str, str]:
-        return self.cluster.runas.environment(self.environment)
+        env = dict(self.cluster.pg.env)
+        for key, value in self.environment.items():
+            # a library path of the node's own (a fault layer) goes before the installation's
+            env[key] = f"{value}:{env[key]}" if key == "LD_LIBRARY_PATH" and key in env else value
+        return self.cluster.runas.environment(env)
 
     def log_position(self) -> int:
         """Current size of the node log: pass it as ``since`` to :meth:`wait_for_log`."""
@@ -423,9 +446,23 @@ class Node:
         done = path.with_name("recovery.conf.walsim-translated")
         os.replace(path, done)
 
+    def _drop_unsupported(self, settings: dict[str, object]) -> None:
+        """Remove settings the node's major does not have, with a note
+        (``promote_trigger_file`` on 16+: a trigger_file promotion then uses
+        pg_ctl promote)."""
+        major = self.cluster.major
+        if "promote_trigger_file" in settings and not versions.has_promote_trigger_file(major):
+            value = settings.pop("promote_trigger_file")
+            self.cluster.note("setting_dropped", self,
+                              f"PostgreSQL {major} has no promote_trigger_file (removed in 16); "
+                              f"promote_trigger_file = {value!r} is not written, and a promotion by "
+                              f"trigger file uses pg_ctl promote", setting="promote_trigger_file")
+
     def _apply_recovery_settings(self, settings: Mapping[str, object], signal_file: str | None,
                                  notices: list[str]) -> None:
         self._notice(notices)
+        settings = dict(settings)
+        self._drop_unsupported(settings)
         self.settings.update(settings)
         if signal_file:
             self.cluster.runas.write_file(self.data_dir / signal_file, "", 0o600)
@@ -932,7 +969,9 @@ class Node:
         ``pg_ctl`` runs ``pg_ctl promote -w``; ``function`` calls
         ``pg_promote(wait => true)``; ``trigger_file`` creates the
         ``promote_trigger_file`` (configured first, with a reload, if the node
-        has none).  Returns once the node is out of recovery.
+        has none); PostgreSQL 16 removed that setting, so there it runs
+        ``pg_ctl promote`` and says so (:meth:`Cluster.note`).  Returns once
+        the node is out of recovery.
         """
         if method not in PROMOTE_METHODS:
             raise ValueError(f"promote method must be one of {', '.join(PROMOTE_METHODS)}, not {method!r}")
@@ -940,10 +979,17 @@ class Node:
             raise ClusterError(f"{self.name} is not a standby (not in recovery); cannot promote")
         secs = scaled(timeout)
         runas = self.cluster.runas
+        major = self.cluster.major
+        if method == "trigger_file" and not versions.has_promote_trigger_file(major):
+            self.cluster.note("promote_method_mapped", self,
+                              f"PostgreSQL {major} has no promote_trigger_file (removed in 16): "
+                              f"promoting {self.name} with pg_ctl promote instead of a trigger file",
+                              asked="trigger_file", used="pg_ctl")
+            method = "pg_ctl"
         if method == "pg_ctl":
             runas.run([self.cluster.pg.path("pg_ctl"), "promote", "-D", self.data_dir, "-w",
                        "-t", str(max(1, int(secs)))], what=f"{self.name}: pg_ctl promote",
-                      log=self.log_file, timeout=secs + 10)
+                      log=self.log_file, timeout=secs + 10, env=self.cluster.pg.env)
         elif method == "function":
             ok = self.scalar("SELECT pg_promote(true, %s)", [max(1, int(secs))])
             if not ok:
@@ -980,17 +1026,43 @@ class Node:
             raise ClusterError(f"pg_rewind source {source.name} is not running")
         self._reap()
         secs = scaled(timeout, 300)
+        pg = self.cluster.pg
+        if not pg.has("pg_rewind"):
+            self._rebuild_from(source, secs)
+            return
         if not source.in_recovery():
             # A freshly promoted primary writes its new timeline to pg_control
             # only at its next checkpoint; without one pg_rewind compares the
             # old timeline and wrongly concludes "no rewind required".
             source.execute("CHECKPOINT")
+        program = pg.path("pg_rewind")
         self.cluster.runas.run(
-            [self.cluster.pg.path("pg_rewind"), "--target-pgdata", self.data_dir,
+            [program, "--target-pgdata", self.data_dir,
              "--source-server", source.conninfo(), "--write-recovery-conf", "--progress"],
             what=f"{self.name}: pg_rewind from {source.name}", log=self.log_file,
-            cwd=self.base_dir, timeout=secs, env=self.cluster.source_environment(self.name))
+            cwd=self.base_dir, timeout=secs, env={**self.cluster.source_environment(self.name),
+                                                  **pg.env_for(program)})
         # pg_rewind copied the source's config files; walsim.conf is rewritten for this node.
+        self._set_upstream(source, None, None)
+        self._write_conf()
+        self.cluster.runas.write_file(self.data_dir / "standby.signal", "", 0o600)
+        self.cluster._save_state()
+
+    def _rebuild_from(self, source: "Node", timeout: float) -> None:
+        """The rewind of a major without ``pg_rewind``: throw the data
+        directory away and take a fresh base backup of ``source``."""
+        major = self.cluster.major
+        self.cluster.note("rewind_fallback", self,
+                          f"no pg_rewind for PostgreSQL {major}: rebuilding {self.name} from a fresh "
+                          f"base backup of {source.name} instead of rewinding it", source=source.name)
+        settings = dict(self.settings)
+        shutil.rmtree(self.data_dir)
+        self.backup_method = self.cluster.take_base_backup(self, source, slot_name=None,
+                                                           durable=self.durable, timeout=timeout)
+        self.settings = settings
+        if self.hba is not None:
+            # the backup brought the source's pg_hba.conf: this node's own again
+            self.cluster.runas.write_file(self.data_dir / "pg_hba.conf", self.cluster._hba(*self.hba), 0o600)
         self._set_upstream(source, None, None)
         self._write_conf()
         self.cluster.runas.write_file(self.data_dir / "standby.signal", "", 0o600)

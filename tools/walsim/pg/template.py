@@ -55,7 +55,7 @@ def run_initdb(pg: PgBin, runas: RunAs, data_dir: Path, password: str, superuser
     runas.write_file(pwfile, password + "\n", 0o600)
     try:
         runas.run(initdb_argv(pg, data_dir, pwfile, superuser, options), what=f"initdb of {data_dir}",
-                  log=log, cwd=data_dir.parent, timeout=timeout)
+                  log=log, cwd=data_dir.parent, timeout=timeout, env=pg.env)
     finally:
         pwfile.unlink(missing_ok=True)
 

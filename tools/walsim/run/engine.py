@@ -70,11 +70,15 @@ class Execution:
     elapsed_s: float = 0.0
 
 
-def versions(pg: Any) -> dict[str, str]:
-    """walsim's version and the PostgreSQL server's (informative: never fails)."""
-    out = {"walsim": __version__}
+def versions(pg: Any) -> dict[str, Any]:
+    """walsim's version and the PostgreSQL server's: ``postgres --version``,
+    the exact version, the major and the bin directory (informative: never fails)."""
+    out: dict[str, Any] = {"walsim": __version__}
     try:
         out["postgresql"] = pg.version_string
+        out["postgresql_version"] = pg.version
+        out["postgresql_major"] = pg.major
+        out["postgresql_bindir"] = str(pg.bindir)
     except Exception as exc:  # noqa: BLE001 - versions are informative
         out["postgresql"] = f"unknown ({exc})"
     return out
@@ -210,8 +214,14 @@ def _setup_layers(ctx: RunContext) -> None:
 
 def _build(ctx: RunContext, say: ProgressFn, keep: bool = False) -> None:
     sc = ctx.scenario
-    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", snapshot=sc.snapshot, keep=keep)
+    ctx.cluster = Cluster(prefix=f"walsim-{sc.name}-", snapshot=sc.snapshot, keep=keep,
+                          version=sc.pg_version)
+    # what walsim does differently on this major (a trigger-file promotion on 16+,
+    # a rewind without pg_rewind) is said in the run's events
+    ctx.cluster.on_note = lambda kind, fields: ctx.events.event(kind, **fields)
     ctx.events.event("cluster_dir", path=str(ctx.cluster.base_dir), snapshot=sc.snapshot)
+    ctx.events.event("postgresql", version=ctx.cluster.pg.version, major=ctx.cluster.major,
+                     bindir=str(ctx.cluster.pg.bindir))
     say(f"cluster directory {ctx.cluster.base_dir}", ctx)
     _setup_layers(ctx)
     builder = next((layer for layer in ctx.layers.values() if layer.builds_cluster), None)

@@ -79,7 +79,7 @@ def _run_promote(ctx: "RunContext", step: "Step") -> dict[str, Any]:
 register("do", "promote", {
     "node": _node(),
     "method": s.choice(PROMOTE_METHODS, default="pg_ctl",
-                       help="pg_ctl promote, pg_promote(), or PostgreSQL 15's promote_trigger_file"),
+                       help="pg_ctl promote, pg_promote(), or promote_trigger_file (up to 15; on 16+ pg_ctl promote, with a note)"),
     "retarget": s.boolean(default=True, help="point ledger and pgbench workloads at the new primary"),
     "expect_timeline": s.integer(lo=1, help="fail the step unless promotion gives this timeline"),
 }, "promote a standby; records the new timeline and the LSN it forked at", run=_run_promote)

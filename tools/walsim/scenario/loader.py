@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from walsim.core.errors import ScenarioError
+from walsim.core.pgmajors import SUPPORTED
 from walsim.scenario import schema as s
 from walsim.scenario.explore import load_explore
 from walsim.scenario.model import (DURABILITIES, LINK_PROTOS, LINK_ROLES, ROLES, LinkSpec, ManagerSpec, NodeSpec,
@@ -44,7 +45,21 @@ TOP_FIELDS = {
     "snapshot": s.boolean(default=False, help="copy the nodes from a cached snapshot image (built the "
                           "operator's way once) instead of initdb and pg_basebackup"),
 }
-TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "manager", "explore")
+TOP_TABLES = ("nodes", "links", "workloads", "steps", "verdicts", "manager", "explore", "cluster")
+
+
+def _pg_major(v: Any, _names: Names) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v not in SUPPORTED:
+        raise s.Invalid(f"expected a PostgreSQL major version ({', '.join(map(str, SUPPORTED))}), got {v!r}")
+    return v
+
+
+CLUSTER_FIELDS = {
+    "version": s.Field(_pg_major, False, None,
+                       "the PostgreSQL major version of every node (default: WALSIM_PG, else the "
+                       "installation found, Debian's 15); `walsim-cli run --pg N` overrides it",
+                       "13 to 18"),
+}
 
 NODE_FIELDS = {
     "role": s.choice(ROLES, required=True),
@@ -165,6 +180,7 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
         issues.append(Issue(file, "observe_interval", f"{top['observe_interval'] * 1000:g}ms is below the "
                             "observer's shortest tick, 10ms"))
 
+    cluster = _cluster(doc, names, file, issues)
     raw_nodes = _table(doc, "nodes", file, issues, required=True)
     raw_links = _table(doc, "links", file, issues)
     raw_workloads = _table(doc, "workloads", file, issues)
@@ -209,7 +225,19 @@ def parse_scenario(text: str, vocabulary: Vocabulary, file: str = "<string>") ->
                     settings=settings, nodes=nodes,
                     links=links, workloads=workloads, steps=steps, verdicts=verdicts, names=names,
                     vocabulary=vocabulary, warnings=warnings, manager=manager,
-                    snapshot=bool(top.get("snapshot")), explore=explore)
+                    snapshot=bool(top.get("snapshot")), explore=explore,
+                    pg_version=cluster.get("version"))
+
+
+def _cluster(doc: dict, names: Names, file: str, issues: list[Issue]) -> dict[str, Any]:
+    """The [cluster] table (PostgreSQL version)."""
+    raw = doc.get("cluster")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        issues.append(Issue(file, "cluster", f"expected a table ([cluster]), got {s._type_name(raw)}"))
+        return {}
+    return s.validate_table(raw, CLUSTER_FIELDS, names, file, "cluster", issues)
 
 
 def _load_manager(raw: Any, vocabulary: Vocabulary, names: Names, file: str,

@@ -118,6 +118,8 @@ class Scenario:
     snapshot: bool = False
     #: the fault space of ``[explore]`` (None: a plain scenario)
     explore: ExploreSpec | None = None
+    #: ``[cluster] version``: the PostgreSQL major of every node (None: WALSIM_PG or discovery)
+    pg_version: int | None = None
 
     @property
     def primary(self) -> str:

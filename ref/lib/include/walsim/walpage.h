@@ -1,6 +1,5 @@
 /*
- * walpage.h — WAL page headers of PostgreSQL (15 and, via the version table,
- * later majors).
+ * walpage.h — WAL page headers of PostgreSQL 13 to 18 (via the version table).
  *
  * WAL is a sequence of XLOG_BLCKSZ (8192-byte) pages.  Every page starts with
  * a short header (24 bytes); the first page of every segment has a long
@@ -9,7 +8,7 @@
  * writes them on; decoded here as little-endian):
  *
  *   off size field
- *     0   2  xlp_magic      XLOG_PAGE_MAGIC of the major version (15: 0xD110)
+ *     0   2  xlp_magic      XLOG_PAGE_MAGIC of the major version (13: 0xD106 ... 18: 0xD118)
  *     2   2  xlp_info       flags WAL_XLP_*
  *     4   4  xlp_tli        timeline of the first record on the page
  *     8   8  xlp_pageaddr   LSN of the page itself
@@ -46,12 +45,13 @@
 /* What differs between PostgreSQL major versions. */
 typedef struct WalVersionInfo
 {
-	int			major;			/* 15, ... */
+	int			major;			/* 13 .. 18 */
 	uint16_t	page_magic;		/* XLOG_PAGE_MAGIC */
 	uint16_t	all_flags;		/* XLP_ALL_FLAGS: every known xlp_info bit */
 	uint16_t	overwrite_contrecord;	/* XLP_FIRST_IS_OVERWRITE_CONTRECORD */
 	uint8_t		max_builtin_rmid;	/* RM_MAX_BUILTIN_ID */
-	uint8_t		min_custom_rmid;	/* RM_MIN_CUSTOM_ID (custom ids up to 255) */
+	uint8_t		min_custom_rmid;	/* RM_MIN_CUSTOM_ID (custom ids up to 255);
+									 * 0: no custom resource managers (before 15) */
 } WalVersionInfo;
 
 /* The table entry of a major version, or NULL when walsim does not know it. */
@@ -59,6 +59,12 @@ const WalVersionInfo *wal_version_by_major(int major);
 
 /* The table entry whose page magic is magic, or NULL. */
 const WalVersionInfo *wal_version_by_magic(uint16_t magic);
+
+/*
+ * "PostgreSQL 17" for a known magic, else "no PostgreSQL version walsim
+ * knows (13: D106, ..., 18: D118)": for error messages naming the magic found.
+ */
+const char *wal_magic_describe(uint16_t magic, char *buf, size_t size);
 
 /* A decoded page header (long fields are zero for a short header). */
 typedef struct WalPageHeader

@@ -1,5 +1,10 @@
 /*
- * wire.h — PostgreSQL frontend/backend protocol 3.0 framing.
+ * wire.h — PostgreSQL frontend/backend protocol 3.0 and 3.2 framing.
+ *
+ * Protocol 3.2 (PostgreSQL 18; 3.1 was never used) changes only the secret
+ * key: BackendKeyData and CancelRequest carry a key of 4 to 256 bytes (18
+ * sends 32) instead of exactly 4 (src/include/libpq/pqcomm.h,
+ * MAX_CANCEL_KEY_LENGTH; doc/src/sgml/protocol.sgml).
  *
  * Two halves:
  *
@@ -53,6 +58,8 @@
 #define WIRE_SSL_REQUEST_CODE		80877103u
 #define WIRE_GSSENC_REQUEST_CODE	80877104u
 #define WIRE_PROTOCOL_3_0			196608u /* 3 << 16 | 0 */
+#define WIRE_PROTOCOL_3_2			196610u /* 3 << 16 | 2: PostgreSQL 18 */
+#define WIRE_MAX_CANCEL_KEY			256 /* bytes of a 3.2 secret key */
 #define WIRE_PROTOCOL_MAJOR(v)		((v) >> 16)
 #define WIRE_PROTOCOL_MINOR(v)		((v) & 0xFFFF)
 
@@ -247,9 +254,17 @@ bool		wire_parse_sasl_initial(const uint8_t *body, size_t len,
 									const uint8_t **data, int32_t *data_len,
 									WalsimError *err);
 
-/* CancelRequest body (after length and code): backend pid and secret key. */
+/* CancelRequest body (after length and code): backend pid and a 4-byte secret key (3.0). */
 bool		wire_parse_cancel(const uint8_t *body, size_t len,
 							  uint32_t *pid, uint32_t *key, WalsimError *err);
+
+/*
+ * The body of a CancelRequest (after length and code) or of BackendKeyData:
+ * pid and a secret key of 4 to WIRE_MAX_CANCEL_KEY bytes (*key points into
+ * body).
+ */
+bool		wire_parse_backend_key(const uint8_t *body, size_t len, uint32_t *pid,
+								   const uint8_t **key, size_t *key_len, WalsimError *err);
 
 /*
  * ErrorResponse / NoticeResponse: find field `code` ('S', 'V', 'C', 'M',
@@ -300,6 +315,8 @@ void		wire_put_auth_sasl_continue(WireBuf *b, const void *data, size_t len);
 void		wire_put_auth_sasl_final(WireBuf *b, const void *data, size_t len);
 void		wire_put_parameter_status(WireBuf *b, const char *name, const char *value);
 void		wire_put_backend_key_data(WireBuf *b, uint32_t pid, uint32_t key);
+/* BackendKeyData with a key of any length (protocol 3.2: 4 to 256 bytes). */
+void		wire_put_backend_key(WireBuf *b, uint32_t pid, const uint8_t *key, size_t key_len);
 /* status: 'I' idle, 'T' in transaction, 'E' failed transaction */
 void		wire_put_ready_for_query(WireBuf *b, char status);
 
@@ -335,7 +352,12 @@ void		wire_put_copy_both_response(WireBuf *b, int8_t format,
 										const int16_t *col_formats, int n);
 void		wire_put_copy_data(WireBuf *b, const void *data, size_t len);
 void		wire_put_copy_done(WireBuf *b);
-void		wire_put_negotiate_protocol_version(WireBuf *b, uint32_t newest_minor,
+/*
+ * NegotiateProtocolVersion: the protocol version the server will speak (the
+ * whole Int32, 3 << 16 | minor: PostgreSQL sends FrontendProtocol, e.g.
+ * 196610 for 3.2, observed from 15, 17 and 18), then the unknown _pq_ options.
+ */
+void		wire_put_negotiate_protocol_version(WireBuf *b, uint32_t version,
 												const char *const *unknown_options,
 												int n);
 
