@@ -280,6 +280,7 @@ receiver_options_parse(int argc, char **argv, ReceiverOptions *opt, WalsimError 
 					walsim_error_set(err, "invalid connect timeout \"%s\": must be at least 1", optarg);
 					return OPTIONS_ERROR;
 				}
+				break;
 			case OPT_BASE_BACKUP:
 				opt->base_backup = true;
 				break;
