@@ -211,6 +211,8 @@ install: programs
 	install -m 0644 scenarios/*.toml $(DESTDIR)$(DATADIR)/scenarios/
 	install -d $(DESTDIR)$(DATADIR)/scenarios/explore
 	install -m 0644 scenarios/explore/*.toml $(DESTDIR)$(DATADIR)/scenarios/explore/
+	install -d $(DESTDIR)$(DATADIR)/scenarios/managers
+	install -m 0644 scenarios/managers/*.toml $(DESTDIR)$(DATADIR)/scenarios/managers/
 	cp -r tests/data/wal $(wildcard tests/data/wal-[0-9]*) $(DESTDIR)$(DATADIR)/data/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 docs/images/* $(DESTDIR)$(DOCDIR)/images/

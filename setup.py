@@ -1,5 +1,5 @@
 """The build step pyproject.toml cannot express: compile walsim's C programs
-with ``make programs`` and bundle them, libwalsim-disk.so, the shipped
+with ``make programs`` and bundle them, libwalsim-disk.so, libwalsim-bind.so, the shipped
 scenarios and the WAL data sets into the package as ``walsim/_bundle/``
 (``bin/``, ``lib/``, ``scenarios/``, ``data/``), where
 :mod:`walsim.core.paths` looks for them.  The wheel is therefore
@@ -19,7 +19,7 @@ from setuptools.command.build_py import build_py
 
 TOP = Path(__file__).resolve().parent
 PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe")
-LIBRARIES = ("libwalsim-disk.so",)
+LIBRARIES = ("libwalsim-disk.so", "libwalsim-bind.so")
 
 
 def _bundle_wanted() -> bool:
@@ -47,9 +47,10 @@ class BuildWithPrograms(build_py):
             shutil.copy2(build / "lib" / name, bundle / "lib" / name)
         for toml in sorted((TOP / "scenarios").glob("*.toml")):
             shutil.copy2(toml, bundle / "scenarios" / toml.name)
-        (bundle / "scenarios" / "explore").mkdir(exist_ok=True)
-        for toml in sorted((TOP / "scenarios" / "explore").glob("*.toml")):  # fault spaces
-            shutil.copy2(toml, bundle / "scenarios" / "explore" / toml.name)
+        for sub in ("explore", "managers"):    # fault spaces; HA manager scenarios
+            (bundle / "scenarios" / sub).mkdir(exist_ok=True)
+            for toml in sorted((TOP / "scenarios" / sub).glob("*.toml")):
+                shutil.copy2(toml, bundle / "scenarios" / sub / toml.name)
         shutil.copytree(TOP / "tests" / "data" / "wal", bundle / "data" / "wal", dirs_exist_ok=True)
         for wal in sorted((TOP / "tests" / "data").glob("wal-[0-9]*")):   # the other majors' WAL
             shutil.copytree(wal, bundle / "data" / wal.name, dirs_exist_ok=True)
