@@ -45,9 +45,12 @@ def _describe_owner(uid: int) -> str:
 
 
 def check_private(path: Path, *, owner: int | None = None, what: str = "directory",
-                  hint: str = "") -> os.stat_result:
+                  hint: str = "", deny: int = 0o077) -> os.stat_result:
     """Check that ``path`` is a directory (not a link) owned by ``owner`` (default:
-    the effective user) with no permission bits for group or others."""
+    the effective user) with none of the permission bits ``deny`` (default: no
+    access at all for group or others; ``0o022``: readable by others, as a
+    directory of programs the PostgreSQL user runs must be, but writable by no
+    one else)."""
     owner = os.geteuid() if owner is None else owner
     try:
         st = os.lstat(path)
@@ -62,7 +65,10 @@ def check_private(path: Path, *, owner: int | None = None, what: str = "director
         raise UnsafePathError(f"{what} {path} belongs to {_describe_owner(st.st_uid)}, not to "
                               f"{_describe_owner(owner)}: refusing to use it (another user may have "
                               f"created it); remove it{extra}")
-    if st.st_mode & 0o077:
+    if st.st_mode & deny & 0o022:
+        raise UnsafePathError(f"{what} {path} is writable by group or others (mode "
+                              f"{stat.S_IMODE(st.st_mode):04o}): refusing to use it; chmod go-w it{extra}")
+    if st.st_mode & deny:
         raise UnsafePathError(f"{what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; it must give no "
                               f"access to group or others (chmod 700 it){extra}")
     return st

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -35,7 +34,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from walsim.core.errors import ClusterError
+from walsim.core import safefs
+from walsim.core.errors import ClusterError, UnsafePathError
 
 CACHE_ENV = "WALSIM_PG_CACHE"
 MANIFEST = Path(__file__).with_name("pg-versions.toml")
@@ -107,21 +107,15 @@ def cache_root(env: dict[str, str] | None = None) -> Path:
 
 
 def check_owned(path: Path) -> None:
-    """``path`` must be a real directory of the current user, writable by no one else."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    """``path``, when it exists, must be a real directory of the current user, writable by
+    no one else (readable by others: the PostgreSQL user runs the programs in it)."""
+    if not os.path.lexists(path):
         return
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise DepsError(f"server cache {path} is not a directory (a symbolic link or a file); "
-                        f"remove it or set {CACHE_ENV}")
-    if st.st_uid != os.geteuid():
-        raise DepsError(f"server cache {path} belongs to uid {st.st_uid}, not to you (uid "
-                        f"{os.geteuid()}); programs in it would run as the PostgreSQL user: "
-                        f"set {CACHE_ENV} to a directory of yours")
-    if st.st_mode & 0o022:
-        raise DepsError(f"server cache {path} is writable by group or others (mode "
-                        f"{stat.S_IMODE(st.st_mode):04o}); chmod go-w it")
+    try:
+        safefs.check_private(path, what="server cache", deny=0o022,
+                             hint=f"or set {CACHE_ENV} to a directory of yours")
+    except UnsafePathError as exc:
+        raise DepsError(str(exc)) from None
 
 
 def installed_dir(item: ServerPackage, root: Path | None = None) -> Path | None:
