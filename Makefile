@@ -161,7 +161,7 @@ fuzz-ci:
 	@tools/fuzz -t $(FUZZ_CI_SECONDS) -j 2
 
 # The netd and sender integration suites against ASan/UBSan builds of the programs.
-asan-integration:
+asan-integration: all
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" all
