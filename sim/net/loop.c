@@ -32,19 +32,21 @@ netd_open(Netd *n, WalsimError *err)
 	return true;
 }
 
-/* Time to wait for the next due release or expiry (at most 1 s). */
+/*
+ * Time to wait for the next due release or expiry (at most 1 s).  A release
+ * that fell due while the loop was busy is served at once: before, an
+ * overdue deadline wrapped around to the 1 s cap, so a bandwidth fault whose
+ * next 16 kB slice came due during the previous send slept a whole second
+ * (20 MB/s delivered 3 MB/s, 50 MB/s under 2 MB/s).
+ */
 static void
 next_timeout(const Netd *n, uint64_t now, struct timespec *ts)
 {
-	uint64_t	next = proxy_next_deadline(&n->proxy);
+	uint64_t	wait = pipe_wait_ns(proxy_next_deadline(&n->proxy), now, 1000000000u);
 
-	if (next == UINT64_MAX || next - now > 1000000000u)
-		next = now + 1000000000u;
-	if (next <= now)
-		next = now;
 	/* nanosecond timeout: delays of 1 ms must not be rounded to 2 */
-	ts->tv_sec = (time_t) ((next - now) / 1000000000u);
-	ts->tv_nsec = (long) ((next - now) % 1000000000u);
+	ts->tv_sec = (time_t) (wait / 1000000000u);
+	ts->tv_nsec = (long) (wait % 1000000000u);
 }
 
 static int

@@ -219,6 +219,13 @@ size_t		pipe_ready(const Pipe *p, uint64_t now_ns, const uint8_t **data);
 void		pipe_written(Pipe *p, size_t n);
 /* Earliest release time of queued bytes, UINT64_MAX if none. */
 uint64_t	pipe_next_release(const Pipe *p);
+
+/*
+ * How long to wait for a deadline: 0 when it is due or already past (a
+ * release that fell due while the loop was busy), at most cap_ns (also for
+ * UINT64_MAX, "nothing scheduled").
+ */
+uint64_t	pipe_wait_ns(uint64_t deadline_ns, uint64_t now_ns, uint64_t cap_ns);
 /* Bytes held (input not moved plus output not written). */
 size_t		pipe_backlog(const Pipe *p);
 

@@ -218,6 +218,15 @@ pipe_next_release(const Pipe *p)
 	return p->seg_head < p->nsegs ? p->segs[p->seg_head].release_ns : UINT64_MAX;
 }
 
+uint64_t
+pipe_wait_ns(uint64_t deadline_ns, uint64_t now_ns, uint64_t cap_ns)
+{
+	/* overdue first: deadline - now would wrap around to a huge wait */
+	if (deadline_ns <= now_ns)
+		return 0;
+	return deadline_ns - now_ns < cap_ns ? deadline_ns - now_ns : cap_ns;
+}
+
 size_t
 pipe_backlog(const Pipe *p)
 {

@@ -1245,6 +1245,20 @@ START_TEST(test_rules_by_source_node)
 }
 END_TEST
 
+/* The loop's wait for the next release: an overdue one is served at once, never after the cap. */
+START_TEST(test_wait_for_overdue_release)
+{
+	const uint64_t cap = 1000000000u;
+
+	ck_assert_uint_eq(pipe_wait_ns(5000, 5000, cap), 0);
+	ck_assert_uint_eq(pipe_wait_ns(4999, 5000, cap), 0);	/* fell due while busy */
+	ck_assert_uint_eq(pipe_wait_ns(0, UINT64_MAX - 1, cap), 0);
+	ck_assert_uint_eq(pipe_wait_ns(5000 + 780000, 5000, cap), 780000);
+	ck_assert_uint_eq(pipe_wait_ns(5000 + cap + 1, 5000, cap), cap);
+	ck_assert_uint_eq(pipe_wait_ns(UINT64_MAX, 5000, cap), cap);	/* nothing scheduled */
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	ck_assert_int_eq(netd_msg_class('w'), MC_W);
@@ -1281,6 +1295,7 @@ main(void)
 	tcase_add_test(tc, test_raw_pieces_do_not_change_decisions);
 	tcase_add_test(tc, test_rules_by_source_node);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_wait_for_overdue_release);
 	suite_add_tcase(s, tc);
 	return unit_run_suite(s);
 }
