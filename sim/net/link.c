@@ -405,6 +405,7 @@ proxy_check_fault(Proxy *p, const Fault *f, WalsimError *err)
 void
 proxy_settle(Proxy *p, uint64_t now)
 {
+	p->settled_ns = now;
 	faults_expire(&p->fs, now);
 	for (int i = 0; i < MAX_LINKS; i++)
 		if (p->links[i].used)
@@ -429,26 +430,28 @@ proxy_bury_dead(Proxy *p)
 	}
 }
 
+/* Keep t as the next deadline when it is the earliest one still to come. */
+static inline void
+earliest_after(uint64_t *next, uint64_t t, uint64_t after)
+{
+	if (t > after && t < *next)
+		*next = t;
+}
+
 uint64_t
 proxy_next_deadline(const Proxy *p)
 {
-	uint64_t	next = faults_next_expiry(&p->fs);
+	uint64_t	next = UINT64_MAX;
 
+	earliest_after(&next, faults_next_expiry(&p->fs), p->settled_ns);
 	for (int i = 0; i < MAX_LINKS; i++)
-		if (p->links[i].used && p->links[i].backoff_until && p->links[i].backoff_until < next)
-			next = p->links[i].backoff_until;
+		if (p->links[i].used)
+			earliest_after(&next, p->links[i].backoff_until, p->settled_ns);
 	for (const Slot *s = p->slots; s; s = s->next)
 	{
-		uint64_t	t = slot_startup_deadline(p, s);
-
-		if (t < next)
-			next = t;
+		earliest_after(&next, slot_startup_deadline(p, s), p->settled_ns);
 		for (int d = 0; d < 2; d++)
-		{
-			t = pipe_next_release(&s->c.pipe[d]);
-			if (t < next)
-				next = t;
-		}
+			earliest_after(&next, pipe_next_release(&s->c.pipe[d]), p->settled_ns);
 	}
 	return next;
 }

@@ -127,6 +127,7 @@ typedef struct Proxy
 	int			reserve_fd;
 	uint64_t	fd_shortages;	/* accepts that failed for lack of descriptors */
 	uint64_t	startup_timeout_ns; /* close a client silent this long before its startup packet; 0 = never */
+	uint64_t	settled_ns;		/* the time proxy_settle last served everything due */
 	uint64_t	startup_timeouts;	/* connections closed for it */
 	NodeTable	nodes;			/* source nodes by address */
 } Proxy;
@@ -187,7 +188,12 @@ void		proxy_settle(Proxy *p, uint64_t now);
 /* Free the slots closed during the last batch of events. */
 void		proxy_bury_dead(Proxy *p);
 
-/* Earliest time something is due (a release or an expiry), UINT64_MAX if none. */
+/*
+ * Earliest time something falls due after the last proxy_settle (a release,
+ * an expiry, the end of an accept back-off, a startup timeout), UINT64_MAX
+ * if none.  What was due at that settle was served then or waits for its
+ * socket (EPOLLOUT wakes the loop): counting it would spin the loop.
+ */
 uint64_t	proxy_next_deadline(const Proxy *p);
 
 /* Close every connection and listener. */
