@@ -441,6 +441,17 @@ def test_no_acks_during_without_attempts_is_error(tmp_path: Path) -> None:
     assert v.result == ERROR and "no commit was sent while c1 was active" in v.summary
 
 
+def test_no_acks_during_with_every_client_held_from_before(tmp_path: Path) -> None:
+    """Every client had a commit in flight when c1 began (so none sent another inside the
+    window): those commits acknowledged only after the heal show the blocking."""
+    ledger = [write(1, 1.5, "acked"), write(10, 4.2, "acked", sent_t=1.98), write(11, 4.3, "acked", sent_t=1.99)]
+    v = one(make_run(tmp_path, NAD, events=base_events(), ledger=ledger))
+    assert v.result == PASS, v.summary
+    assert v.summary == ("no commit sent while c1 was active (t=2.00–4.00 s) was acknowledged before the heal: "
+                         "0 attempted; 2 in flight when it began were held until the heal")
+    assert v.evidence["in_flight_at_start_held"] == 2 and v.evidence["attempted"] == 0
+
+
 # ----------------------------------------------------------------- lag
 
 def lag_samples(lag_at: Any) -> list[dict[str, Any]]:

@@ -178,7 +178,10 @@ def test_a_commit_blocks_while_the_synchronous_standby_is_partitioned(tmp_path: 
     v = by_name(result)
     assert result.exit_status == 0, table(result)
     nad = v["no_acks_during"]
-    assert nad.result == "PASS" and nad.evidence["attempted"] > 0
+    # commits sent inside the window, or (when both clients had one in flight as the cut
+    # came, so that they sent nothing more) commits held from before until the heal
+    assert nad.result == "PASS"
+    assert nad.evidence["attempted"] + nad.evidence["in_flight_at_start_held"] > 0
     assert nad.evidence["acked_during_by_node"] == {}
     assert nad.summary.startswith("no commit sent while cut was active (t=")
 

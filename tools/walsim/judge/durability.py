@@ -213,9 +213,15 @@ def no_acks_during(record: RunRecord, values: Mapping[str, Any], durability: str
     node = values.get("node")
     writes = [r for r in ledger_writes(record, values.get("workload")) if node is None or r.get("node") == node]
     sent = [r for r in writes if r.get("sent_t") is not None and start <= float(r["sent_t"]) < end]
-    if not sent:
+    # a client whose commit was in flight when the fault began sends nothing more until it
+    # returns: when every client is in that state, their commits acknowledged only after the
+    # heal are what shows that commits blocked
+    blocked_from_before = [r for r in writes if r.get("outcome") == "acked" and r.get("sent_t") is not None
+                           and float(r["sent_t"]) < start and float(r["t"]) >= end]
+    if not sent and not blocked_from_before:
         raise MissingData(f"no commit{' to ' + node if node else ''} was sent while {fid} was active "
-                          f"({fmt_window(start, end)}): nothing shows whether commits blocked")
+                          f"({fmt_window(start, end)}), and none in flight when it began was held until "
+                          f"the heal: nothing shows whether commits blocked")
     during = [r for r in sent if r.get("outcome") == "acked" and float(r["t"]) < end]
     in_flight = sum(1 for r in writes if r.get("outcome") == "acked" and r.get("sent_t") is not None
                     and float(r["sent_t"]) < start <= float(r["t"]) < end)
@@ -228,7 +234,8 @@ def no_acks_during(record: RunRecord, values: Mapping[str, Any], durability: str
         by_node[str(r.get("node"))] = by_node.get(str(r.get("node")), 0) + 1
     evidence: dict[str, Any] = {"window": [start, end], "still_on_at_end": bool(w.get("open")),
                                 "attempted": len(sent), "outcomes": outcomes, "acked_during_by_node": by_node,
-                                "in_flight_at_start_acked": in_flight}
+                                "in_flight_at_start_acked": in_flight,
+                                "in_flight_at_start_held": len(blocked_from_before)}
     where = f"while {fid} was active ({fmt_window(start, end)})"
     counts = ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
     if during:
@@ -239,8 +246,10 @@ def no_acks_during(record: RunRecord, values: Mapping[str, Any], durability: str
         return FAIL, (f"{len(during)} commit(s) sent {where} were acknowledged before the heal ({who}); the "
                       f"first sent at t={float(first['sent_t']):.2f} s, acknowledged at t={float(first['t']):.2f} s "
                       f"by {first.get('node')}"), evidence
-    return PASS, (f"no commit sent {where} was acknowledged before the heal: {len(sent)} attempted "
-                  f"({counts})"), evidence
+    held = (f"; {len(blocked_from_before)} in flight when it began were held until the heal"
+            if blocked_from_before else "")
+    return PASS, (f"no commit sent {where} was acknowledged before the heal: {len(sent)} attempted"
+                  f"{f' ({counts})' if counts else ''}{held}"), evidence
 
 
 KINDS = [no_acked_loss, single_writer, no_acks_during]
