@@ -317,6 +317,11 @@ class ReceiverContext:
                 notes.append("neither exited nor reconnected within 12 s of the sender's shutdown")
         else:
             wait(exited, 8)
+        if exited():
+            # the relay's threads record a connection's close when they see its end of
+            # stream: give them a moment before the relay is closed and read (a starved
+            # thread once made R16 read "still open" after the receiver had exited)
+            wait(lambda: _all_closed(relay.snapshot()), 2)
 
     @staticmethod
     def _stop(proc: subprocess.Popen[bytes], notes: list[str]) -> int | None:
@@ -691,6 +696,13 @@ def r15(ctx: ReceiverContext) -> str:
     return f"{line.strip()[:160]}; files: {', '.join(run.files())}"
 
 
+def _all_closed(messages: Sequence[dict[str, Any]]) -> bool:
+    """Every connection the relay accepted has a recorded close in one direction."""
+    accepted = {m["conn"] for m in messages if m["type"] == "accept"}
+    closed = {m["conn"] for m in messages if m["type"] in ("close_C", "close_S")}
+    return accepted <= closed
+
+
 @check("R16", "An unknown or malformed CopyData message from the server is an error, not ignored "
        "(here: a 17-byte keepalive, --misbehave short-keepalive).", "receivelog.c HandleCopyStream / ProcessKeepaliveMsg")
 def r16(ctx: ReceiverContext) -> str:
@@ -702,8 +714,10 @@ def r16(ctx: ReceiverContext) -> str:
     ended = [m for m in run.messages if m["conn"] == k["conn"] and m["type"] in ("close_C", "close_S") and m["t"] >= k["t"]]
     later_r = [m for m in run.client("r") if m["conn"] == k["conn"] and m["t"] > k["t"]]
     expect(bool(ended) and ended[0]["t"] - k["t"] <= scaled(2.0) and (not later_r or later_r[0]["t"] >= ended[0]["t"] - 0.001),
-           f"after a {k['size']}-byte keepalive the connection went on: "
-           f"{'answered with r' if later_r else 'still open'}")
+           f"after a {k['size']}-byte keepalive (t={k['t']:.3f} s) the connection went on: "
+           f"{'answered with r at t=' + format(later_r[0]['t'], '.3f') if later_r else 'still open'}"
+           f"{'; closed at t=' + format(ended[0]['t'], '.3f') if ended else ''}; receiver exit "
+           f"{run.returncode}, {_last_line(run)}")
     return f"{k['size']}-byte keepalive: connection closed {ended[0]['t'] - k['t']:.3f} s later; {_last_line(run)}"
 
 
