@@ -123,9 +123,17 @@ def test_misbehave(cluster: Cluster, start_sender, tmp_path: Path, case: Case) -
         offset = standby.log_position()
         standby.start(wait=False)
         if case.reconnect:
-            # let it stream once, then make it reconnect
+            # let it receive every archived segment once, then make it reconnect: its start
+            # point is then past the segment start the sender takes the end of WAL back to
+            # (restarted as soon as streaming began, it once asked for that segment start
+            # again, which is not ahead of it, and waited for ever)
             wait_until(lambda: "started streaming WAL" in standby.log_since(offset),
                        what="first streaming connection", timeout=scaled(60), logs=[standby.log_file])
+            last = max(p.name for p in archive.iterdir() if re.fullmatch(r"00000001[0-9A-F]{16}", p.name))
+            seg_size = int(standby.scalar("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'"))
+            end = Lsn(((int(last[8:16], 16) * (0x100000000 // seg_size)) + int(last[16:], 16) + 1) * seg_size)
+            wait_until(lambda: standby.lsn("receive"), done=lambda lsn: lsn is not None and lsn >= end,
+                       what=f"the standby to receive up to {end}", timeout=scaled(60), logs=[standby.log_file])
             standby.restart()
         m = standby.wait_for_log(case.standby, since=offset, timeout=scaled(60))
         line = [ln for ln in standby.log_since(offset).splitlines() if m.group(0) in ln][0]
