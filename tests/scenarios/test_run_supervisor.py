@@ -93,6 +93,11 @@ def events(rundir: Path) -> list[dict]:
         return []
 
 
+def partition_in_force(rundir: Path) -> bool:
+    """The scenario's sleep under the partition has begun: every process is registered."""
+    return any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(rundir))
+
+
 def snapshot(runtime: Path) -> tuple[list[tuple[int, int, str]], list[str]]:
     regs = list((runtime / "runs").iterdir())
     assert len(regs) == 1, regs
@@ -165,7 +170,7 @@ def test_sigkill_during_build(tmp_path: Path) -> None:
 
 def test_sigkill_under_faults(tmp_path: Path) -> None:
     rundir, procs, _dirs, _ = kill_when(
-        tmp_path, lambda d: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(d)),
+        tmp_path, partition_in_force,
         "the partition in force")
     whats = {w for _p, _s, w in procs}
     assert "walsim-netd" in whats and any(w.startswith("postmaster of") for w in whats)
@@ -178,11 +183,10 @@ def test_sigkill_during_teardown(tmp_path: Path) -> None:
     """final.json is written just before the teardown; a teardown may end before the kill
     lands (then the registry is gone too): the kill must hit a running teardown in one of
     three runs, and every run must leave nothing."""
-    in_force = lambda d: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(d))  # noqa: E731
     for attempt in range(3):
         (tmp_path / f"try{attempt}").mkdir()
         _rundir, _procs, _dirs, killed = kill_when(tmp_path / f"try{attempt}", lambda d: (d / "final.json").exists(),
-                                                   "the teardown", sleep=1, registered=in_force)
+                                                   "the teardown", sleep=1, registered=partition_in_force)
         if killed:
             return
     pytest.fail("walsim-cli finished its teardown before SIGKILL in three runs")
@@ -193,7 +197,7 @@ def test_sighup_and_sigterm_interrupt_with_130(tmp_path: Path, sig: signal.Signa
     proc, out, runtime = start_run(tmp_path)
     try:
         rundir = rundir_of(out, proc)
-        wait_until(lambda: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(rundir)),
+        wait_until(lambda: partition_in_force(rundir),
                    what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
         procs, dirs = snapshot(runtime)
         os.kill(proc.pid, sig)
@@ -218,7 +222,7 @@ def test_gc_cleans_a_run_whose_supervisor_died_too(tmp_path: Path) -> None:
     proc, out, runtime = start_run(tmp_path)
     try:
         rundir = rundir_of(out, proc)
-        wait_until(lambda: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(rundir)),
+        wait_until(lambda: partition_in_force(rundir),
                    what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
         procs, dirs = snapshot(runtime)
         reg = Registry(next((runtime / "runs").iterdir()))
@@ -251,7 +255,7 @@ def test_cluster_down_of_a_dead_run_stops_netd_too(tmp_path: Path) -> None:
     proc, out, runtime = start_run(tmp_path)
     try:
         rundir = rundir_of(out, proc)
-        wait_until(lambda: any(e["type"] == "step_start" and e.get("kind") == "sleep" for e in events(rundir)),
+        wait_until(lambda: partition_in_force(rundir),
                    what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
         procs, dirs = snapshot(runtime)
         reg = Registry(next((runtime / "runs").iterdir()))
