@@ -253,6 +253,23 @@ def test_detection_counts_only_after_the_fault_and_at_or_before_the_byte(tmp_pat
     assert v.evidence["detected_at"] == ["0/30000E8"]
 
 
+def test_a_zeroed_length_at_the_corrupted_byte_is_a_detection(tmp_path: Path) -> None:
+    """The flip zeroed the first byte of the record at 0/3000100 (its length was 0x10 |
+    mask): "got 0" there, after pg2 had received past it, is the corruption caught, not the
+    end of WAL; the same line while pg2 had received no further stays the end of WAL."""
+    samples = [dict(smp, receive_lsn=lsn(0x180)) if smp["node"] == "pg2" and 2.0 <= smp["t"] < 4.0 else smp
+               for smp in base_samples()]
+    logs = {"pg2": logline(3.0, "LOG:  invalid record length at 0/3000100: wanted 24, got 0")}
+    v = one(make_run(tmp_path, CORR, events=walled(base_events()), samples=samples, trace=FIRED_T,
+                     logs=logs, final=base_final([1], caught={"pg3": 7.5, "pg2": 7.0})))
+    assert v.result == PASS, v.summary
+    assert v.evidence["detected_at"] == ["0/3000100"]
+    (tmp_path / "b").mkdir()
+    v = one(make_run(tmp_path / "b", CORR, events=walled(base_events()), samples=base_samples(), trace=FIRED_T,
+                     logs=logs, final=base_final([1], caught={"pg3": 7.5, "pg2": 7.0})))
+    assert v.result == FAIL and v.evidence["ignored_lines"][0]["why"] == "end of WAL (zeroes), not a detection"
+
+
 def test_page_segment_offset_positions_are_understood() -> None:
     from walsim.judge.corruption import named_position, unchecked_bytes
     assert named_position("invalid magic number 0000 in log segment 000000010000000000000003, offset 16384") \

@@ -119,12 +119,23 @@ def corruption_detected_not_applied(record: RunRecord, values: Mapping[str, Any]
     timed = any(t is not None for t, _ in lines)
     rx = re.compile(values.get("log_regex") or CORRUPTION_LOG_RE)
     hits, ignored = [], []
+    # "invalid record length ... got 0" is how PostgreSQL meets the end of the WAL it has;
+    # at the corrupted byte itself, once the node had received past it, it is the flip
+    # that zeroed the record's length (the byte hit is the record's first)
+    received = [(float(smp["t"]), int(smp["receive_lsn"])) for smp in record.node_samples(node)
+                if smp.get("receive_lsn") is not None and smp.get("t") is not None]
+
+    def received_past(t: float | None) -> bool:
+        """A sample after the flip and before t shows the node had received past it."""
+        since = t_fired if t_fired is not None else float("-inf")
+        return t is not None and any(since <= st <= t and x > clsn for st, x in received)
+
     for t, ln in lines:
         if not rx.search(ln):
             continue
         pos = named_position(ln)
         why = None
-        if BENIGN_RE.search(ln):
+        if BENIGN_RE.search(ln) and not (pos == clsn and received_past(t)):
             why = "end of WAL (zeroes), not a detection"
         elif timed and t_fired is not None and (t is None or t < t_fired - 0.05):
             why = "logged before the fault fired"
