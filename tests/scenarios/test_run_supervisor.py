@@ -124,11 +124,12 @@ def processes_naming(paths: list[str]) -> list[str]:
 
 def assert_nothing_left(procs: list[tuple[int, int, str]], dirs: list[str], runtime: Path) -> None:
     def left() -> list[str]:
+        # the registry itself goes last, once the supervisor has cleaned everything
         return ([f"{what} pid {pid}" for pid, st, what in procs if alive(pid, st)] +
-                [d for d in dirs if os.path.lexists(d)] + processes_naming(dirs))
-    wait_until(left, what="every process and directory of the killed run gone", done=lambda v: not v,
-               timeout=scaled(10))
-    assert not list((runtime / "runs").iterdir())  # the registry itself is gone
+                [d for d in dirs if os.path.lexists(d)] + processes_naming(dirs) +
+                [f"registry {r}" for r in (runtime / "runs").iterdir()])
+    wait_until(left, what="every process and directory of the killed run gone, and its registry",
+               done=lambda v: not v, timeout=scaled(10))
 
 
 def kill_when(tmp_path: Path, ready, what: str, sleep: float = 60,
