@@ -217,9 +217,9 @@ def test_sighup_and_sigterm_interrupt_with_130(tmp_path: Path, sig: signal.Signa
     assert not (rundir / "supervisor.json").exists()  # the CLI tore down itself
 
 
-def test_gc_cleans_a_run_whose_supervisor_died_too(tmp_path: Path) -> None:
-    """SIGKILL of the CLI and its supervisor at once: ``walsim-cli gc`` finds the
-    registry of the dead run and cleans it, listing what it stops."""
+def kill_run_and_supervisor(tmp_path: Path) -> tuple[Path, list, list, Path]:
+    """A run under its partition whose CLI and supervisor are both SIGKILLed: what it had
+    registered is left behind for gc or cluster down."""
     proc, out, runtime = start_run(tmp_path)
     try:
         rundir = rundir_of(out, proc)
@@ -227,14 +227,20 @@ def test_gc_cleans_a_run_whose_supervisor_died_too(tmp_path: Path) -> None:
                    what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
         procs, dirs = snapshot(runtime)
         reg = Registry(next((runtime / "runs").iterdir()))
-        sup = reg.owner()["supervisor"]["pid"]
-        os.kill(sup, signal.SIGKILL)
+        os.kill(reg.owner()["supervisor"]["pid"], signal.SIGKILL)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return rundir, procs, dirs, runtime
+
+
+def test_gc_cleans_a_run_whose_supervisor_died_too(tmp_path: Path) -> None:
+    """SIGKILL of the CLI and its supervisor at once: ``walsim-cli gc`` finds the
+    registry of the dead run and cleans it, listing what it stops."""
+    _rundir, procs, dirs, runtime = kill_run_and_supervisor(tmp_path)
     time.sleep(0.5)
     assert [w for p, s, w in procs if alive(p, s)], "the run should still be there without a supervisor"
     env = dict(os.environ, WALSIM_RUNTIME_DIR=str(runtime))
@@ -253,20 +259,7 @@ def test_cluster_down_of_a_dead_run_stops_netd_too(tmp_path: Path) -> None:
     """``walsim-cli cluster down --dir`` on the cluster of a run whose CLI and
     supervisor are gone stops its nodes, walsim-netd, and removes netd's
     directory as well as the cluster's."""
-    proc, out, runtime = start_run(tmp_path)
-    try:
-        rundir = rundir_of(out, proc)
-        wait_until(lambda: partition_in_force(rundir),
-                   what="the partition in force", timeout=scaled(60), logs=[tmp_path / "cli.log"])
-        procs, dirs = snapshot(runtime)
-        reg = Registry(next((runtime / "runs").iterdir()))
-        os.kill(reg.owner()["supervisor"]["pid"], signal.SIGKILL)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    rundir, procs, dirs, runtime = kill_run_and_supervisor(tmp_path)
     cluster_dir = [e["path"] for e in events(rundir) if e["type"] == "cluster_dir"][0]
     env = dict(os.environ, WALSIM_RUNTIME_DIR=str(runtime))
     r = subprocess.run([str(CLI), "cluster", "down", "--dir", cluster_dir], env=env, capture_output=True,
