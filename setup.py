@@ -18,7 +18,8 @@ from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 TOP = Path(__file__).resolve().parent
-PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe")
+PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe",
+            "walsim-sampler")
 LIBRARIES = ("libwalsim-disk.so", "libwalsim-bind.so")
 
 

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
-from walsim.run.observer import percentile, sample_line, server_time, shape_sample
+from walsim.run.observer import percentile, row_members, server_time, shape_sample
 from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
 
 
@@ -114,13 +114,13 @@ def test_in_flight_at_stop_is_indeterminate_once(tmp_path: Path) -> None:
 def test_shape_sample() -> None:
     """The server builds the record (LSNs as numbers); the observer adds the
     node, the round and the server's time on the run's axis."""
-    primary = shape_sample("pg1", 7, "1000012.250000", json.dumps({
+    primary = shape_sample("pg1", 7, "1000012.250000", {
         "role": "primary", "timeline": 2, "insert_lsn": 0x3000200,
         "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "receive_lsn": None, "replay_lsn": None,
         "replication": [{"application_name": "pg2", "state": "streaming", "sent_lsn": 0x3000100,
                          "write_lsn": 0x3000100, "flush_lsn": 0x3000100, "replay_lsn": 0x3000080,
                          "replay_lag": 0.002}],
-        "wal_receiver": None}), start_wall=1000000.0, sent_wall=1000012.2495, received_wall=1000012.2512)
+        "wal_receiver": None}, start_wall=1000000.0, sent_wall=1000012.2495, received_wall=1000012.2512)
     assert primary["node"] == "pg1" and primary["up"] and primary["round"] == 7
     assert primary["server_t"] == 12.25
     assert primary["role"] == "primary" and primary["timeline"] == 2
@@ -132,7 +132,7 @@ def test_shape_sample() -> None:
 def test_a_moved_server_clock_is_not_trusted() -> None:
     """A node whose clock is an hour behind (a clock fault): its sample is placed
     between the query's send and its answer, and the offset is recorded."""
-    smp = shape_sample("pg2", 3, "996412.25", '{"role": "standby"}', start_wall=1000000.0,
+    smp = shape_sample("pg2", 3, "996412.25", {"role": "standby"}, start_wall=1000000.0,
                        sent_wall=1000012.24, received_wall=1000012.26)
     assert smp["server_t"] == pytest.approx(12.25) and smp["clock_offset"] == pytest.approx(-3600.0)
     assert server_time(1000012.2505, 1000012.25, 1000012.251, 1000000.0) == (pytest.approx(12.2505), None)
@@ -140,18 +140,19 @@ def test_a_moved_server_clock_is_not_trusted() -> None:
     assert t == pytest.approx(12.2505) and off == pytest.approx(0.0595)
 
 
-def test_sample_line_copies_the_servers_object(tmp_path: Path) -> None:
-    """The observer's lines: its own fields, then the server's JSON text as it came."""
-    w = JsonlWriter(tmp_path / "s.jsonl", Clock())
-    t, wall = w.stamp()
-    w.write_lines([sample_line(t, wall, "pg1", 3, 1.5, '{"role" : "primary", "insert_lsn" : 50331648}'),
-                   sample_line(t, wall, "pg2", 4, 1.25, "{}")])
-    w.close()
-    first, second = read_jsonl(tmp_path / "s.jsonl")
-    assert list(first)[:2] == ["t", "wall"]
-    assert {k: first[k] for k in ("node", "up", "round", "server_t", "role", "insert_lsn")} == {
-        "node": "pg1", "up": True, "round": 3, "server_t": 1.5, "role": "primary", "insert_lsn": 50331648}
-    assert second == {"t": t, "wall": wall, "node": "pg2", "up": True, "round": 4, "server_t": 1.25}
+def test_row_members_names_columns_and_makes_lsns_integers() -> None:
+    """sample_now's row: the columns after the clock by name, pg_lsn as an
+    integer (as walsim-sampler writes the rounds' samples), json as loaded."""
+
+    class Col:
+        def __init__(self, name: str, type_code: int) -> None:
+            self.name, self.type_code = name, type_code
+
+    cols = [Col("server_clock", 25), Col("role", 25), Col("insert_lsn", 3220), Col("replay_lsn", 3220),
+            Col("replication", 114)]
+    row = ("1000012.25", "primary", "0/3000028", None, [{"application_name": "pg2"}])
+    assert row_members(cols, row) == {"role": "primary", "insert_lsn": 0x3000028, "replay_lsn": None,
+                                      "replication": [{"application_name": "pg2"}]}
 
 
 def test_percentile_nearest_rank() -> None:

@@ -39,7 +39,8 @@ BUNDLE_DIR = PACKAGE_DIR / "_bundle"
 
 #: the C programs and shared libraries walsim builds (the ``module.mk`` files
 #: declare them; tests/pyunit/test_paths.py keeps the two lists in step)
-PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe")
+PROGRAMS = ("walsim-netd", "walsim-sender", "walsim-receiver", "walsim-diskctl", "walsim-probe",
+            "walsim-sampler")
 LIBRARIES = ("libwalsim-disk.so", "libwalsim-bind.so")
 
 BUILD_ENV = "WALSIM_BUILD"
