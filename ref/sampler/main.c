@@ -466,9 +466,13 @@ all_ready(const Sampler *s)
 	return true;
 }
 
-/* How long poll may sleep: until the next tick or the nearest connection deadline. */
-static int
-poll_timeout_ms(const Sampler *s, double now)
+/*
+ * How long poll may sleep: until the next tick or the nearest connection
+ * deadline; NULL: until something happens.  ppoll(2), not poll(2): a tick
+ * rounded up to the millisecond would start every round late.
+ */
+static const struct timespec *
+poll_timeout(const Sampler *s, double now, struct timespec *ts)
 {
 	double		until = -1;
 
@@ -489,10 +493,12 @@ poll_timeout_ms(const Sampler *s, double now)
 		}
 	}
 	if (until < 0 && !(s->running || s->start_requested))
-		return -1;
-	if (until <= 0)
-		return 0;
-	return (int) ceil(until * 1000);
+		return NULL;
+	if (until < 0)
+		until = 0;
+	ts->tv_sec = (time_t) until;
+	ts->tv_nsec = (long) ((until - (double) ts->tv_sec) * 1e9);
+	return ts;
 }
 
 /* Write the lines of this pass; false when standard output is gone. */
@@ -509,6 +515,7 @@ run(Sampler *s)
 {
 	struct pollfd fds[MAX_NODES + 1];
 	SamplerNode *owner[MAX_NODES + 1];
+	struct timespec timeout;
 
 	while (s->input_open)
 	{
@@ -548,10 +555,10 @@ run(Sampler *s)
 				owner[nfds++] = &s->nodes[i];
 			}
 		}
-		rc = poll(fds, nfds, poll_timeout_ms(s, clock_s(CLOCK_MONOTONIC)));
+		rc = ppoll(fds, nfds, poll_timeout(s, clock_s(CLOCK_MONOTONIC), &timeout), NULL);
 		if (rc < 0 && errno != EINTR)
 		{
-			fprintf(stderr, "walsim-sampler: poll: %s\n", strerror(errno));
+			fprintf(stderr, "walsim-sampler: ppoll: %s\n", strerror(errno));
 			return 1;
 		}
 		now = clock_s(CLOCK_MONOTONIC);
@@ -576,6 +583,7 @@ main(int argc, char **argv)
 	static Sampler sampler;
 	Sampler    *s = &sampler;
 	int			status;
+	int			stdin_flags;
 
 	if (!parse_options(argc, argv, &s->opt))
 		return 2;
@@ -589,7 +597,8 @@ main(int argc, char **argv)
 	for (int i = 0; i < s->opt.nnodes; i++)
 		node_init(&s->nodes[i], s->opt.nodes[i]);
 	s->input_open = true;
-	if (fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK) != 0)
+	stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+	if (stdin_flags < 0 || fcntl(STDIN_FILENO, F_SETFL, stdin_flags | O_NONBLOCK) != 0)
 	{
 		fprintf(stderr, "walsim-sampler: standard input: %s\n", strerror(errno));
 		return 2;
@@ -599,5 +608,7 @@ main(int argc, char **argv)
 	status = run(s);
 	for (int i = 0; i < s->opt.nnodes; i++)
 		node_free(&s->nodes[i]);
+	/* the description may be shared (a terminal): leave it as it was */
+	(void) fcntl(STDIN_FILENO, F_SETFL, stdin_flags);
 	return status;
 }

@@ -7,6 +7,9 @@ the samples of a round are is measured by tools/bench/bench_observer
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,10 @@ from typing import Any
 import pytest
 
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
+from walsim.core.paths import find_program
 from walsim.core.timeouts import wait_until
 from walsim.pg.cluster import Cluster
-from walsim.run.observer import Observer
+from walsim.run.observer import POSITIONS_SQL, SAMPLE_SQL, Observer
 
 pytestmark = pytest.mark.pg
 
@@ -122,3 +126,51 @@ def test_a_stopped_node_is_down_then_sampled_again(cluster: Cluster, tmp_path: P
     assert True in ups[first_down:] and ups[-1] and down
     assert all(r["error"] and isinstance(r["round"], int) for r in down)
     assert obs.latest["pg2"]["role"] == "standby"
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (make deps installs it)")
+def test_sampler_valgrind_clean_through_a_restart(cluster: Cluster, tmp_path: Path) -> None:
+    """walsim-sampler under Valgrind: rounds, a node stopped (its query fails,
+    reconnects are refused) and started again, then the end of its input."""
+    pg1 = cluster.create_primary("pg1")
+    pg2 = cluster.create_standby("pg2", pg1)
+    program = find_program("walsim-sampler")
+    assert program is not None
+    argv = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect", str(program),
+            "--interval", "0.05", "--detail-every", "2", "--start-mono", repr(time.monotonic()),
+            "--start-wall", repr(time.time()), "--positions-sql", POSITIONS_SQL, "--detail-sql", SAMPLE_SQL,
+            "--start-timeout", "20", "--connect-timeout", "10", "--node", "pg1", "--node", "pg2"]
+    out = tmp_path / "sampler.out"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(f"conninfo pg1 {pg1.conninfo()}\nconninfo pg2 {pg2.conninfo()}\nstart\n".encode())
+        proc.stdin.flush()
+
+        def lines() -> list[dict[str, Any]]:
+            return [json.loads(x) for x in out.read_text().splitlines()[1:] if x.endswith("}")]
+
+        wait_until(lambda: [r for r in lines() if r["node"] == "pg2" and r["up"]], what="pg2 sampled",
+                   timeout=60)
+        pg2.stop()
+        wait_until(lambda: [r for r in lines() if r["node"] == "pg2" and not r["up"]], what="pg2 down",
+                   timeout=60)
+        pg2.start()
+        proc.stdin.write(f"conninfo pg2 {pg2.conninfo()}\n".encode())
+        proc.stdin.flush()
+        wait_until(lambda: lines()[-20:] and any(r["node"] == "pg2" and r["up"] for r in lines()[-20:]),
+                   what="pg2 sampled again", timeout=60)
+        proc.stdin.close()  # the end of its input ends it
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.returncode == 0, err
+    assert "==" not in err, err  # no Valgrind report
+    assert out.read_text().splitlines()[0] == "ready"

@@ -153,13 +153,14 @@ def server_time(server_wall: float, sent_wall: float, received_wall: float,
     """The time of a sample on the run's axis, and the server clock's offset
     when it cannot be trusted.
 
-    (ref/sampler/line.c places the rounds' samples the same way; this one is
-    for :meth:`Observer.sample_now`.)  The servers run on this machine, so their clock is the observer's: the
+    The servers run on this machine, so their clock is the observer's: the
     server's ``clock_timestamp()`` must lie between the moment the query was
     sent and the moment its answer was read.  Outside that bracket (beyond
     ``CLOCK_TOLERANCE``) the node's clock is moved (a ``clock`` fault,
     libfaketime): the sample is placed at the middle of the bracket and the
-    offset (server minus that middle, in seconds) is returned."""
+    offset (server minus that middle, in seconds) is returned.  (walsim-sampler
+    places the rounds' samples the same way, ref/sampler/line.c, with the same
+    tolerance; this one is for :meth:`Observer.sample_now`.)"""
     if sent_wall - CLOCK_TOLERANCE <= server_wall <= received_wall + CLOCK_TOLERANCE:
         return round(server_wall - start_wall, 6), None
     mid = (sent_wall + received_wall) / 2
