@@ -16,6 +16,8 @@ from walsim.commands.cluster import sync_spec
 from walsim.core.errors import UsageError
 from walsim.core.timeouts import scaled, wait_until
 
+from interrupt_support import sigint_default
+
 pytestmark = pytest.mark.pg
 CLI = Path(__file__).resolve().parents[2] / "tools" / "walsim-cli"
 
@@ -89,7 +91,8 @@ def test_up_stops_everything_on_ctrl_c(workdir: Path) -> None:
     out_path = workdir.parent / "up.out"
     with open(out_path, "w") as out:
         up = subprocess.Popen([str(CLI), "cluster", "up", "--standbys", "1", "--slots", "--dir", str(workdir),
-                               "--keep"], stdout=out, stderr=subprocess.STDOUT, text=True)
+                               "--keep"], stdout=out, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=sigint_default)
     try:
         wait_until(lambda: "walsim: stop:" in out_path.read_text() or up.poll() is not None,
                    what="walsim-cli cluster up to print the ready banner", timeout=180, logs=[out_path])

@@ -20,6 +20,8 @@ from walsim.pg import procs
 from walsim.pg.ports import PortAllocator
 from walsim.core.timeouts import scaled, wait_until
 
+from interrupt_support import sigint_default
+
 pytestmark = pytest.mark.pg
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
@@ -122,7 +124,8 @@ def test_failing_raising_and_passing_tests_stop_their_servers(inner: dict[str, P
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_session_stops_its_servers(inner: dict[str, Path], sig: int) -> None:
     proc = subprocess.Popen(_argv(inner, "hangs"), env=_env(inner), cwd=inner["tests"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     try:
         wait_until(lambda: (inner["out"] / "hangs.json").exists() or proc.poll() is not None,
                    what="the inner test to start its server", timeout=120)

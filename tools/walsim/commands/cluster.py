@@ -117,6 +117,9 @@ def run_up(args: argparse.Namespace) -> int:
     spec = sync_spec(args.sync, names) if args.sync else None
     old_term = signal.signal(signal.SIGTERM, _interrupt)
     old_hup = signal.signal(signal.SIGHUP, _interrupt)
+    # the banner promises Ctrl-C: heard even when started with SIGINT ignored
+    # (a background job of a script inherits it so, and Python then installs no handler)
+    old_int = signal.signal(signal.SIGINT, _interrupt)
     cluster = None
     failed = True
     try:
@@ -159,6 +162,7 @@ def run_up(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGHUP, old_hup)
+        signal.signal(signal.SIGINT, old_int)
         if cluster is not None:
             # Stop in order so that the nodes shut down cleanly, then tear down.
             try:
