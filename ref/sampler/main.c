@@ -52,6 +52,15 @@
 #define OUT_BUF			(256 * 1024)
 #define MAX_COLUMNS		64		/* of a sample's row (the observer's have 8 to 10) */
 
+/*
+ * After a round is sent, answers are collected this long after the tick
+ * (and whenever later), not as each one arrives: one wake-up for all of a
+ * round's answers instead of one each.  A sample's time is the server's
+ * clock, which this does not move; only the bracket a clock is trusted in
+ * (line.h) widens by as much, well inside its tolerance.
+ */
+#define COLLECT_DELAY	0.0005	/* s */
+
 typedef struct SamplerOptions
 {
 	const char *nodes[MAX_NODES];
@@ -76,6 +85,7 @@ typedef struct Sampler
 	double		start_deadline;
 	bool		running;
 	int64_t		round;			/* the next round to send */
+	double		collect_at;		/* the answers of the round sent last: not before (monotonic s) */
 	JsonBuf		out;
 	char		outbuf[OUT_BUF];
 	char		input[INPUT_MAX];
@@ -477,7 +487,11 @@ poll_timeout(const Sampler *s, double now, struct timespec *ts)
 	double		until = -1;
 
 	if (s->running)
+	{
 		until = round_due(s, s->round) - now;
+		if (now < s->collect_at && s->collect_at - now < until)
+			until = s->collect_at - now;
+	}
 	else if (s->start_requested)
 		until = s->start_deadline - now;
 	for (int i = 0; i < s->opt.nnodes; i++)
@@ -536,6 +550,7 @@ run(Sampler *s)
 			if (!flush_output(s))
 				return 1;
 			send_round(s, s->round);
+			s->collect_at = clock_s(CLOCK_MONOTONIC) + COLLECT_DELAY;
 			s->round = next_round(s, s->round);
 		}
 		/* one write per round: once every node answered (or cannot) */
@@ -549,6 +564,8 @@ run(Sampler *s)
 			short		events;
 			int			fd = node_poll_fd(&s->nodes[i], &events);
 
+			if (s->nodes[i].state == NODE_BUSY && now < s->collect_at)
+				continue;		/* its answer is collected with the others' */
 			if (fd >= 0)
 			{
 				fds[nfds] = (struct pollfd) {.fd = fd, .events = events};

@@ -61,7 +61,7 @@ CLOCK_TOLERANCE = 0.002
 #: how often the pg_stat_replication / pg_stat_wal_receiver rows are sampled, at least
 DETAIL_INTERVAL = 0.1
 #: how often the sampler's lines are read and written out, and conninfos checked (s)
-READ_EVERY = 0.05
+READ_EVERY = 0.2
 #: the sampler's output pipe: seconds of samples it holds if the reader is held up
 PIPE_SIZE = 1 << 20
 
@@ -103,7 +103,7 @@ _DETAIL = """,
 
 
 def _sample_sql(detail: bool) -> str:
-    return ("SELECT extract(epoch FROM clock_timestamp())::text AS server_clock,"
+    return ("SELECT date_part('epoch', clock_timestamp()) AS server_clock,"
             + _POSITIONS + (_DETAIL if detail else "") + "\nFROM pg_is_in_recovery() AS rec\n")
 
 
@@ -367,7 +367,6 @@ class Observer:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         fd = proc.stdout.fileno()
-        next_conninfo = time.monotonic()
         while True:
             eof = self._drain(fd)
             if eof:
@@ -376,9 +375,7 @@ class Observer:
                 # input closed: the sampler writes what it has and exits; read until then
                 select.select([fd], [], [], READ_EVERY)
                 continue
-            if time.monotonic() >= next_conninfo:
-                self._send_conninfos()
-                next_conninfo = time.monotonic() + 4 * READ_EVERY
+            self._send_conninfos()
             self._stop.wait(READ_EVERY)
         if not self._stop.is_set():
             self.error = f"walsim-sampler ended during the run: {self._stderr_text()}"
