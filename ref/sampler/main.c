@@ -476,6 +476,15 @@ all_ready(const Sampler *s)
 	return true;
 }
 
+/* When a node's connection attempt times out (monotonic s), or -1 when none is under way. */
+static double
+connect_deadline(const Sampler *s, const SamplerNode *node)
+{
+	if (node->state != NODE_CONNECTING && node->state != NODE_PREPARING)
+		return -1;
+	return node->phase_start + s->opt.connect_timeout;
+}
+
 /*
  * How long poll may sleep: until the next tick or the nearest connection
  * deadline; NULL: until something happens.  ppoll(2), not poll(2): a tick
@@ -496,15 +505,10 @@ poll_timeout(const Sampler *s, double now, struct timespec *ts)
 		until = s->start_deadline - now;
 	for (int i = 0; i < s->opt.nnodes; i++)
 	{
-		const SamplerNode *node = &s->nodes[i];
+		double		d = connect_deadline(s, &s->nodes[i]);
 
-		if (node->state == NODE_CONNECTING || node->state == NODE_PREPARING)
-		{
-			double		d = node->phase_start + s->opt.connect_timeout - now;
-
-			if (until < 0 || d < until)
-				until = d;
-		}
+		if (d >= 0 && (until < 0 || d - now < until))
+			until = d - now;
 	}
 	if (until < 0 && !(s->running || s->start_requested))
 		return NULL;
@@ -584,8 +588,8 @@ run(Sampler *s)
 		for (int k = 1; k < nfds; k++)
 		{
 			SamplerNode *node = owner[k];
-			bool		overdue = (node->state == NODE_CONNECTING || node->state == NODE_PREPARING) &&
-				now - node->phase_start > s->opt.connect_timeout;
+			double		deadline = connect_deadline(s, node);
+			bool		overdue = deadline >= 0 && now > deadline;
 
 			if ((rc > 0 && fds[k].revents != 0) || overdue)
 				advance(s, node, now);

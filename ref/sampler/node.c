@@ -162,6 +162,14 @@ flush_all(SamplerNode *node)
 	return rc == 0;
 }
 
+/* libpq reported a failure of the connection: drop it with libpq's message. */
+static NodeOutcome
+connection_failed(SamplerNode *node)
+{
+	node_drop(node, PQerrorMessage(node->conn));
+	return NODE_FAILED;
+}
+
 /* A finished command's result is not `want`: fail with the server's message. */
 static NodeOutcome
 result_failed(SamplerNode *node, const char *what)
@@ -179,26 +187,39 @@ result_failed(SamplerNode *node, const char *what)
 	return NODE_FAILED;
 }
 
+/*
+ * The command in flight: NODE_NOTHING while it runs, NODE_ANSWERED when it
+ * completed with status `want` (its first result in node->result),
+ * NODE_FAILED (dropped) otherwise.
+ */
+static NodeOutcome
+await_result(SamplerNode *node, ExecStatusType want, const char *what)
+{
+	int			rc = collect(node);
+
+	if (rc < 0)
+		return connection_failed(node);
+	if (rc == 0)
+		return NODE_NOTHING;
+	if (node->result == NULL || PQresultStatus(node->result) != want)
+		return result_failed(node, what);
+	return NODE_ANSWERED;
+}
+
 static NodeOutcome
 advance_connecting(SamplerNode *node, double now)
 {
 	PostgresPollingStatusType st = PQconnectPoll(node->conn);
 
 	if (st == PGRES_POLLING_FAILED)
-	{
-		node_drop(node, PQerrorMessage(node->conn));
-		return NODE_FAILED;
-	}
+		return connection_failed(node);
 	if (st != PGRES_POLLING_OK)
 	{
 		node->want_write = (st == PGRES_POLLING_WRITING);
 		return NODE_NOTHING;
 	}
 	if (PQsetnonblocking(node->conn, 1) != 0)
-	{
-		node_drop(node, PQerrorMessage(node->conn));
-		return NODE_FAILED;
-	}
+		return connection_failed(node);
 	node->state = NODE_PREPARING;
 	node->prepared = 0;
 	node->prepare_sent = false;
@@ -211,7 +232,7 @@ advance_preparing(SamplerNode *node, const SampleStatements *stmts)
 {
 	for (;;)
 	{
-		int			rc;
+		NodeOutcome out;
 
 		if (!node->prepare_sent)
 		{
@@ -225,22 +246,12 @@ advance_preparing(SamplerNode *node, const SampleStatements *stmts)
 			}
 			if (!PQsendPrepare(node->conn, stmts->names[i], stmts->texts[i], 0, NULL) ||
 				!flush_all(node))
-			{
-				node_drop(node, PQerrorMessage(node->conn));
-				return NODE_FAILED;
-			}
+				return connection_failed(node);
 			node->prepare_sent = true;
 		}
-		rc = collect(node);
-		if (rc < 0)
-		{
-			node_drop(node, PQerrorMessage(node->conn));
-			return NODE_FAILED;
-		}
-		if (rc == 0)
-			return NODE_NOTHING;
-		if (node->result == NULL || PQresultStatus(node->result) != PGRES_COMMAND_OK)
-			return result_failed(node, "preparing the sample query");
+		out = await_result(node, PGRES_COMMAND_OK, "preparing the sample query");
+		if (out != NODE_ANSWERED)
+			return out;
 		PQclear(node->result);
 		node->result = NULL;
 		node->prepared++;
@@ -251,17 +262,10 @@ advance_preparing(SamplerNode *node, const SampleStatements *stmts)
 static NodeOutcome
 advance_busy(SamplerNode *node)
 {
-	int			rc = collect(node);
+	NodeOutcome out = await_result(node, PGRES_TUPLES_OK, "the sample query");
 
-	if (rc < 0)
-	{
-		node_drop(node, PQerrorMessage(node->conn));
-		return NODE_FAILED;
-	}
-	if (rc == 0)
-		return NODE_NOTHING;
-	if (node->result == NULL || PQresultStatus(node->result) != PGRES_TUPLES_OK)
-		return result_failed(node, "the sample query");
+	if (out != NODE_ANSWERED)
+		return out;
 	if (PQntuples(node->result) != 1 || PQnfields(node->result) < 1 || PQgetisnull(node->result, 0, 0))
 	{
 		node_drop(node, "the sample query returned no row, or a NULL clock");
