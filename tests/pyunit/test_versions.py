@@ -189,3 +189,38 @@ def test_walsim_pg_and_pg_bindir_must_agree(monkeypatch: pytest.MonkeyPatch) -> 
         PgBin()
     monkeypatch.setenv("WALSIM_PG", "15")
     assert PgBin().major == 15
+
+
+def _test_versions_tool():
+    """tools/test-versions as a module (a script without the .py suffix)."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+    path = str(Path(__file__).resolve().parents[2] / "tools" / "test-versions")
+    loader = SourceFileLoader("test_versions_tool", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_a_failed_major_shows_why_in_ci_output(tmp_path: Path) -> None:
+    """CI keeps only what test-versions prints: a failed major's excerpt must carry
+    the failure's error lines (the verdict table) and pytest's summary line, and
+    nothing of the passing noise around them."""
+    tool = _test_versions_tool()
+    log = tmp_path / "pg13.log"
+    log.write_text("..........F..\n=== FAILURES ===\n____ test_scenario[frozen-primary] ____\n"
+                   "    assert result.exit_status == 0\n"
+                   "E   AssertionError: frozen-primary: exit status 1\n"
+                   "E     FAIL  single_writer: pg1 and pg2 both acknowledged writes\n"
+                   "=== short test summary info ===\n"
+                   "FAILED tests/scenarios/test_scenario_suite.py::test_scenario[frozen-primary] - Assert\n"
+                   "1 failed, 12 passed in 140.00s\n")
+    got = tool.failure_excerpt(log)
+    assert "E     FAIL  single_writer: pg1 and pg2 both acknowledged writes" in got
+    assert any(line.startswith("FAILED tests/scenarios") for line in got)
+    assert not any("assert result.exit_status" in line or line.startswith("....") for line in got)
+    many = tmp_path / "many.log"
+    many.write_text("".join(f"E   line {i}\n" for i in range(500)))
+    cut = tool.failure_excerpt(many)
+    assert len(cut) == tool.EXCERPT_LINES and cut[-1].startswith("... 381 more line(s)")
+    assert tool.failure_excerpt(tmp_path / "missing.log")[0].startswith("(cannot read")
