@@ -18,6 +18,7 @@ the same vocabulary), :func:`judge` recomputes its verdicts and report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from walsim.core.errors import RunInterrupted
+from walsim.core.errors import RunInProgress, RunInterrupted
 from walsim.core.exitstatus import INTERRUPTED
 from walsim.core.errors import ScenarioError
 from walsim.faults.clock import ClockLayer
@@ -142,8 +143,11 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
     the cluster is torn down and the partial run is judged.  ``report`` says
     when ``report.html`` is written (see :func:`judge`); ``index=False`` leaves
     the parent directory's ``index.html`` alone (an exploration writes its own);
-    ``pg_version`` overrides the scenario's ``[cluster] version``."""
+    ``pg_version`` overrides the scenario's ``[cluster] version``.  One run at a
+    time per process: :class:`~walsim.core.errors.RunInProgress` if another
+    thread's run is in progress (run scenarios in parallel as processes)."""
     seed = scenario.seed if seed is None else seed
+    created = rundir is None
     rundir = rundir or new_rundir(Path(out), scenario.name, seed)
     reproduce = f"walsim-cli run {argv_file or scenario.path} --seed {seed}"
     if pg_version is not None:
@@ -151,7 +155,13 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, out: str | Path
         reproduce += f" --pg {pg_version}"
     elif scenario.pg_version is None and os.environ.get("WALSIM_PG", "").strip():
         reproduce += f" --pg {os.environ['WALSIM_PG'].strip()}"       # the test suites' choice
-    done = execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress, reproduce=reproduce)
+    try:
+        done = execute(scenario, seed=seed, rundir=rundir, keep=keep, progress=progress, reproduce=reproduce)
+    except RunInProgress:
+        if created:
+            with contextlib.suppress(OSError):
+                rundir.rmdir()  # still empty: nothing of this run was started
+        raise
     info = done.run_info
     info.update(step_error=done.step_error, harness_error=done.harness_error, elapsed_s=done.elapsed_s)
     write_json(rundir / "run.json", info)

@@ -113,6 +113,12 @@ class HarnessError(WalsimError):
     """walsim itself could not carry out the scenario (an ERROR)."""
 
 
+class RunInProgress(WalsimError):
+    """A run was started in a process that already has one: a run's registry of
+    what it started is named by the process's environment (``$WALSIM_REGISTRY``),
+    so runs in parallel are separate processes."""
+
+
 class MissingData(WalsimError):
     """Recorded data a verdict needs is absent or incomplete (the verdict is an ERROR, never a PASS)."""
 

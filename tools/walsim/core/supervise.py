@@ -55,11 +55,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from walsim.core.errors import RunInProgress
 from walsim.core.exitstatus import INTERRUPTED
 from walsim.core.safefs import private_dir, runtime_dir
 
@@ -344,9 +346,18 @@ def forget_dir(path: str | os.PathLike[str]) -> None:
 
 # ------------------------------------------------------------------ the supervisor process
 
+#: held while a run of this process is under a supervisor: ``$WALSIM_REGISTRY`` is
+#: the process's, so a second run at the same time (another thread) would
+#: register its servers in the first run's registry, and the first run's
+#: supervisor would stop them when that run ends
+_ONE_RUN = threading.Lock()
+_running: list[str] = []
+
+
 class RunSupervisor:
     """Context manager around one run: a registry, ``$WALSIM_REGISTRY`` set, and
-    the supervisor process watching the CLI through a pipe."""
+    the supervisor process watching the CLI through a pipe.  One at a time per
+    process (:class:`RunInProgress` otherwise)."""
 
     def __init__(self, label: str, rundir: Path | None = None) -> None:
         self.label = label
@@ -356,6 +367,25 @@ class RunSupervisor:
         self._old_env: str | None = None
 
     def __enter__(self) -> "RunSupervisor":
+        if not _ONE_RUN.acquire(blocking=False):
+            raise RunInProgress(
+                f"cannot start {self.label}: {', '.join(_running) or 'another run'} is in progress in this "
+                f"process (pid {os.getpid()}); a run's registry of what it started is per process "
+                f"(${REGISTRY_ENV}), so run scenarios in parallel as separate processes "
+                "(walsim-cli run, pytest -n, walsim-cli explore --jobs)")
+        _running.append(self.label)
+        try:
+            self._start()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _release(self) -> None:
+        _running.clear()
+        _ONE_RUN.release()
+
+    def _start(self) -> None:
         self.registry = Registry.create(self.label, self.rundir)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2])] +
@@ -367,9 +397,14 @@ class RunSupervisor:
         self.registry.set_supervisor(self.proc.pid)
         self._old_env = os.environ.get(REGISTRY_ENV)
         os.environ[REGISTRY_ENV] = str(self.registry.path)
-        return self
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self._finish()
+        finally:
+            self._release()
+
+    def _finish(self) -> None:
         if self._old_env is None:
             os.environ.pop(REGISTRY_ENV, None)
         else:

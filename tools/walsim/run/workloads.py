@@ -78,6 +78,13 @@ _INDETERMINATE_CLASSES = ("08", "57", "58", "XX")
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_STATEMENT_TIMEOUT = 5.0
 DEFAULT_TCP_USER_TIMEOUT = 5.0
+#: how far behind its slots a paced client may fall and still catch up (seconds):
+#: scheduling jitter is made up for; a stall (a frozen server, a statement
+#: timeout) is not, since a burst of the backlog after a failover would reach
+#: a scenario's next "wait commits" in milliseconds instead of at the rate
+MAX_CATCH_UP = 0.1
+#: how long the watchdog sleeps when no client is waiting
+WATCHDOG_IDLE = 1.0
 #: pause between two searches that found no writable endpoint
 RETRY_INTERVAL = 0.05
 
@@ -215,7 +222,7 @@ class Workload:
             if interval:
                 nxt[0] += interval
                 delay = nxt[0] - time.monotonic()
-                if delay < -1.0:  # far behind (a stall): do not burst to catch up
+                if delay < -MAX_CATCH_UP:  # behind by more than jitter (a stall): do not burst
                     nxt[0] = time.monotonic()
                 elif delay > 0 and self._stop.wait(delay):
                     return False
@@ -248,6 +255,10 @@ class LedgerWorkload(Workload):
         self._inflight: dict[int, dict[str, Any]] = {}
         self._abandoned: set[int] = set()
         self._busy: dict[int, _Busy] = {}
+        #: wakes the watchdog when a client starts waiting (an earlier deadline) or on stop
+        self._wake = threading.Condition(self._lock)
+        #: when the watchdog wakes next by itself
+        self._watch_until = 0.0
         mult = multiplier()
         self.connect_timeout = float(values.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT) * mult
         self.statement_timeout = float(values.get("statement_timeout") or DEFAULT_STATEMENT_TIMEOUT) * mult
@@ -278,6 +289,9 @@ class LedgerWorkload(Workload):
         w.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
         super().stop(timeout)
         self._interrupt_all()  # threads still blocked return now; their records are written off
 
@@ -306,15 +320,22 @@ class LedgerWorkload(Workload):
 
     # ------------------------------------------------------------ watchdog
     def _watchdog(self) -> None:
-        """Shuts down the connection of any client waiting longer than its deadline."""
-        while not self._stop.wait(0.05):
-            now = time.monotonic()
-            with self._lock:
-                late = [b for b in self._busy.values() if not b.fired and now > b.deadline]
-                for b in late:
-                    b.fired = True
-            for b in late:
-                interrupt(b.conn)
+        """Shuts down the connection of a client still waiting at its deadline, at
+        that deadline: a statement_timeout kept late would let a server thawed
+        in between acknowledge the commit the client had given up on.  The
+        socket is shut down under the lock, so never under a later query of
+        the same connection."""
+        with self._wake:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                pending = [b for b in self._busy.values() if not b.fired]
+                for b in pending:
+                    if now >= b.deadline:
+                        b.fired = True
+                        interrupt(b.conn)
+                waits = [b.deadline - now for b in pending if not b.fired]
+                self._watch_until = now + (min(waits) if waits else WATCHDOG_IDLE)
+                self._wake.wait(self._watch_until - now)
 
     def _interrupt_all(self) -> None:
         with self._lock:
@@ -326,8 +347,10 @@ class LedgerWorkload(Workload):
 
     def _waiting(self, client: int, conn: psycopg.Connection[Any]) -> _Busy:
         b = _Busy(conn, time.monotonic() + self.statement_timeout)
-        with self._lock:
+        with self._wake:
             self._busy[client] = b
+            if b.deadline < self._watch_until:  # (rare: the deadline is statement_timeout away)
+                self._wake.notify()
         return b
 
     def _done_waiting(self, client: int) -> None:

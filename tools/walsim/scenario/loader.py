@@ -108,7 +108,9 @@ WORKLOAD_FIELDS: dict[str, dict[str, s.Field]] = {
                                     "takes writes"),
         "clients": s.integer(default=2, lo=1, hi=64),
         "rate": s.number(default=50.0, lo=0.0,
-                         help="commits per second, all clients together (0 = as fast as possible)"),
+                         help="commits per second, all clients together (0 = as fast as possible); "
+                              "a client held up past 0.1 s (a frozen server) goes on at the rate, it "
+                              "does not send its backlog in a burst"),
         "accounts": s.integer(default=16, lo=1, help="rows are spread over this many accounts"),
         "autostart": s.boolean(default=True, help="start before the first step"),
         "connect_timeout": s.duration(default=2.0, help="libpq connect_timeout (at least 2 s); "
