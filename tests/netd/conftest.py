@@ -27,7 +27,7 @@ def netd_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any
 
     def make(**kwargs: Any) -> Netd:
         wd = tmp_path / f"netd{len(started)}"
-        n = Netd.start(wd, **kwargs)
+        n = Netd.start(wd, die_with_parent=True, **kwargs)
         started.append(n)
         return n
     yield make

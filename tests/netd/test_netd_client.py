@@ -45,3 +45,51 @@ def test_start_failure_is_reported(tmp_path: Path) -> None:
         Netd.start(tmp_path / "n", faults=["id=a link=zz kind=stall"])
     with pytest.raises(NetdError, match="does not exist"):
         Netd.start(tmp_path / "m", binary=tmp_path / "nope")
+
+
+_STARTER = """
+import sys, time
+from pathlib import Path
+from walsim.sim.netd import Netd
+netd = Netd.start(Path(sys.argv[1]), die_with_parent=sys.argv[2] == "1")
+print(netd.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("die_with_parent", [True, False], ids=["die-with-parent", "without"])
+def test_a_killed_test_worker_takes_its_netd_along(tmp_path: Path, die_with_parent: bool) -> None:
+    """The fixtures start walsim-netd with ``die_with_parent``: a test worker
+    killed without running its finalizers (SIGKILL here; xdist workers when
+    the master gets SIGTERM) no longer leaves the daemon running.  Without
+    the option the daemon outlives its parent (what the option is for)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from walsim.core.errors import WaitTimeout
+    from walsim.core.supervise import alive, process_starttime
+    from walsim.core.timeouts import wait_until
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "tools")}
+    env.pop("WALSIM_REGISTRY", None)
+    worker = subprocess.Popen([sys.executable, "-c", _STARTER, str(tmp_path / "n"), str(int(die_with_parent))],
+                              stdout=subprocess.PIPE, env=env, text=True)
+    assert worker.stdout is not None
+    pid = int(worker.stdout.readline())
+    started = process_starttime(pid)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    try:
+        if die_with_parent:
+            wait_until(lambda: alive(pid, started), what=f"walsim-netd {pid} to end with its parent",
+                       done=lambda a: not a, timeout=10)
+        else:
+            # the daemon outlives its parent: give a parent-death signal time to arrive
+            with pytest.raises(WaitTimeout, match="to end with its parent"):
+                wait_until(lambda: alive(pid, started), what=f"walsim-netd {pid} to end with its parent",
+                           done=lambda a: not a, timeout=1)
+    finally:
+        if alive(pid, started):
+            os.kill(pid, signal.SIGKILL)

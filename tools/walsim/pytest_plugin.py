@@ -219,7 +219,7 @@ def netd_factory(request: pytest.FixtureRequest, walsim_run_dir: Path,
         workdir = Path(f"{walsim_run_dir}/netd-{os.getpid()}-{len(started)}-{_short(request.node.name)}")
         if len(str(workdir / "netd.sock")) > 100:  # sun_path holds 108 bytes: a short directory instead
             workdir = Path(tempfile.mkdtemp(prefix="walsim-netd-"))
-        n = Netd.start(workdir, **kwargs)
+        n = Netd.start(workdir, die_with_parent=True, **kwargs)
         started.append(n)
         return n
 

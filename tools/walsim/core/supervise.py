@@ -48,6 +48,7 @@ registered is left (and stops it if something is).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -301,6 +302,31 @@ class Registry:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ outside a run
+
+#: prctl(2): the signal a process gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A ``preexec_fn`` giving the child ``sig`` when the thread that starts it
+    ends, for what is started outside a run's supervisor: a pytest worker
+    killed without running its finalizers (SIGTERM to an xdist master) used to
+    leave its walsim-netd running.  Linux ties the signal to the starting
+    *thread*: start the child from one that lives as long as the child should
+    (pytest's fixtures run in the main thread)."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: nothing is loaded after fork
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
+        if os.getppid() != parent:  # the parent died before the prctl took effect
+            os.kill(os.getpid(), sig)
+    return preexec
 
 
 # ------------------------------------------------------------------ registration from anywhere

@@ -30,7 +30,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,8 @@ class Netd:
               trace: bool = True, links: Mapping[str, tuple[str, str]] | None = None,
               faults: Iterable[str] = (), tls: str = "refuse", binary: Path | None = None,
               valgrind: bool = False, timeout: float | None = None,
-              extra_args: Sequence[str] = (), max_files: int | None = None) -> "Netd":
+              extra_args: Sequence[str] = (), max_files: int | None = None,
+              die_with_parent: bool = False) -> "Netd":
         """Start the daemon.
 
         ``workdir`` holds the control socket, the trace (``netd-trace.jsonl``)
@@ -105,7 +106,9 @@ class Netd:
         to ``(listen "host:port", upstream "host:port")``; ``faults`` are
         rule strings for ``--fault``; ``extra_args`` more options (e.g.
         ``--startup-timeout``); ``max_files`` the descriptor limit (soft and
-        hard) the daemon starts with.
+        hard) the daemon starts with; ``die_with_parent``: the daemon gets
+        SIGTERM when the calling thread ends (test fixtures: a killed test
+        worker runs no finalizer; a run has its supervisor instead).
         """
         owns = workdir is None
         wd = Path(tempfile.mkdtemp(prefix="walsim-netd-")) if owns else Path(workdir)
@@ -128,16 +131,21 @@ class Netd:
         for f in faults:
             argv += ["--fault", f]
         argv += list(extra_args)
-        limit = None
+        hooks: list[Callable[[], None]] = []
         if max_files is not None:
-            def limit() -> None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+            hooks.append(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files)))
+        if die_with_parent:
+            hooks.append(supervise.die_with_parent())
+
+        def preexec() -> None:
+            for hook in hooks:
+                hook()
         if valgrind:
             argv = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
                     "--errors-for-leak-kinds=definite,indirect", *argv]
         with open(log, "ab") as logf:
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, preexec_fn=limit)
+                                    stdin=subprocess.DEVNULL, preexec_fn=preexec if hooks else None)
         netd = cls(proc, control, trace_path, seed, log, wd, owns)
         supervise.register_process(proc.pid, "walsim-netd")
 
