@@ -349,7 +349,8 @@ class LedgerWorkload(Workload):
         b = _Busy(conn, time.monotonic() + self.statement_timeout)
         with self._wake:
             self._busy[client] = b
-            if b.deadline < self._watch_until:  # (rare: the deadline is statement_timeout away)
+            # rarely: a new deadline is a whole statement_timeout away, after every pending one
+            if b.deadline < self._watch_until:
                 self._wake.notify()
         return b
 
