@@ -53,4 +53,8 @@ seconds = 120
                if json.loads(line).get("type") == "cluster_dir"][0]
     wait_until(lambda: os.path.exists(cluster), what="the cluster directory removed", done=lambda e: not e,
                timeout=scaled(10))
+    # run.json is marked after the directories are removed, and the registry goes last
+    # (reading run.json when the cluster directory was gone failed once in CI)
+    wait_until(lambda: os.path.exists(reg), what="the supervisor done (its registry removed)",
+               done=lambda e: not e, timeout=scaled(10))
     assert json.loads((rundir / "run.json").read_text())["exit_status"] == 130
