@@ -3,11 +3,18 @@ process management."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from walsim.core.errors import WaitTimeout
+from walsim.core.supervise import alive, process_starttime
+from walsim.core.timeouts import wait_until
 from walsim.sim.netd import Netd, NetdError, format_fault
 
 
@@ -63,15 +70,6 @@ def test_a_killed_test_worker_takes_its_netd_along(tmp_path: Path, die_with_pare
     killed without running its finalizers (SIGKILL here; xdist workers when
     the master gets SIGTERM) no longer leaves the daemon running.  Without
     the option the daemon outlives its parent (what the option is for)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from walsim.core.errors import WaitTimeout
-    from walsim.core.supervise import alive, process_starttime
-    from walsim.core.timeouts import wait_until
-
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "tools")}
     env.pop("WALSIM_REGISTRY", None)
     worker = subprocess.Popen([sys.executable, "-c", _STARTER, str(tmp_path / "n"), str(int(die_with_parent))],

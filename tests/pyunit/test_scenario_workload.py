@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+import walsim.run.workloads as workloads
 from walsim.core.events import Clock, JsonlWriter, read_jsonl
 from walsim.run.observer import percentile, row_members, server_time, shape_sample
 from walsim.run.workloads import ID_STRIDE, LedgerWorkload, Session, Target
@@ -184,7 +188,6 @@ def test_a_paced_client_makes_up_jitter_but_not_a_stall(tmp_path: Path, monkeypa
     goes on at its rate: a burst of the backlog would let a scenario's next
     "wait commits" end within milliseconds of a failover (frozen-primary thawed
     pg1 while commits were still in flight to it, PostgreSQL 13 in CI)."""
-    import walsim.run.workloads as workloads
     fake = FakeTime()
     monkeypatch.setattr(workloads, "time", fake)
     wl, _ = _ledger(tmp_path)
@@ -214,7 +217,6 @@ class SocketConn:
     """Stands for a psycopg connection whose socket is one end of a socketpair."""
 
     def __init__(self) -> None:
-        import socket
         self.mine, self.peer = socket.socketpair()
 
         class PgConn:
@@ -236,12 +238,10 @@ def test_the_watchdog_cuts_a_client_off_at_its_deadline_and_spares_one_answered(
     server thawed in between time to acknowledge the commit the client gave up
     on.  Only the lower bound is asserted here; the lateness is measured in
     docs/benchmarks.md."""
-    import time
     wl, _ = _ledger(tmp_path)
     wl.statement_timeout = 0.3
     slow, quick = SocketConn(), SocketConn()
     wl._stop.clear()
-    import threading
     watchdog = threading.Thread(target=wl._watchdog, daemon=True)
     watchdog.start()
     try:

@@ -377,13 +377,15 @@ def forget_dir(path: str | os.PathLike[str]) -> None:
 #: register its servers in the first run's registry, and the first run's
 #: supervisor would stop them when that run ends
 _ONE_RUN = threading.Lock()
-_running: list[str] = []
 
 
 class RunSupervisor:
     """Context manager around one run: a registry, ``$WALSIM_REGISTRY`` set, and
     the supervisor process watching the CLI through a pipe.  One at a time per
     process (:class:`RunInProgress` otherwise)."""
+
+    #: the label of the run holding ``_ONE_RUN``
+    _current: str | None = None
 
     def __init__(self, label: str, rundir: Path | None = None) -> None:
         self.label = label
@@ -395,11 +397,11 @@ class RunSupervisor:
     def __enter__(self) -> "RunSupervisor":
         if not _ONE_RUN.acquire(blocking=False):
             raise RunInProgress(
-                f"cannot start {self.label}: {', '.join(_running) or 'another run'} is in progress in this "
+                f"cannot start {self.label}: {RunSupervisor._current or 'another run'} is in progress in this "
                 f"process (pid {os.getpid()}); a run's registry of what it started is per process "
                 f"(${REGISTRY_ENV}), so run scenarios in parallel as separate processes "
                 "(walsim-cli run, pytest -n, walsim-cli explore --jobs)")
-        _running.append(self.label)
+        RunSupervisor._current = self.label
         try:
             self._start()
         except BaseException:
@@ -408,7 +410,7 @@ class RunSupervisor:
         return self
 
     def _release(self) -> None:
-        _running.clear()
+        RunSupervisor._current = None
         _ONE_RUN.release()
 
     def _start(self) -> None:

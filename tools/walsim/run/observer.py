@@ -7,21 +7,22 @@ and feeds: at the round's tick it sends the round's query to every node at
 once (libpq's non-blocking interface, one connection per node) and collects
 the answers together just after, so the samples of one round are one
 cluster-wide moment as nearly as the machine allows, and a frozen or dead
-node never holds up the others.  A node whose previous query has not returned yet
-(frozen) is skipped in the rounds it misses; a node that cannot be reached
-gives a sample with ``up: false`` and the error when it is first missed and
-then once per detail round, and is reconnected in the background.  (The
-rounds were run in Python until issue 18: at a 10 ms tick the Python loop
-alone cost more than the whole observer may; docs/benchmarks.md.)
+node never holds up the others.  A node whose previous query has not
+returned yet (frozen) is skipped in the rounds it misses; a node that cannot
+be reached gives a sample with ``up: false`` and the error when it is first
+missed and then once per detail round, and is reconnected in the background.
+(The rounds were run in Python until issue 18: at a 10 ms tick the Python
+loop alone cost more than the whole observer may; docs/benchmarks.md.)
 
 This module owns *what* is sampled: the query is prepared once per
-connection and returns the server's own clock (``clock_timestamp()``) at
-the moment of the sample, then one column per member of the record, which
-the sampler writes by type (LSNs as integers).  Each record carries ``round`` and ``server_t`` (the
-server's time of the sample on the run's time axis), and ``late: true``
-when the sample was taken more than a tick after its round's tick (a frozen
-or overloaded node); the verdicts that compare nodes pair the samples of
-one round (late ones by time instead) and place them by ``server_t``.
+connection and returns the server's own clock (``clock_timestamp()``) at the
+moment of the sample, then one column per member of the record, which the
+sampler writes by type (LSNs as integers).  Each record carries ``round``
+and ``server_t`` (the server's time of the sample on the run's time axis),
+and ``late: true`` when the sample was taken more than a tick after its
+round's tick (a frozen or overloaded node); the verdicts that compare nodes
+pair the samples of one round (late ones by time instead) and place them by
+``server_t``.
 Every round samples the positions (role, WAL insert/write/flush,
 receive/replay); the timeline, the ``pg_stat_replication`` rows and the
 ``pg_stat_wal_receiver`` row come every ``detail_every`` rounds (by default

@@ -331,19 +331,21 @@ class LedgerWorkload(Workload):
                 pending = [b for b in self._busy.values() if not b.fired]
                 for b in pending:
                     if now >= b.deadline:
-                        b.fired = True
-                        interrupt(b.conn)
+                        self._cut(b)
                 waits = [b.deadline - now for b in pending if not b.fired]
                 self._watch_until = now + (min(waits) if waits else WATCHDOG_IDLE)
                 self._wake.wait(self._watch_until - now)
 
     def _interrupt_all(self) -> None:
         with self._lock:
-            busy = list(self._busy.values())
-            for b in busy:
-                b.fired = True
-        for b in busy:
-            interrupt(b.conn)
+            for b in self._busy.values():
+                self._cut(b)
+
+    @staticmethod
+    def _cut(b: _Busy) -> None:
+        """Give up on a wait (the lock held: the wait is still the connection's own)."""
+        b.fired = True
+        interrupt(b.conn)
 
     def _waiting(self, client: int, conn: psycopg.Connection[Any]) -> _Busy:
         b = _Busy(conn, time.monotonic() + self.statement_timeout)
